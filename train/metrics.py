@@ -1,0 +1,42 @@
+"""Classification metrics shared by training (validation) and evaluation. Pure numpy, no sklearn."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """(n_classes, n_classes) int counts; rows = true label, columns = predicted."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    return m
+
+
+def summary(cm: np.ndarray) -> dict:
+    """{"n", "accuracy", "uar", "macro_f1"} from a confusion matrix. UAR and macro-F1 average over the
+    classes present (a true count above zero), so a dataset without "surprised" is not penalised for it."""
+    cm = np.asarray(cm, dtype=np.float64)
+    n = int(cm.sum())
+    true = cm.sum(1)
+    pred = cm.sum(0)
+    tp = np.diag(cm)
+    present = true > 0
+    if n == 0:
+        return {"n": 0, "accuracy": 0.0, "uar": 0.0, "macro_f1": 0.0}
+    recall = tp[present] / true[present]
+    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)[present]
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(recall), where=(precision + recall) > 0)
+    return {"n": n, "accuracy": float(tp.sum() / n), "uar": float(recall.mean()), "macro_f1": float(f1.mean())}
+
+
+def corpus_balanced_uar(per_dataset: dict) -> float:
+    """The headline metric: mean over datasets of each dataset's UAR."""
+    vals = [m["uar"] for m in per_dataset.values() if m["n"] > 0]
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def evaluate_predictions(y_true, y_pred, datasets, n_classes: int) -> dict:
+    """{"overall": M, "per_dataset": {name: M}, "confusion": [[int]], "corpus_balanced_uar": float}."""
+    y_true, y_pred, datasets = np.asarray(y_true), np.asarray(y_pred), np.asarray(datasets)
+    cm = confusion(y_true, y_pred, n_classes)
+    per = {d: summary(confusion(y_true[datasets == d], y_pred[datasets == d], n_classes)) for d in sorted(set(datasets.tolist()))}
+    return {"overall": summary(cm), "per_dataset": per, "confusion": cm.tolist(), "corpus_balanced_uar": corpus_balanced_uar(per)}
