@@ -97,7 +97,7 @@ def _decode_av(data: bytes):
     with av.open(io.BytesIO(data), mode="r") as container:
         streams = container.streams.audio
         if not streams:
-            raise AudioError("That file holds no audio track.")
+            raise AudioError("This file contains no sound: it may be a picture, a video without audio, or a document.")
         stream = streams[0]
         # keep the stream's own rate and channels: resampling is done once, by the project's resampler
         to_float = av.AudioResampler(format="fltp")

@@ -60,6 +60,19 @@ class FeatureConfig:
 DEFAULT_FEATURES = FeatureConfig()
 
 
+def slaney_hz_to_mel(f) -> np.ndarray:
+    """Hz -> Slaney mel (linear below 1 kHz, logarithmic above)."""
+    f = np.asarray(f, dtype=np.float64)
+    log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f < 1000.0, f / (200.0 / 3), log)
+
+
+def mel_centres_hz(cfg: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
+    """(n_mels,) centre frequency in Hz of each mel band."""
+    m = np.linspace(slaney_hz_to_mel(cfg.f_min), slaney_hz_to_mel(cfg.f_max), cfg.n_mels + 2)[1:-1]
+    return np.where(m < 15.0, m * (200.0 / 3), 1000.0 * np.exp((m - 15.0) * (np.log(6.4) / 27.0)))
+
+
 @lru_cache(maxsize=None)
 def _mel_filters(cfg: FeatureConfig, device: str) -> torch.Tensor:
     """(n_fft // 2 + 1, n_mels) Slaney filterbank, cached per device."""
@@ -163,6 +176,26 @@ def window_starts(n_frames: int, cfg: FeatureConfig = DEFAULT_FEATURES) -> list[
     return [int(round(i * (n_frames - w) / (n - 1))) for i in range(n)]
 
 
+def starts_over_regions(regions: list[tuple[int, int]], n_frames: int, hop_frames: int,
+                        cfg: FeatureConfig = DEFAULT_FEATURES) -> list[int]:
+    """Window starts that slide over speech regions [(first, end) frames]: every hop_frames inside a
+    region, the last window ending at the region's end; a region shorter than a window gets one window
+    centred on it. Starts stay inside the clip and are unique and sorted."""
+    w = cfg.window_frames
+    top = max(0, n_frames - w)
+    starts = set()
+    for a, b in regions:
+        if b - a <= w:
+            starts.add(min(max(0, (a + b - w) // 2), top))
+            continue
+        s = a
+        while s + w < b:
+            starts.add(min(s, top))
+            s += hop_frames
+        starts.add(min(b - w, top))
+    return sorted(starts) or window_starts(n_frames, cfg)
+
+
 def fit_window(lm: torch.Tensor, start: int, cfg: FeatureConfig = DEFAULT_FEATURES) -> torch.Tensor:
     """One model window: (n_mels, frames) -> (n_mels, window_frames), centred and padded with silence
     when the clip is shorter than a window."""
@@ -175,7 +208,9 @@ def fit_window(lm: torch.Tensor, start: int, cfg: FeatureConfig = DEFAULT_FEATUR
     return torch.nn.functional.pad(seg, (left, missing - left), value=cfg.pad_value)
 
 
-def windows(lm: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES) -> tuple[torch.Tensor, list[int]]:
-    """All model windows of a clip: (n_mels, frames) -> (n_windows, n_mels, window_frames), start frames."""
-    starts = window_starts(lm.shape[1], cfg)
+def windows(lm: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES, starts: list[int] | None = None
+            ) -> tuple[torch.Tensor, list[int]]:
+    """Model windows of a clip: (n_mels, frames) -> (n_windows, n_mels, window_frames), start frames.
+    By default the evenly spaced windows of window_starts."""
+    starts = window_starts(lm.shape[1], cfg) if starts is None else starts
     return torch.stack([fit_window(lm, s, cfg) for s in starts]), starts

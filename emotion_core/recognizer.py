@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, prepare_speech, speech_bounds
-from .features import FeatureConfig, frame_features, log_mel, window_starts, windows
+from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS
 from .models.base import EmotionModel, load_checkpoint
 from .paths import checkpoint_dir, whisper_source
@@ -22,6 +22,7 @@ from .paths import checkpoint_dir, whisper_source
 FAMILY_ORDER = ("cnn1d", "lstm", "cnn2d", "whisper")
 ENSEMBLE = "ensemble"
 ENSEMBLE_FILE = "ensemble.json"  # {"members": [...], "weights": [...]}, chosen on the validation speakers
+TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over speech in long clips
 
 
 def default_device() -> str:
@@ -37,15 +38,40 @@ class ModelOutput:
 
 
 @dataclass
+class ClipWindows:
+    """One clip prepared for the models: its log-mel (computed once) and the windows cut from it."""
+
+    log_mel: torch.Tensor  # (n_mels, frames) of the prepared speech, on the model device
+    speech: np.ndarray  # the prepared speech itself (16 kHz), kept in memory for this request only
+    windows: torch.Tensor  # (W, n_mels, window_frames)
+    times_s: list  # (start, end) of each window, in seconds of the audio given
+    speech_s: tuple  # (start, end) in seconds of the span kept by prepare_speech
+
+
+@dataclass
 class Prediction:
     duration_s: float  # of the audio given
     device: str
     labels: tuple
-    window_times_s: list  # (start, end) of each model window in the audio given
+    clip: ClipWindows
     models: dict = field(default_factory=dict)  # name -> ModelOutput, families in FAMILY_ORDER then "ensemble"
-    speech_s: tuple = (0.0, 0.0)  # span kept by prepare_speech
+
+    @property
+    def window_times_s(self) -> list:
+        return self.clip.times_s
+
+    def timeline(self, model: str = ENSEMBLE) -> list[dict]:
+        """Per-window answers of one model over time (empty when the clip fits one window)."""
+        if len(self.clip.times_s) < 2 or model not in self.models:
+            return []
+        wp = self.models[model].window_probabilities
+        return [{"start_s": round(a, 3), "end_s": round(b, 3), "label": self.labels[int(p.argmax())],
+                 "probabilities": {lab: round(float(x), 5) for lab, x in zip(self.labels, p)}}
+                for (a, b), p in zip(self.clip.times_s, wp)]
 
     def to_json(self) -> dict:
+        """The API answer: {"duration_s", "device", "models": {name: {label, probabilities, latency_ms}}, "timeline"}."""
+        name = ENSEMBLE if ENSEMBLE in self.models else next(iter(self.models), None)
         return {
             "duration_s": round(self.duration_s, 3),
             "device": self.device,
@@ -57,6 +83,7 @@ class Prediction:
                 }
                 for name, out in self.models.items()
             },
+            "timeline": self.timeline(name) if name else [],
         }
 
 
@@ -114,17 +141,24 @@ class Recognizer:
         """Names of the outputs predict_all gives, in order."""
         return list(self.models) + ([ENSEMBLE] if len(self.ensemble) > 1 else [])
 
-    def model_windows(self, audio: np.ndarray) -> tuple[torch.Tensor, list[tuple[float, float]], tuple[float, float]]:
-        """16 kHz mono audio -> (windows (W, n_mels, window_frames), window times in s, speech span in s)."""
+    def model_windows(self, audio: np.ndarray, vad=None) -> ClipWindows:
+        """16 kHz mono audio -> the clip's log-mel and model windows.
+
+        Windows are evenly spaced over the prepared speech; with `vad` (prepared speech -> [(start_s,
+        end_s)] speech regions) a clip longer than one window gets windows sliding over its speech only."""
         cfg = self.features
         start, end = speech_bounds(audio)
         speech = prepare_speech(audio)
         lm = log_mel(torch.from_numpy(speech).to(self.device), cfg)
-        wins, starts = windows(lm, cfg)
-        t0 = start / SAMPLE_RATE
-        w_s = cfg.window_s
-        times = [(t0 + s / cfg.frames_per_s, t0 + min(s / cfg.frames_per_s + w_s, (end - start) / SAMPLE_RATE)) for s in starts]
-        return wins, times, (start / SAMPLE_RATE, end / SAMPLE_RATE)
+        starts = None
+        if vad is not None and lm.shape[1] > cfg.window_frames:
+            regions = [(int(a * cfg.frames_per_s), int(b * cfg.frames_per_s)) for a, b in vad(speech)]
+            if regions:
+                starts = starts_over_regions(regions, lm.shape[1], int(TIMELINE_HOP_S * cfg.frames_per_s), cfg)
+        wins, starts = windows(lm, cfg, starts)
+        t0, length_s = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE
+        times = [(t0 + s / cfg.frames_per_s, t0 + min(s / cfg.frames_per_s + cfg.window_s, length_s)) for s in starts]
+        return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))
 
     @torch.inference_mode()
     def window_probabilities(self, wins: torch.Tensor) -> dict[str, tuple[np.ndarray, float]]:
@@ -153,17 +187,17 @@ class Recognizer:
         """Ensemble of clip (or window) probabilities: the validation-chosen weighted mean."""
         return sum(w * per_family[m] for m, w in self.ensemble.items())
 
-    def predict_all(self, audio: np.ndarray) -> Prediction:
+    def predict_all(self, audio: np.ndarray, vad=None) -> Prediction:
         """16 kHz mono float32 audio (from load_audio) -> every family's answer and the ensemble's.
 
-        The clip answer of a family is the mean of its window probabilities."""
+        The clip answer of a family is the mean of its window probabilities (see model_windows for `vad`)."""
         if not self.models:
             raise RuntimeError("No trained models were found in " + str(self.dir))
         t = time.perf_counter()
-        wins, times, span = self.model_windows(audio)
+        clip = self.model_windows(audio, vad)
         prep_ms = (time.perf_counter() - t) * 1000
-        pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, times, speech_s=span)
-        window_probs = self.window_probabilities(wins)
+        pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip)
+        window_probs = self.window_probabilities(clip.windows)
         for i, (name, (wp, ms)) in enumerate(window_probs.items()):
             p = wp.mean(0)
             pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms + (prep_ms if i == 0 else 0.0))
@@ -184,6 +218,3 @@ class Recognizer:
             out[ENSEMBLE] = self.combine(out)
         return out
 
-
-def n_windows(n_frames: int, cfg: FeatureConfig) -> int:
-    return len(window_starts(n_frames, cfg))

@@ -12,3 +12,18 @@ WHISPER_DIR = Path(os.environ.get("EMOTION_WHISPER") or SHARED / "weights" / "wh
 CHECKPOINTS = REPO / "checkpoints"
 
 needs_corpus = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"shared corpus not found at {DATA_DIR}")
+
+
+def real_speech(seconds_of_pause: float = 4.0):
+    """Corpus utterances (RAVDESS, CREMA-D), a pause, another utterance: a long clip of real speech at
+    16 kHz. Returns (audio, (pause start s, pause end s))."""
+    import numpy as np
+
+    from emotion_core import load_audio
+
+    a = load_audio(DATA_DIR / "RAVDESS/Actor_03/03-01-05-02-01-01-03.opus")
+    b = load_audio(DATA_DIR / "CREMA-D/AudioWAV/1015_IEO_HAP_HI.opus")
+    c = load_audio(DATA_DIR / "RAVDESS/Actor_03/03-01-04-02-02-01-03.opus")
+    pause = np.zeros(int(seconds_of_pause * 16000), np.float32)
+    start = (len(a) + len(b)) / 16000
+    return np.concatenate([a, b, pause, c]), (start, start + seconds_of_pause)

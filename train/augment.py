@@ -20,31 +20,16 @@ import math
 import numpy as np
 import torch
 
-from emotion_core.features import DEFAULT_FEATURES, FeatureConfig
+from emotion_core.features import DEFAULT_FEATURES, FeatureConfig, mel_centres_hz, slaney_hz_to_mel
 
 LN10_OVER_10 = math.log(10) / 10  # dB -> natural log of power
-
-
-def _slaney_hz_to_mel(f: np.ndarray) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    lin = f / (200.0 / 3)
-    log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(f < 1000.0, lin, log)
-
-
-def mel_centres_hz(cfg: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
-    """Centre frequency (Hz) of each Slaney mel band."""
-    m = np.linspace(_slaney_hz_to_mel(cfg.f_min), _slaney_hz_to_mel(cfg.f_max), cfg.n_mels + 2)[1:-1]
-    lin = m * (200.0 / 3)
-    log = 1000.0 * np.exp((m - 15.0) * (np.log(6.4) / 27.0))
-    return np.where(m < 15.0, lin, log)
 
 
 def _warp_bands(lm: torch.Tensor, factor: float, cfg: FeatureConfig) -> torch.Tensor:
     """Shift every frequency by `factor` (speed-up raises pitch and formants). lm (80, T)."""
     centres = mel_centres_hz(cfg)
-    mel_c = _slaney_hz_to_mel(centres)
-    src = np.interp(_slaney_hz_to_mel(centres / factor), mel_c, np.arange(cfg.n_mels))
+    mel_c = slaney_hz_to_mel(centres)
+    src = np.interp(slaney_hz_to_mel(centres / factor), mel_c, np.arange(cfg.n_mels))
     i0 = np.clip(np.floor(src).astype(int), 0, cfg.n_mels - 1)
     i1 = np.clip(i0 + 1, 0, cfg.n_mels - 1)
     w = torch.tensor(src - i0, dtype=lm.dtype)[:, None]

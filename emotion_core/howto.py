@@ -1,0 +1,83 @@
+"""The words on the page: the responsible-use statement and the "How it works" tab, built from the
+checkpoints' own metadata and the committed test report (reports/test.json)."""
+from __future__ import annotations
+
+import json
+
+from .labels import LABELS
+from .paths import PROJECT_DIR
+
+TEST_REPORT = PROJECT_DIR / "reports" / "test.json"
+HUMAN_BASELINE = ("Human listeners recognised the intended emotion in **40.9%** of CREMA-D clips from the voice "
+                  "alone (Cao et al., 2014): acted emotion is ambiguous even to people.")
+
+HEADER = """# How does a computer hear emotion? Four models, side by side
+Record your voice or upload a clip. Four kinds of model say which of seven emotions they hear.
+
+> **A teaching demo of how emotion recognition works and fails.** Trained on acted English speech (actors reading
+> sentences in a studio), so it is often wrong on real voices. **Recordings are processed in memory and never stored.**
+> **Not for judging people:** inferring the emotions of students or employees is prohibited in the EU (AI Act, Art. 5(1)(f)).
+"""
+
+CARDS = {
+    "cnn1d": ("1D CNN on acoustic features", "40 MFCCs (a compact description of the spectrum's shape), loudness, and "
+              "how both change, frame by frame; a convolutional network slides over time."),
+    "lstm": ("LSTM on feature sequences", "the same frame features read in order by a bidirectional recurrent network "
+             "that weighs the moments that matter most (attention)."),
+    "cnn2d": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientNet-Lite0, an image "
+              "network pretrained on ImageNet photos and adapted to spectrograms."),
+    "whisper": ("Whisper speech encoder", "OpenAI's Whisper-base encoder, trained on 680,000 hours of speech, turns the "
+                "spectrogram into speech features; a small head learned emotion from them."),
+    "ensemble": ("Ensemble", "a weighted average of the models' probabilities, weights chosen on validation speakers."),
+}
+
+
+def _report() -> dict | None:
+    try:
+        return json.loads(TEST_REPORT.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _results_table(name: str, report: dict | None) -> str:
+    if not report or name not in report["models"]:
+        return "_Not evaluated yet._"
+    m = report["models"][name]
+    per = m["per_dataset"]
+    cb = sum(v["uar"] for v in per.values()) / max(len(per), 1)
+    rows = ["| test set | clips | accuracy | UAR |", "|---|---|---|---|"]
+    rows += [f"| {d} | {v['n']} | {v['accuracy']:.0%} | {v['uar']:.0%} |" for d, v in per.items()]
+    rows.append(f"| **all (corpus-balanced UAR {cb:.0%})** | {m['overall']['n']} | {m['overall']['accuracy']:.0%} | {m['overall']['uar']:.0%} |")
+    cm = m["confusion"]
+    conf = ["| true \\ said | " + " | ".join(l[:4] for l in LABELS) + " |", "|---|" + "---|" * len(LABELS)]
+    conf += [f"| {lab} | " + " | ".join(str(x) for x in row) + " |" for lab, row in zip(LABELS, cm) if sum(row)]
+    return "\n".join(rows) + "\n\nConfusion matrix (rows: true emotion, columns: the model's answer):\n\n" + "\n".join(conf)
+
+
+def how_it_works(recognizer) -> str:
+    report = _report()
+    parts = ["""## From sound to answer
+1. **Audio in.** Any file or recording is decoded, mixed to mono and resampled to 16 kHz. Silence at the start and end is cut and the loudness is normalised, so a quiet laptop and a loud studio look alike.
+2. **Mel spectrogram.** 100 times a second, the energy in 80 frequency bands spaced like human hearing (the mel scale). This picture is what every model reads.
+3. **Four models** turn 3-second windows of it into seven probabilities; a long clip is read window by window over its speech, giving the timeline.
+
+**Speaker-independent testing:** every number below comes from speakers the models never heard in training. """ + HUMAN_BASELINE]
+    for name in list(recognizer.models) + (["ensemble"] if len(recognizer.ensemble) > 1 else []):
+        title, what = CARDS[name]
+        meta = recognizer.meta.get(name, {})
+        model = recognizer.models.get(name)
+        params = f"{sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
+        if name == "whisper":
+            params += " trained (+ 20.6 M frozen encoder)"
+        extra = ""
+        if name == "cnn2d" and meta.get("record", {}).get("chosen_variant"):
+            extra = f" Backbone: {meta['record']['chosen_variant']} (chosen on validation speakers)."
+        if name == "ensemble":
+            extra = " Weights: " + ", ".join(f"{m} {w:.2f}" for m, w in recognizer.ensemble.items()) + "."
+        parts.append(f"### {title} (`{name}`)\n{what} {params}.{extra} Trained on RAVDESS, CREMA-D, TESS and SAVEE "
+                     f"(training speakers only).\n\n{_results_table(name, report)}")
+    return "\n\n".join(parts)
+
+
+def unavailable_note(recognizer) -> str:
+    return "\n".join(f"> ⚠️ The **{fam}** model is not available here: {why}" for fam, why in recognizer.unavailable.items())

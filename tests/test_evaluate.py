@@ -1,0 +1,56 @@
+"""train.evaluate: the metric arithmetic on a hand-checked example, and the JSON it writes."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from train.metrics import confusion, corpus_balanced_uar, evaluate_predictions, summary
+
+from .shared_paths import CHECKPOINTS, DATA_DIR, WHISPER_DIR, needs_corpus
+
+
+def test_metrics_by_hand():
+    # true:  A A B B C ; predicted: A B B B A
+    cm = confusion([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 7)
+    assert cm[0].tolist()[:3] == [1, 1, 0] and cm[1].tolist()[:3] == [0, 2, 0] and cm[2].tolist()[:3] == [1, 0, 0]
+    m = summary(cm)
+    assert m["n"] == 5 and m["accuracy"] == pytest.approx(3 / 5)
+    assert m["uar"] == pytest.approx((1 / 2 + 2 / 2 + 0 / 1) / 3)  # classes absent from the truth do not count
+    # F1: A p=1/2 r=1/2 -> 1/2; B p=2/3 r=1 -> 4/5; C p=0 r=0 -> 0
+    assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    r = evaluate_predictions([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["X", "X", "Y", "Y", "Y"], 7)
+    assert r["per_dataset"]["X"]["uar"] == pytest.approx(0.5)  # X: A only, 1 of 2
+    assert r["per_dataset"]["Y"]["uar"] == pytest.approx(0.5)  # Y: B 2/2, C 0/1
+    assert corpus_balanced_uar(r["per_dataset"]) == pytest.approx(0.5)
+
+
+@needs_corpus
+def test_evaluate_cli_writes_the_promised_json(tmp_path):
+    from train.evaluate import main
+
+    # a small directory in the datasets' own layout: links to a few clips of each dataset
+    picks = sorted(DATA_DIR.glob("RAVDESS/Actor_03/03-01-0[1-8]-01-01-01-03.opus"))
+    picks += sorted(DATA_DIR.glob("CREMA-D/AudioWAV/1015_IEO_*"))[:4] + sorted(DATA_DIR.glob("SAVEE/*/su0[1-2].opus"))[:2]
+    for p in picks:
+        dst = tmp_path / "data" / p.relative_to(DATA_DIR)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(p, dst)
+    out = tmp_path / "out" / "eval.json"
+    assert main(["--data", str(tmp_path / "data"), "--out", str(out), "--checkpoints", str(CHECKPOINTS),
+                 "--whisper", str(WHISPER_DIR)]) == 0
+    result = json.loads(out.read_text())
+    assert result["labels"] == ["angry", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
+    assert {"cnn1d", "lstm", "cnn2d", "whisper", "ensemble"} <= set(result["models"])
+    n_calm = 1  # RAVDESS 03-01-02: calm, outside the task
+    for m in result["models"].values():
+        assert set(m) == {"overall", "per_dataset", "confusion"}
+        assert m["overall"]["n"] == len(picks) - n_calm
+        for metrics in [m["overall"], *m["per_dataset"].values()]:
+            assert set(metrics) == {"n", "accuracy", "uar", "macro_f1"}
+            assert all(0.0 <= metrics[k] <= 1.0 for k in ("accuracy", "uar", "macro_f1"))
+        assert set(m["per_dataset"]) == {"RAVDESS", "CREMA-D", "SAVEE"}
+        cm = np.array(m["confusion"])
+        assert cm.shape == (7, 7) and cm.sum() == m["overall"]["n"]
+        assert cm.trace() / cm.sum() == pytest.approx(m["overall"]["accuracy"])
+    assert out.with_suffix(".md").is_file() and out.with_suffix(".png").stat().st_size > 1000

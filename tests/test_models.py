@@ -1,0 +1,110 @@
+"""Shipped checkpoints: they load alone, know their inputs, give probabilities, and are well above chance
+on real clips of speakers they never heard."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emotion_core import DEFAULT_FEATURES, LABELS, load_audio
+from emotion_core.models.base import load_checkpoint
+from emotion_core.recognizer import FAMILY_ORDER, Recognizer
+from train.splits import splits_hash
+
+from .shared_paths import CHECKPOINTS, DATA_DIR, REPO, WHISPER_DIR, needs_corpus
+
+SHIPPED = sorted(p.stem for p in CHECKPOINTS.glob("*.pt"))
+GUARD_REPORT = REPO / "reports" / "guard.json"
+GUARD_MIN_ACCURACY = 0.45  # chance is 1/7 = 0.14
+GUARD_TOLERANCE = 0.03  # ~4 of 140 clips: float differences between CPUs may flip borderline clips
+
+
+def test_all_families_are_shipped():
+    assert set(FAMILY_ORDER) <= set(SHIPPED), f"missing checkpoints: {set(FAMILY_ORDER) - set(SHIPPED)}"
+
+
+@pytest.mark.parametrize("family", SHIPPED)
+def test_checkpoint_is_self_describing_and_small(family):
+    path = CHECKPOINTS / f"{family}.pt"
+    assert path.stat().st_size <= 25 * 2**20
+    model, meta = load_checkpoint(path)
+    assert meta["family"] == family and tuple(meta["labels"]) == LABELS
+    assert meta["features"] == DEFAULT_FEATURES
+    rec = meta["record"]
+    assert rec["splits_sha256"] == splits_hash(), "trained on another split than the committed one"
+    assert len(rec["data_fingerprint"]) == 64
+    assert 0 < rec["val"]["corpus_balanced_uar"] <= 1
+    assert not any(p.requires_grad for p in model.parameters()) or not model.training
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
+
+
+def speechlike(seconds=2.0, f0=180.0):
+    t = np.arange(int(seconds * 16000)) / 16000
+    sig = sum(np.sin(2 * np.pi * f0 * k * t * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))) / k for k in range(1, 15))
+    return (0.1 * sig * (np.sin(2 * np.pi * 2.5 * t) > -0.2)).astype(np.float32)
+
+
+def real_clips():
+    paths = sorted(DATA_DIR.glob("RAVDESS/Actor_*/03-01-05-*"))[:1] + sorted(DATA_DIR.glob("CREMA-D/AudioWAV/*_SAD_*"))[:1]
+    return [load_audio(p) for p in paths] or [speechlike()]
+
+
+def test_every_family_gives_a_probability_vector(recognizer):
+    assert not recognizer.unavailable, recognizer.unavailable
+    for audio in real_clips() + [speechlike(7.5)]:
+        pred = recognizer.predict_all(audio)
+        assert list(pred.models) == recognizer.names and "ensemble" in pred.models
+        for name, out in pred.models.items():
+            assert out.probabilities.shape == (len(LABELS),)
+            assert np.isclose(out.probabilities.sum(), 1.0, atol=1e-4) and (out.probabilities >= 0).all()
+            assert out.label == LABELS[int(out.probabilities.argmax())]
+        assert len(pred.window_times_s) == pred.models["cnn1d"].window_probabilities.shape[0]
+
+
+def test_window_batching_does_not_change_answers(recognizer):
+    audio = real_clips()[0]
+    wins = recognizer.model_windows(audio).windows
+    one = recognizer.window_probabilities(wins[:1])
+    batch = recognizer.window_probabilities(torch.cat([wins[:1], wins[:1].flip(-1), wins[:1] * 0.9]))
+    for name in one:
+        np.testing.assert_allclose(one[name][0][0], batch[name][0][0], atol=1e-4)
+
+
+@needs_corpus
+def test_quality_guard_on_held_out_speakers(recognizer):
+    from train.evaluate import guard_clips, report, run
+
+    clips = guard_clips(DATA_DIR)
+    assert len(clips) == 140
+    preds, kept, refused = run(recognizer, clips)
+    assert not refused
+    now = report(preds, kept)["models"]
+    committed = json.loads(GUARD_REPORT.read_text())["models"]
+    for name, m in now.items():
+        acc = m["overall"]["accuracy"]
+        assert acc >= GUARD_MIN_ACCURACY, f"{name}: {acc:.3f} on the guard set"
+        assert abs(acc - committed[name]["overall"]["accuracy"]) <= GUARD_TOLERANCE, name
+
+
+def test_whisper_head_refuses_another_encoder():
+    from emotion_core.models.whisper import EncoderError, check_encoder, load_encoder
+
+    model, meta = load_checkpoint(CHECKPOINTS / "whisper.pt")
+    enc = load_encoder(str(WHISPER_DIR))
+    check_encoder(model.cfg, enc, str(WHISPER_DIR))  # the right one passes
+    with torch.no_grad():
+        enc.layers[0].fc1.weight.mul_(1.5)
+    with pytest.raises(EncoderError, match="not the one this model was trained on"):
+        check_encoder(model.cfg, enc, "tampered")
+
+
+def test_missing_encoder_leaves_the_other_families_running(tmp_path):
+    rec = Recognizer(CHECKPOINTS, "cpu", str(tmp_path / "no-such-encoder"))
+    assert "whisper" in rec.unavailable and "could not be loaded" in rec.unavailable["whisper"]
+    pred = rec.predict_all(speechlike())
+    assert {"cnn1d", "lstm", "cnn2d"} <= set(pred.models) and "whisper" not in pred.models

@@ -1,0 +1,81 @@
+"""The figures have the traces they should; the explanation points at the audio; the batch CLI."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from emotion_core import service
+from emotion_core.explain import occlusion_maps
+from emotion_core.labels import LABELS
+from emotion_core.plots import explanation_figure
+from emotion_core.recognizer import Recognizer
+
+from .shared_paths import CHECKPOINTS, REPO, WHISPER_DIR, needs_corpus, real_speech
+from .test_load_audio import speechlike
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
+
+
+def test_short_clip_figures(recognizer):
+    a = service.analyse((16000, speechlike(16000, 2.0)), recognizer)
+    names = [t.name for t in a.probabilities.data]
+    assert names == recognizer.names  # one bar group per model, the ensemble included
+    assert all(list(t.x) == list(LABELS) for t in a.probabilities.data)
+    assert a.probabilities.layout.barmode == "group"
+    heat = [t for t in a.spectrogram.data if t.type == "heatmap"]
+    assert len(heat) == 1 and np.asarray(heat[0].z).shape[0] == 80
+    ticks = list(a.spectrogram.layout.yaxis3.ticktext)  # yaxis2 is the pitch axis of the top row
+    assert ticks[:3] == ["100", "250", "500"] and "4k" in ticks  # Hz on the mel scale
+    assert {t.name for t in a.spectrogram.data} >= {"loudness (dB)", "pitch (Hz)"}
+    assert a.timeline is None and a.api["timeline"] == []
+    assert "Ensemble" in a.summary and "| whisper |" in a.summary
+
+
+@needs_corpus
+def test_long_clip_has_a_timeline_on_the_spectrogram_axis(recognizer):
+    clip, _pause = real_speech()
+    a = service.analyse((16000, clip), recognizer)
+    assert a.timeline is not None and {t.name for t in a.timeline.data} == set(LABELS)
+    duration = len(clip) / 16000
+    assert list(a.timeline.layout.xaxis.range) == list(a.spectrogram.layout.xaxis2.range) == [0, duration]
+    assert len(a.api["timeline"]) == len(a.timeline.data[0].x) >= 3
+
+
+def test_pitch_contour_follows_the_voice():
+    from emotion_core.plots import pitch_contour
+
+    t = np.arange(32000) / 16000
+    f0 = pitch_contour((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 200)
+    assert np.nanmedian(f0) == pytest.approx(200, rel=0.03)
+
+
+def test_occlusion_explanation(recognizer):
+    a = service.analyse((16000, speechlike(16000, 2.0)), recognizer)
+    window = torch.as_tensor(a.best_window["log_mel"])
+    maps, labels = occlusion_maps(recognizer, window)
+    assert set(maps) == set(recognizer.names) and all(m.shape == tuple(window.shape) for m in maps.values())
+    assert all(lab in LABELS for lab in labels.values())
+    fig = explanation_figure(a.best_window["log_mel"], maps, a.best_window["start_s"], labels)
+    assert len([t for t in fig.data if t.type == "heatmap"]) == 2 * len(maps)
+
+
+def test_predict_cli(tmp_path):
+    good = tmp_path / "voice.flac"
+    sf.write(good, speechlike(22050, 2.0), 22050)
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    cmd = [sys.executable, "-m", "emotion_core.predict", str(good), str(bad), "--whisper", str(WHISPER_DIR)]
+    out = subprocess.run(cmd + ["--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr  # one file failed
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[0]["file"] == str(good) and "ensemble" in lines[0]["models"]
+    assert lines[1]["file"] == str(bad) and "could not be read" in lines[1]["error"]
+    plain = subprocess.run(cmd[:4] + cmd[5:], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0 and plain.stdout.count("\n") == 1 and "ensemble=" in plain.stdout

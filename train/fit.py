@@ -1,0 +1,426 @@
+"""Train one family on the training speakers; select on the validation speakers; never look at test.
+
+    python -m train.fit --family cnn1d --data DIR          # also: lstm, cnn2d, whisper
+    python -m train.fit --family cnn2d --compare           # frozen vs fine-tuned backbone, keep the better
+
+Balancing: each training step draws a batch with replacement, weighted so that every (dataset, label)
+cell of a dataset has equal mass and each dataset's mass is proportional to the square root of its
+clip count (CREMA-D is 61% of the clips and would otherwise drown the others; TESS is one speaker saying
+one carrier phrase and should not weigh as much as 55 CREMA-D speakers).
+
+Two ways to train:
+- cnn1d, lstm: end to end from the log-mel cache; each window gets a fresh random crop, speed
+  perturbation and the acoustic augmentations of train.augment.
+- cnn2d, whisper: the expensive frozen part runs once per window into a cache (clean windows of every clip,
+  plus COPIES augmented windows of each training clip); the trainable part trains on the cache.
+Model selection: early stopping on the validation corpus-balanced UAR (mean over datasets of per-dataset UAR).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
+from emotion_core.labels import LABEL_INDEX, LABELS
+from emotion_core.models.base import save_checkpoint
+from emotion_core.paths import checkpoint_dir, data_dir, whisper_source
+
+from .augment import Augmenter, random_window
+from .cache import build_mels, cache_dir, clip_mel, load_cache
+from .metrics import evaluate_predictions
+from .splits import splits_hash
+
+CONFIG = {  # per family: optimisation settings
+    "cnn1d": dict(lr=2e-3, weight_decay=1e-2, batch=32, epochs=40, steps=100, patience=40, augment=0.7),
+    "lstm": dict(lr=1.5e-3, weight_decay=1e-2, batch=32, epochs=40, steps=100, patience=40, augment=0.7),
+    "cnn2d": dict(lr=5e-4, weight_decay=1e-2, batch=64, epochs=20, steps=100, patience=20),
+    "whisper": dict(lr=1e-3, weight_decay=1e-2, batch=128, epochs=60, steps=100, patience=10),
+}
+LABEL_SMOOTHING = 0.1
+DISTILL = 0.5  # weight of the Whisper teacher's soft targets with --distill
+COPIES = {"cnn2d": 1, "whisper": 1}  # augmented copies per training clip in the trunk caches (CPU budget)
+log = logging.getLogger("fit")
+
+
+def sample_weights(rows) -> np.ndarray:
+    """Per-clip sampling weight: classes equal within a dataset, datasets by sqrt(clip count)."""
+    from collections import Counter
+
+    cells = Counter((r["dataset"], r["label"]) for r in rows)
+    per_ds = Counter(r["dataset"] for r in rows)
+    n_labels = Counter(ds for ds, _ in cells)
+    ds_mass = {d: math.sqrt(n) for d, n in per_ds.items()}
+    total = sum(ds_mass.values())
+    w = np.array([ds_mass[r["dataset"]] / total / n_labels[r["dataset"]] / cells[(r["dataset"], r["label"])] for r in rows])
+    return w / w.sum()
+
+
+def labels_of(rows) -> torch.Tensor:
+    return torch.tensor([LABEL_INDEX[r["label"]] for r in rows])
+
+
+def validate(clip_probs: np.ndarray, rows) -> dict:
+    y = [LABEL_INDEX[r["label"]] for r in rows]
+    return evaluate_predictions(y, clip_probs.argmax(1), [r["dataset"] for r in rows], len(LABELS))
+
+
+def clip_means(window_probs: np.ndarray, owners: np.ndarray, n_clips: int) -> np.ndarray:
+    """Mean of window probabilities per clip: (N, C) with owner index per row -> (n_clips, C)."""
+    out = np.zeros((n_clips, window_probs.shape[1]))
+    np.add.at(out, owners, window_probs)
+    return out / np.maximum(np.bincount(owners, minlength=n_clips), 1)[:, None]
+
+
+def val_windows(rows, mels):
+    """Every window of every validation clip, as inference makes them."""
+    items, owners = [], []
+    for i, r in enumerate(rows):
+        w, _ = windows(clip_mel(mels, r), DEFAULT_FEATURES)
+        items.append(w)
+        owners.extend([i] * len(w))
+    return torch.cat(items), np.array(owners)
+
+
+def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
+    """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR."""
+    opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+    total = hp["epochs"] * hp["steps"]
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp["lr"], total_steps=total, pct_start=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    hard_loss = nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
+
+    def loss_fn(logits, y):  # integer labels, or probability targets (distillation)
+        return hard_loss(logits, y) if y.dtype == torch.long else nn.functional.cross_entropy(logits, y)
+
+    best, best_state, best_epoch, history = -1.0, None, -1, []
+    for epoch in range(hp["epochs"]):
+        model.train()
+        t0, losses = time.time(), []
+        for _ in tqdm(range(hp["steps"]), desc=f"{desc} epoch {epoch}", leave=False, mininterval=10):
+            x, y = step_fn(gen)
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        epoch_s = time.time() - t0
+        model.eval()
+        with torch.inference_mode():
+            metrics = eval_fn()
+        score = metrics["corpus_balanced_uar"]
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_cb_uar": score,
+                        "val_accuracy": metrics["overall"]["accuracy"], "epoch_s": epoch_s})
+        log.info("%s epoch %d loss %.3f val cb-UAR %.3f acc %.3f (%.0f s)", desc, epoch, np.mean(losses), score,
+                 metrics["overall"]["accuracy"], epoch_s)
+        if score > best:
+            best, best_state, best_epoch, best_metrics = score, copy.deepcopy(model.state_dict()), epoch, metrics
+        elif epoch - best_epoch >= hp["patience"]:
+            log.info("%s early stop at epoch %d (best %d)", desc, epoch, best_epoch)
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {"best_epoch": best_epoch, "val": best_metrics, "history": history,
+            "epoch_s": float(np.median([h["epoch_s"] for h in history]))}
+
+
+# --- end-to-end families ------------------------------------------------------------------------
+def teacher_targets(rows, cdir: Path, ckpt_dir: Path) -> torch.Tensor:
+    """Clip probabilities (n_rows, n_labels) of the shipped Whisper family on the clean cached windows:
+    soft targets for distillation, computed for training clips only (other rows stay zero)."""
+    from emotion_core.models.base import load_checkpoint
+
+    head, _meta = load_checkpoint(ckpt_dir / "whisper.pt")
+    owners = np.load(cdir / "whisper_0_owner.npy")
+    is_train = np.array([rows[o]["split"] == "train" for o in owners])
+    feats = torch.from_numpy(np.load(cdir / "whisper_0.npy")[is_train]).float()
+    owners = owners[is_train]
+    with torch.inference_mode():
+        probs = torch.cat([torch.softmax(head(feats[s : s + 512]), -1) for s in range(0, len(feats), 512)]).numpy()
+    return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
+
+
+def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None):
+    from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
+    from emotion_core.models.lstm import Lstm, LstmConfig
+
+    cls, cfg = {"cnn1d": (Cnn1d, Cnn1dConfig()), "lstm": (Lstm, LstmConfig())}[family]
+    torch.manual_seed(seed)
+    model = cls(cfg, len(LABELS))
+    hp = CONFIG[family]
+    train_idx = [i for i, r in enumerate(rows) if r["split"] == "train"]
+    train = [rows[i] for i in train_idx]
+    val = [r for r in rows if r["split"] == "val"]
+    train_mels = [clip_mel(mels, r) for r in train]
+    y_train = labels_of(train)
+    if teacher is not None:
+        # target = (1 - DISTILL) * one-hot (smoothed) + DISTILL * teacher's clip probabilities
+        hard = torch.nn.functional.one_hot(y_train, len(LABELS)).float() * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / len(LABELS)
+        y_train = (1 - DISTILL) * hard + DISTILL * teacher[train_idx]
+    weights = torch.from_numpy(sample_weights(train))
+    vw, owners = val_windows(val, mels)
+    v_in = frame_features(vw)
+    aug = None
+
+    def step(gen):
+        nonlocal aug
+        aug = aug or Augmenter(gen, strength=hp["augment"])
+        idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
+        x = aug(torch.stack([random_window(train_mels[i], gen) for i in idx.tolist()]))
+        return frame_features(x), y_train[idx]
+
+    def evaluate():
+        probs = torch.cat([torch.softmax(model(v_in[s : s + 256]), -1) for s in range(0, len(v_in), 256)]).numpy()
+        return validate(clip_means(probs, owners, len(val)), val)
+
+    result = train_loop(model, model.parameters(), step, evaluate, hp, seed, family)
+    return model, result
+
+
+# --- trunk-cached families ----------------------------------------------------------------------
+def trunk_cache(out: Path, name: str, rows, mels, trunk, batch: int = 32):
+    """Cached trunk outputs: copy 0 = every window of every clip (clean); copies 1.. = one augmented
+    random window per training clip. Returns [(features float16 array, owner clip index array), ...]."""
+    result = []
+    for k in range(COPIES[name] + 1):
+        path, own_path = out / f"{name}_{k}.npy", out / f"{name}_{k}_owner.npy"
+        if not path.exists():
+            gen = torch.Generator().manual_seed(1000 + k)
+            aug = Augmenter(gen)
+            items, owners = [], []
+            for i, r in enumerate(rows):
+                lm = clip_mel(mels, r)
+                if k == 0:
+                    w, _ = windows(lm)
+                    items.extend(w)
+                    owners.extend([i] * len(w))
+                elif r["split"] == "train":
+                    items.append(aug(random_window(lm, gen)[None])[0])
+                    owners.append(i)
+            feats = []
+            with torch.inference_mode():
+                for s in tqdm(range(0, len(items), batch), desc=f"{name} cache {k}", mininterval=10):
+                    feats.append(trunk(torch.stack(items[s : s + batch])).to(torch.float16).numpy())
+            np.save(path, np.concatenate(feats))
+            np.save(own_path, np.array(owners, dtype=np.int32))
+        result.append((np.load(path), np.load(own_path)))
+    return result
+
+
+def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc):
+    """Train `head` on cached trunk features; validation on the clean windows of validation clips."""
+    split = np.array([r["split"] for r in rows])
+    y_all = labels_of(rows)
+    clean, clean_own = cached[0]
+    train_x = [clean[split[clean_own] == "train"]] + [x for x, _ in cached[1:]]
+    train_own = np.concatenate([clean_own[split[clean_own] == "train"]] + [o for _, o in cached[1:]])
+    train_x = torch.from_numpy(np.concatenate(train_x))
+    train_idx = np.flatnonzero(split == "train")
+    clip_w = np.zeros(len(rows))
+    clip_w[train_idx] = sample_weights([rows[i] for i in train_idx])
+    w = clip_w[train_own] / np.bincount(train_own, minlength=len(rows))[train_own]  # a clip's windows share its weight
+    weights = torch.from_numpy(w / w.sum())
+    y_train = y_all[train_own]
+    val_mask = split[clean_own] == "val"
+    val_x = torch.from_numpy(clean[val_mask])
+    val_rows_idx = np.flatnonzero(split == "val")
+    remap = {o: j for j, o in enumerate(val_rows_idx)}
+    val_own = np.array([remap[o] for o in clean_own[val_mask]])
+    val_rows = [rows[i] for i in val_rows_idx]
+
+    def step(gen):
+        idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
+        return train_x[idx].float(), y_train[idx]
+
+    def evaluate():
+        probs = torch.cat([torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]).numpy()
+        return validate(clip_means(probs, val_own, len(val_rows)), val_rows)
+
+    return train_loop(head, params, step, evaluate, hp, seed, desc)
+
+
+def fit_whisper(rows, mels, seed, out: Path, source: str):
+    from emotion_core.models.whisper import (WhisperFamily, WhisperHeadConfig, encoder_fingerprint, encoder_probe,
+                                             load_encoder, pooled_states)
+
+    enc = load_encoder(source)
+    cached = trunk_cache(out, "whisper", rows, mels, lambda w: pooled_states(enc, w))
+    cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
+                            encoder_sha256=encoder_fingerprint(enc), encoder_probe=encoder_probe(enc))
+    torch.manual_seed(seed)
+    head = WhisperFamily(cfg, len(LABELS))
+    result = fit_from_cache(rows, cached, head, head.parameters(), CONFIG["whisper"], seed, "whisper")
+    result["encoder_source"] = source
+    return head, result
+
+
+class Cnn2dTop(nn.Module):
+    """The part of Cnn2d above the cache point: backbone blocks [split:], conv head, pooling, classifier."""
+
+    def __init__(self, model, split: int):
+        super().__init__()
+        self.model, self.split = model, split
+
+    def features(self, x):
+        """Cached stage output (B, C, h, w) -> pooled backbone features (B, 1280)."""
+        bb = self.model.backbone
+        for idx in range(self.split, len(bb._blocks)):
+            rate = bb._global_params.drop_connect_rate
+            x = bb._blocks[idx](x, drop_connect_rate=rate * idx / len(bb._blocks) if rate else None)
+        return bb._swish(bb._bn1(bb._conv_head(x))).mean(dim=(2, 3))
+
+    def forward(self, x):
+        return self.model.head(self.features(x))
+
+
+CNN2D_SPLIT = 11  # blocks 0..10 (up to the 112-channel stage, stride 16) stay frozen in both variants
+
+
+def cnn2d_trunk(model):
+    bb = model.backbone
+
+    def trunk(w):
+        x = bb._swish(bb._bn0(bb._conv_stem(model.image(w))))
+        for idx in range(CNN2D_SPLIT):
+            x = bb._blocks[idx](x)
+        return x
+
+    return trunk
+
+
+def fit_cnn2d(rows, mels, seed, out: Path, variant: str):
+    from emotion_core.models.cnn2d import Cnn2d, Cnn2dConfig
+
+    torch.manual_seed(seed)
+    model = Cnn2d(Cnn2dConfig(frozen=(variant == "frozen")), len(LABELS))
+    # the input norm sits below the cache: set it from training windows once, then freeze it
+    train = [r for r in rows if r["split"] == "train"]
+    gen = torch.Generator().manual_seed(seed)
+    sample = torch.stack([random_window(clip_mel(mels, train[i]), gen) for i in torch.randint(0, len(train), (512,), generator=gen)])
+    model.input_norm.momentum = None  # cumulative average
+    model.input_norm.train()
+    with torch.no_grad():
+        model.image(sample)
+    model.eval()
+    model.requires_grad_(False)
+    cached = trunk_cache(out, "cnn2d", rows, mels, cnn2d_trunk(model))
+    top = Cnn2dTop(model, CNN2D_SPLIT)
+    hp = dict(CONFIG["cnn2d"])
+    if variant == "frozen":
+        # everything below the head is fixed: pool the backbone features once, train the head on them
+        with torch.inference_mode():
+            pooled = [(torch.cat([top.features(torch.from_numpy(x[s : s + 256]).float()) for s in range(0, len(x), 256)]).numpy(), o)
+                      for x, o in cached]
+        model.head.requires_grad_(True)
+        hp.update(lr=2e-3, epochs=60, patience=60)
+        result = fit_from_cache(rows, pooled, model.head, list(model.head.parameters()), hp, seed, "cnn2d-frozen")
+    else:
+        bb = model.backbone
+        tuned = list(bb._blocks[CNN2D_SPLIT:]) + [bb._conv_head, bb._bn1, model.head]
+        for m in tuned:
+            m.requires_grad_(True)
+        fixed = [model.input_norm, bb._bn0] + list(bb._blocks[:CNN2D_SPLIT])
+
+        class TopInTraining(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.top = top
+
+            def forward(self, x):
+                return self.top(x)
+
+            def train(self, mode=True):
+                super().train(mode)
+                for m in fixed:
+                    m.eval()
+                return self
+
+        result = fit_from_cache(rows, cached, TopInTraining(), [p for m in tuned for p in m.parameters()], hp, seed,
+                                "cnn2d-finetune")
+    model.requires_grad_(False)
+    model.eval()
+    return model, result
+
+
+# --- main ---------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Train one model family.")
+    ap.add_argument("--family", required=True, choices=list(CONFIG))
+    ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
+    ap.add_argument("--cache", help="feature cache directory (default $EMOTION_CACHE_DIR or ./cache)")
+    ap.add_argument("--out", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
+    ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
+    ap.add_argument("--variant", choices=["frozen", "finetune", "compare"], default="compare",
+                    help="cnn2d only: frozen backbone, fine-tuned top stages, or both and keep the better on val")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, help="override the family's epoch budget")
+    ap.add_argument("--distill", action="store_true",
+                    help="cnn1d/lstm: soft targets from the trained Whisper family on the training clips")
+    args = ap.parse_args(argv)
+    if args.epochs:
+        CONFIG[args.family]["epochs"] = args.epochs
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    out_dir = checkpoint_dir(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logs = Path(__file__).resolve().parent / "logs"
+    logs.mkdir(exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.FileHandler(logs / f"{args.family}.log", mode="w"), logging.StreamHandler()])
+    cdir = cache_dir(args.cache)
+    root = data_dir(args.data)
+    if not (cdir / "mels.npy").exists():
+        build_mels(root, cdir)
+    rows, mels = load_cache(cdir)
+    log.info("family %s seed %d: %d clips (%s)", args.family, args.seed, len(rows),
+             {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")})
+    t0 = time.time()
+    if args.family in ("cnn1d", "lstm"):
+        teacher = teacher_targets(rows, cdir, out_dir) if args.distill else None
+        model, result = fit_end_to_end(args.family, rows, mels, args.seed, teacher)
+        result["distilled_from"] = "whisper (training clips only)" if args.distill else None
+    elif args.family == "whisper":
+        model, result = fit_whisper(rows, mels, args.seed, cdir, whisper_source(args.whisper))
+    else:
+        variants = ["frozen", "finetune"] if args.variant == "compare" else [args.variant]
+        results = {}
+        for v in variants:
+            m, r = fit_cnn2d(rows, mels, args.seed, cdir, v)
+            results[v] = (m, r)
+            log.info("cnn2d %s: val cb-UAR %.3f", v, r["val"]["corpus_balanced_uar"])
+        chosen = max(results, key=lambda v: results[v][1]["val"]["corpus_balanced_uar"])
+        model, result = results[chosen]
+        result["variants"] = {v: {"val_cb_uar": r["val"]["corpus_balanced_uar"], "best_epoch": r["best_epoch"],
+                                  "epoch_s": r["epoch_s"]} for v, (_, r) in results.items()}
+        result["chosen_variant"] = chosen
+        log.info("cnn2d keeps %s", chosen)
+    record = {
+        "seed": args.seed,
+        "train_seconds": time.time() - t0,
+        "data_fingerprint": (cdir / "fingerprint.txt").read_text().strip(),
+        "splits_sha256": splits_hash(),
+        "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by sqrt(clips)",
+        "hyperparameters": CONFIG[args.family],
+        **{k: v for k, v in result.items() if k != "history"},
+        "history": result["history"],
+    }
+    path = out_dir / f"{args.family}.pt"
+    save_checkpoint(path, model, DEFAULT_FEATURES, LABELS, record)
+    log.info("saved %s (%.1f MB); val cb-UAR %.3f", path, path.stat().st_size / 1e6, result["val"]["corpus_balanced_uar"])
+    print(json.dumps({"family": args.family, "val_cb_uar": result["val"]["corpus_balanced_uar"],
+                      "val_per_dataset": {d: m["uar"] for d, m in result["val"]["per_dataset"].items()}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
