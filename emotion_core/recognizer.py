@@ -201,7 +201,7 @@ class Recognizer:
         for i, (name, (wp, ms)) in enumerate(window_probs.items()):
             p = wp.mean(0)
             pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms + (prep_ms if i == 0 else 0.0))
-        if len(self.ensemble) > 1:
+        if len(self.ensemble) > 1 and all(m in window_probs for m in self.ensemble):
             wp = self.combine({m: window_probs[m][0] for m in self.ensemble})
             p = wp.mean(0)
             pred.models[ENSEMBLE] = ModelOutput(LABELS[int(p.argmax())], p, wp, 0.0)

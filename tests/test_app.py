@@ -9,7 +9,7 @@ import soundfile as sf
 
 from emotion_core.labels import LABELS
 
-from .app_server import AppServer
+from bench.app_server import AppServer
 from .shared_paths import DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus, real_speech
 from .test_load_audio import speechlike
 
@@ -17,15 +17,21 @@ AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".webm", ".a
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    temp = tmp_path_factory.mktemp("gradio-tmp")
+def server(tmp_path_factory):
+    """The real app on loopback, with Gradio's temporary files in a directory of the test's own."""
     env = {"EMOTION_WHISPER": str(WHISPER_DIR)}
     if MANIFEST.is_file():
         env["EMOTION_DATA_DIR"] = str(DATA_DIR)
-    with AppServer(temp, env) as url:
-        from gradio_client import Client
+    srv = AppServer(tmp_path_factory.mktemp("gradio-tmp"), env)
+    with srv:
+        yield srv
 
-        yield Client(url, verbose=False), temp
+
+@pytest.fixture(scope="module")
+def app(server):
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False), server.temp_dir
 
 
 def write(path, audio, rate=48000, channels=2):
@@ -101,3 +107,108 @@ def test_no_file_of_a_recording_remains(app, tmp_path):
     left = audio_files(temp) - before
     assert not left, f"recordings left on disk: {left}"
     assert not [p for p in temp.rglob("private*")], "an uploaded file survived its request"
+
+
+def api_cases(tmp_path):
+    """~35 files a visitor might send: each must give a result or the readable error of load_audio."""
+    from .test_load_audio import BAD, FORMATS, encode_sf, multichannel, tone
+
+    cases = {}
+    for name, (source, words) in BAD.items():
+        if isinstance(source, (bytes, bytearray)):
+            cases[f"bad {name}"] = (bytes(source), words)
+    speech = speechlike(48000, 2.0)
+    rng = np.random.default_rng(3)
+    good = {
+        "8 kHz": encode_sf(speechlike(8000, 2.0), 8000, "WAV", "PCM_16"),
+        "192 kHz": encode_sf(speechlike(192000, 1.0), 192000, "WAV", "PCM_16"),
+        "6 channels": encode_sf(multichannel(speech, 6), 48000, "WAV", "PCM_16"),
+        "8-bit": encode_sf(speech, 48000, "WAV", "PCM_U8"),
+        "32-bit float": encode_sf(speech, 48000, "WAV", "FLOAT"),
+        "mp3": FORMATS["mp3"][0](speech[:, None], 48000),
+        "m4a": FORMATS["m4a-aac"][0](speech[:, None], 48000),
+        "webm": FORMATS["webm-opus"][0](multichannel(speech, 2), 48000),
+        "flac 96k": FORMATS["flac"][0](multichannel(speechlike(96000, 1.5), 2), 96000),
+        "noise only": encode_sf((0.1 * rng.standard_normal(32000)).astype(np.float32), 16000, "WAV", "PCM_16"),
+        "tone only": encode_sf(tone(16000, seconds=2.0), 16000, "WAV", "PCM_16"),
+    }
+    cases.update({k: (v, None) for k, v in good.items()})
+    good.update({
+        "24-bit wav": encode_sf(speech, 48000, "WAV", "PCM_24"),
+        "aiff": FORMATS["aiff"][0](multichannel(speech, 2), 48000),
+        "ogg vorbis 22 kHz": FORMATS["ogg-vorbis"][0](speechlike(22050, 2.0)[:, None], 22050),
+        "ogg opus": FORMATS["ogg-opus"][0](multichannel(speech, 2), 48000),
+        "mp3 44.1 kHz stereo": FORMATS["mp3"][0](multichannel(speechlike(44100, 2.0), 2), 44100),
+    })
+    wav = encode_sf(speech, 48000, "WAV", "PCM_16")
+    cases["silent stereo wav"] = (encode_sf(np.zeros((48000, 2), np.float32), 48000, "WAV", "PCM_16"), "silent")
+    cases["silent mp3"] = (FORMATS["mp3"][0](np.zeros((48000, 1), np.float32), 48000), "silent")
+    cases["0.3 s wav"] = (encode_sf(speechlike(16000, 0.3), 16000, "WAV", "PCM_16"), "too short")
+    cases["0.3 s m4a"] = (FORMATS["m4a-aac"][0](speechlike(48000, 0.3)[:, None], 48000), "too short")
+    cases["inf float wav"] = (encode_sf(np.concatenate([speechlike(16000, 1.0), [np.inf]]).astype(np.float32), 16000, "WAV", "FLOAT"), "NaN")
+    cases["truncated mp3"] = (good["mp3"][:100], "could not be read|too short|empty")
+    cases["flac header + garbage"] = (FORMATS["flac"][0](speech[:, None], 48000)[:200] + rng.bytes(3000), "could not be read|too short|empty")
+    cases["wav cut in half"] = (wav[: len(wav) // 2], None)  # a recording cut short still has 1 s of audio
+    cases["NaN float wav"] = (encode_sf(np.full(16000, np.nan, np.float32), 16000, "WAV", "FLOAT"), "NaN")
+    cases["15 minutes"] = (encode_sf(np.tile(speechlike(8000, 1.0), 900), 8000, "WAV", "PCM_16"), "limit is")
+    files = {}
+    for i, (name, (data, words)) in enumerate(cases.items()):
+        p = tmp_path / f"case{i}.wav"
+        p.write_bytes(data)
+        files[name] = (p, words)
+    return files
+
+
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+
+def test_thirty_odd_inputs_through_the_api(app, server, tmp_path):
+    client, _ = app
+    cases = api_cases(tmp_path)
+    assert len(cases) >= 30
+    ok = tmp_path / "ok.wav"
+    write(ok, speechlike(16000, 2.0), 16000, 1)
+    classify(client, ok)
+    before = rss_mb(server.proc.pid)
+    for name, (path, words) in cases.items():
+        if words is None:
+            answer = classify(client, path)
+            assert "ensemble" in answer["models"], name
+        else:
+            with pytest.raises(Exception, match=words):
+                classify(client, path)
+    check_answer(classify(client, ok), 2.0)  # still serving
+    assert rss_mb(server.proc.pid) < before + 300, "memory did not come back after the bad inputs"
+
+
+def test_upload_over_the_size_cap_is_refused(app, server, tmp_path):
+    client, _ = app
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"RIFF" + bytes(26 * 2**20))  # 26 MB, over the 25 MB cap
+    with pytest.raises(Exception, match="exceeds the maximum file size"):  # gradio_client checks first
+        classify(client, big)
+    import httpx  # a script that posts the file itself meets the server's own cap
+
+    with open(big, "rb") as f:
+        r = httpx.post(server.url + "gradio_api/upload", files={"files": ("big.wav", f, "audio/wav")}, timeout=60)
+    assert r.status_code == 413 and "exceeded maximum allowed size" in r.text
+    check_answer(classify(client, write(tmp_path / "after.wav", speechlike(16000, 2.0), 16000, 1)), 2.0)
+
+
+def test_after_every_request_no_audio_remains_and_the_log_holds_none(app, server):
+    """Runs last in this module, after every good, bad and oversized request above."""
+    from emotion_core.examples import example_clips
+
+    _, temp = app
+    examples = {p.rsplit("/", 1)[-1] for p, _ in example_clips(DATA_DIR if MANIFEST.is_file() else None)}
+    time.sleep(0.5)
+    left = [p for p in audio_files(temp) if p.name not in examples]
+    assert not left, f"uploaded or recorded audio left on disk: {left}"
+    log = server.log.read_bytes()
+    assert log, "the server wrote no log at all: the check below would prove nothing"
+    for marker in (b"RIFF", b"UklGR", b"data:audio", b"OggS", b"fLaC", b"ID3", b"\x89PNG"):
+        assert marker not in log, f"the server log holds audio ({marker!r})"
+    assert len(log) < 200_000, f"the server log is {len(log)} bytes: something is dumping data into it"

@@ -171,6 +171,9 @@ def main(argv=None) -> int:
     preds, kept, refused = run(rec, clips)
     for path, why in refused:
         print(f"refused {path}: {why}", file=sys.stderr)
+    if not kept or not rec.models:
+        print("nothing to evaluate: " + ("every clip was refused" if not kept else "no model could be loaded"), file=sys.stderr)
+        return 2
     result = report(preds, kept)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,90 @@
+"""The app's speed and memory as a user meets them: the real app on loopback, requests through gradio_client.
+
+    python -m bench.app_speed [--repeats 10] [--out bench/app_speed.json]
+
+- start to ready: `python app.py` until its API answers;
+- a 5 s clip from request to the full page result (spectrogram, bars, summary, JSON: the `/analyse`
+  event the page uses), and through the `/classify` JSON API; median and p95 after warm-up;
+- a 60 s clip with its timeline (full page result);
+- peak resident memory of the server process (VmHWM).
+Clips are real speech from the corpus (EMOTION_DATA_DIR) joined end to end, else synthetic.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from emotion_core.paths import data_dir
+
+from .app_server import AppServer
+
+
+def speech_clip(seconds: float, root: Path) -> np.ndarray:
+    from bench.speed import speech_of_length
+
+    clips = []
+    if root.is_dir():
+        from train.evaluate import select_clips
+
+        clips = select_clips(root, "test")
+    return speech_of_length(seconds, clips)
+
+
+def timed(fn, repeats):
+    fn()  # warm-up
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return {"median_s": round(statistics.median(out), 3), "p95_s": round(float(np.percentile(out, 95)), 3), "n": repeats}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 0)
+    return float("nan")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--data")
+    ap.add_argument("--out", default="bench/app_speed.json")
+    args = ap.parse_args(argv)
+    from gradio_client import Client, handle_file
+
+    root = data_dir(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        paths = {}
+        for seconds in (5, 60):
+            paths[seconds] = tmp / f"clip{seconds}.wav"
+            sf.write(paths[seconds], speech_clip(seconds, root), 16000)
+        (tmp / "gradio").mkdir()
+        server = AppServer(tmp / "gradio")
+        with server as url:
+            client = Client(url, verbose=False)
+            result = {"start_to_ready_s": round(server.ready_s, 2)}
+            result["5s_full_page"] = timed(lambda: client.predict(handle_file(str(paths[5])), api_name="/analyse"), args.repeats)
+            result["5s_classify_api"] = timed(lambda: client.predict(handle_file(str(paths[5])), api_name="/classify"), args.repeats)
+            result["60s_full_page_with_timeline"] = timed(
+                lambda: client.predict(handle_file(str(paths[60])), api_name="/analyse"), max(3, args.repeats // 3))
+            answer = client.predict(handle_file(str(paths[60])), api_name="/classify")
+            result["60s_timeline_windows"] = len(answer["timeline"])
+            result["server_peak_rss_mb"] = peak_rss_mb(server.proc.pid)
+    print(json.dumps(result, indent=1))
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""A classroom's load on the app: N concurrent clients x M requests of real 5 s clips through gradio_client.
+A load script, not a timed test.
+
+    python -m bench.load [--clients 30] [--requests 10] [--out bench/load.json]
+
+Each request sends its own recording (a faint dither makes every file distinct), so no answer is shared.
+Every request must end in a result or an explicit rejection (queue full); a request that neither
+answers nor fails within --timeout counts as hung. Reports median and 95th-percentile latency,
+throughput, the server's peak memory, and its memory before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from emotion_core.paths import data_dir
+
+from .app_server import AppServer
+from .app_speed import peak_rss_mb, speech_clip
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 0)
+    return float("nan")
+
+
+def client_run(url, speech, n, results, lock, folder: Path, seed: int):
+    """One pupil: n requests, each a different recording (the clip with its own faint dither), so that no
+    answer is shared between requests."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        path = folder / f"client{seed}-{i}.wav"
+        sf.write(path, speech + rng.normal(0, 1e-4, speech.shape).astype(np.float32), 16000)
+        t = time.perf_counter()
+        try:
+            answer = client.predict(handle_file(str(path)), api_name="/classify")
+            outcome = "result" if "ensemble" in answer["models"] else "malformed"
+        except Exception as e:  # gradio_client raises on queue-full and on server errors
+            outcome = "queue full" if "queue" in str(e).lower() and "full" in str(e).lower() else f"error: {e}"[:200]
+        with lock:
+            results.append((outcome, time.perf_counter() - t))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=30)
+    ap.add_argument("--requests", type=int, default=10)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--data")
+    ap.add_argument("--out", default="bench/load.json")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        speech = speech_clip(5, data_dir(args.data))
+        clip = tmp / "clip5.wav"
+        sf.write(clip, speech, 16000)
+        (tmp / "gradio").mkdir()
+        server = AppServer(tmp / "gradio")
+        with server as url:
+            from gradio_client import Client, handle_file
+
+            Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
+            rss_before = rss_mb(server.proc.pid)
+            results, lock = [], threading.Lock()
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                futures = [pool.submit(client_run, url, speech, args.requests, results, lock, tmp, k) for k in range(args.clients)]
+                hung_clients = 0
+                for f in futures:
+                    try:
+                        f.result(timeout=max(1.0, args.timeout - (time.perf_counter() - t0)))
+                    except FutureTimeout:
+                        hung_clients += 1
+            wall = time.perf_counter() - t0
+            time.sleep(2)
+            alive = server.proc.poll() is None
+            rss_after = rss_mb(server.proc.pid) if alive else float("nan")
+            peak = peak_rss_mb(server.proc.pid) if alive else float("nan")
+            log_tail = server.log.read_text()[-2000:]
+    total = args.clients * args.requests
+    ok = [t for o, t in results if o == "result"]
+    outcomes = {}
+    for o, _ in results:
+        outcomes[o] = outcomes.get(o, 0) + 1
+    report = {
+        "clients": args.clients, "requests_each": args.requests, "sent": total, "finished": len(results),
+        "hung_or_lost": total - len(results), "outcomes": outcomes,
+        "latency_median_s": round(statistics.median(ok), 2) if ok else None,
+        "latency_p95_s": round(float(np.percentile(ok, 95)), 2) if ok else None,
+        "throughput_per_s": round(len(ok) / wall, 2), "wall_s": round(wall, 1),
+        "server_rss_mb_before": rss_before, "server_rss_mb_after": rss_after, "server_peak_rss_mb": peak,
+        "server_alive_after": alive,
+        "app_queue": {"concurrency": int(os.environ.get("EMOTION_CONCURRENCY", 2)), "max_size": int(os.environ.get("EMOTION_QUEUE_SIZE", 64))},
+    }
+    print(json.dumps(report, indent=1))
+    if not alive or len(outcomes) > 2:
+        print("server log tail:\n" + log_tail)
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    return 0 if report["hung_or_lost"] == 0 and set(outcomes) <= {"result", "queue full"} else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The app in a real browser (Debian's Chromium driven by Playwright): upload, microphone, a long clip and a bad
+file, as a visitor meets them. Screenshots go to artifacts/browser/; the README's screenshot is upload.png."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench.app_server import AppServer
+
+from .shared_paths import DATA_DIR, MANIFEST, REPO, WHISPER_DIR, needs_corpus, real_speech
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "artifacts" / "browser"
+RESULT_TIMEOUT_MS = 90_000
+
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"), needs_corpus]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    speech, _ = real_speech(seconds_of_pause=1.0)
+    short = speech[: 16000 * 4]
+    sf.write(d / "upload.wav", np.stack([short, short], 1), 16000)
+    sf.write(d / "mic.wav", np.repeat(short, 3)[: 48000 * 6].reshape(-1, 1).repeat(2, 1), 48000)  # fake capture file
+    long_clip, _ = real_speech(seconds_of_pause=3.0)
+    sf.write(d / "long.wav", np.concatenate([long_clip, long_clip]), 16000)
+    (d / "picture.wav").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
+    return d
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    env = {"EMOTION_WHISPER": str(WHISPER_DIR), "EMOTION_DATA_DIR": str(DATA_DIR)}
+    with AppServer(tmp_path_factory.mktemp("gradio-tmp"), env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(clips):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}"])
+        yield b
+        b.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url)
+    page.get_by_role("button", name="Analyse").wait_for()
+    return page
+
+
+def upload(page, path):
+    page.get_by_label("Upload file").first.click()
+    page.locator("input[type=file]").first.set_input_files(str(path))
+
+
+def wait_for_result(page):
+    page.get_by_text("Ensemble:").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+
+
+def check_result_page(page):
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=RESULT_TIMEOUT_MS)
+    plots = page.locator(".js-plotly-plot")  # spectrogram and probabilities
+    bars_text = plots.nth(1).inner_text()
+    for name in ("cnn1d", "lstm", "cnn2d", "whisper", "ensemble"):
+        assert name in bars_text, f"no {name} bars"
+    assert "frequency (Hz, mel scale)" in plots.nth(0).inner_text()
+    summary = page.locator(".prose").filter(has_text="Ensemble:").first.inner_text()
+    assert "| whisper |" in summary or "whisper" in summary
+
+
+def test_upload_shows_spectrogram_bars_and_summary(browser, app_url, clips):
+    page = open_page(browser, app_url)
+    upload(page, clips / "upload.wav")
+    wait_for_result(page)
+    page.wait_for_timeout(500)
+    check_result_page(page)
+    page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
+
+
+def test_microphone_recording(browser, app_url):
+    page = open_page(browser, app_url)
+    page.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(3500)
+    page.locator("button.stop-button").first.click()
+    wait_for_result(page)
+    check_result_page(page)
+    summary = page.locator(".prose").filter(has_text="Ensemble:").first.inner_text()
+    seconds = float(summary.split(" s of audio")[0].split()[-1])
+    assert 2.0 <= seconds <= 6.0, summary  # the fake microphone's audio, as long as we recorded
+    page.screenshot(path=str(ARTIFACTS / "microphone.png"), full_page=True)
+
+
+def test_long_clip_shows_the_timeline(browser, app_url, clips):
+    page = open_page(browser, app_url)
+    upload(page, clips / "long.wav")
+    wait_for_result(page)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=RESULT_TIMEOUT_MS)
+    assert "Emotion over time" in page.locator(".js-plotly-plot").nth(2).inner_text()
+    page.screenshot(path=str(ARTIFACTS / "timeline.png"), full_page=True)
+
+
+def test_bad_file_shows_a_readable_error_and_the_next_request_works(browser, app_url, clips):
+    page = open_page(browser, app_url)
+    upload(page, clips / "picture.wav")
+    page.get_by_text("contains no sound").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "bad-file.png"), full_page=True)
+    page.get_by_label("Clear").first.click()
+    upload(page, clips / "upload.wav")
+    wait_for_result(page)
+    check_result_page(page)
