@@ -110,7 +110,7 @@ def test_no_file_of_a_recording_remains(app, tmp_path):
 
 
 def api_cases(tmp_path):
-    """~35 files a visitor might send: each must give a result or the readable error of load_audio."""
+    """30 files a visitor might send: each must give a result or the readable error of load_audio."""
     from .test_load_audio import BAD, FORMATS, encode_sf, multichannel, tone
 
     cases = {}
