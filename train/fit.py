@@ -1,7 +1,7 @@
 """Train one family on the training speakers; select on the validation speakers; never look at test.
 
     python -m train.fit --family cnn1d --data DIR          # also: lstm, cnn2d, whisper
-    python -m train.fit --family cnn2d --compare           # frozen vs fine-tuned backbone, keep the better
+    python -m train.fit --family cnn2d                     # --variant compare (default): frozen vs fine-tuned, keep the better
 
 Balancing: each training step draws a batch with replacement, weighted so that every (dataset, label)
 cell of a dataset has equal mass and each dataset's mass is proportional to the square root of its
@@ -10,7 +10,9 @@ one carrier phrase and should not weigh as much as 55 CREMA-D speakers).
 
 Two ways to train:
 - cnn1d, lstm: end to end from the log-mel cache; each window gets a fresh random crop, speed
-  perturbation and the acoustic augmentations of train.augment.
+  perturbation and the acoustic augmentations of train.augment. The shipped ones are trained with
+  --distill: each training clip's target is half its (smoothed) label and half the trained Whisper
+  family's probabilities for that clip (so train whisper first; its clean trunk cache supplies them).
 - cnn2d, whisper: the expensive frozen part runs once per window into a cache (clean windows of every clip,
   plus COPIES augmented windows of each training clip); the trainable part trains on the cache.
 Model selection: early stopping on the validation corpus-balanced UAR (mean over datasets of per-dataset UAR).
@@ -42,8 +44,8 @@ from .metrics import evaluate_predictions
 from .splits import splits_hash
 
 CONFIG = {  # per family: optimisation settings
-    "cnn1d": dict(lr=2e-3, weight_decay=1e-2, batch=32, epochs=40, steps=100, patience=40, augment=0.7),
-    "lstm": dict(lr=1.5e-3, weight_decay=1e-2, batch=32, epochs=40, steps=100, patience=40, augment=0.7),
+    "cnn1d": dict(lr=2e-3, weight_decay=1e-2, batch=32, epochs=80, steps=100, patience=40, augment=0.7),
+    "lstm": dict(lr=1.5e-3, weight_decay=1e-2, batch=32, epochs=80, steps=100, patience=40, augment=0.7),
     "cnn2d": dict(lr=5e-4, weight_decay=1e-2, batch=64, epochs=20, steps=100, patience=20),
     "whisper": dict(lr=1e-3, weight_decay=1e-2, batch=128, epochs=60, steps=100, patience=10),
 }
@@ -365,11 +367,14 @@ def main(argv=None) -> int:
                     help="cnn2d only: frozen backbone, fine-tuned top stages, or both and keep the better on val")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, help="override the family's epoch budget")
+    ap.add_argument("--copies", type=int, help="cnn2d/whisper: augmented copies per training clip in the trunk cache")
     ap.add_argument("--distill", action="store_true",
                     help="cnn1d/lstm: soft targets from the trained Whisper family on the training clips")
     args = ap.parse_args(argv)
     if args.epochs:
         CONFIG[args.family]["epochs"] = args.epochs
+    if args.copies is not None:
+        COPIES[args.family] = args.copies
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir = checkpoint_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -411,6 +416,7 @@ def main(argv=None) -> int:
         "splits_sha256": splits_hash(),
         "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by sqrt(clips)",
         "hyperparameters": CONFIG[args.family],
+        "augmented_copies": COPIES.get(args.family),
         **{k: v for k, v in result.items() if k != "history"},
         "history": result["history"],
     }
