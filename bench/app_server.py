@@ -12,6 +12,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent  # the project
 
 
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's memory from /proc/<pid>/status in MB: VmRSS now, or VmHWM (its peak so far)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 0)
+    return float("nan")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

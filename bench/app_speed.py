@@ -23,7 +23,7 @@ import soundfile as sf
 
 from emotion_core.paths import data_dir
 
-from .app_server import AppServer
+from .app_server import AppServer, memory_mb
 
 
 def speech_clip(seconds: float, root: Path) -> np.ndarray:
@@ -45,13 +45,6 @@ def timed(fn, repeats):
         fn()
         out.append(time.perf_counter() - t)
     return {"median_s": round(statistics.median(out), 3), "p95_s": round(float(np.percentile(out, 95)), 3), "n": repeats}
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 0)
-    return float("nan")
 
 
 def main(argv=None) -> int:
@@ -80,7 +73,7 @@ def main(argv=None) -> int:
                 lambda: client.predict(handle_file(str(paths[60])), api_name="/analyse"), max(3, args.repeats // 3))
             answer = client.predict(handle_file(str(paths[60])), api_name="/classify")
             result["60s_timeline_windows"] = len(answer["timeline"])
-            result["server_peak_rss_mb"] = peak_rss_mb(server.proc.pid)
+            result["server_peak_rss_mb"] = memory_mb(server.proc.pid, "VmHWM")
     print(json.dumps(result, indent=1))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -25,15 +25,8 @@ import soundfile as sf
 
 from emotion_core.paths import data_dir
 
-from .app_server import AppServer
-from .app_speed import peak_rss_mb, speech_clip
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 0)
-    return float("nan")
+from .app_server import AppServer, memory_mb
+from .app_speed import speech_clip
 
 
 def client_run(url, speech, n, results, lock, folder: Path, seed: int):
@@ -75,7 +68,7 @@ def main(argv=None) -> int:
             from gradio_client import Client, handle_file
 
             Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
-            rss_before = rss_mb(server.proc.pid)
+            rss_before = memory_mb(server.proc.pid)
             results, lock = [], threading.Lock()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
@@ -89,8 +82,8 @@ def main(argv=None) -> int:
             wall = time.perf_counter() - t0
             time.sleep(2)
             alive = server.proc.poll() is None
-            rss_after = rss_mb(server.proc.pid) if alive else float("nan")
-            peak = peak_rss_mb(server.proc.pid) if alive else float("nan")
+            rss_after = memory_mb(server.proc.pid) if alive else float("nan")
+            peak = memory_mb(server.proc.pid, "VmHWM") if alive else float("nan")
             log_tail = server.log.read_text()[-2000:]
     total = args.clients * args.requests
     ok = [t for o, t in results if o == "result"]

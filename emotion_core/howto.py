@@ -73,7 +73,7 @@ def how_it_works(recognizer) -> str:
         if name == "cnn2d" and meta.get("record", {}).get("chosen_variant"):
             extra = f" Backbone: {meta['record']['chosen_variant']} (chosen on validation speakers)."
         if meta.get("record", {}).get("distilled_from"):
-            extra = " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
+            extra += " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
         if name == "ensemble":
             extra = " Weights: " + ", ".join(f"{m} {w:.2f}" for m, w in recognizer.ensemble.items()) + "."
         parts.append(f"### {title} (`{name}`)\n{what} {params}.{extra} Trained on RAVDESS, CREMA-D, TESS and SAVEE "

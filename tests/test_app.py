@@ -1,6 +1,5 @@
 """The app as users and scripts reach it: the classify API through gradio_client against the app started
 on loopback, on real clips; readable errors; and no file of a recording left behind."""
-import json
 import time
 
 import numpy as np
@@ -9,7 +8,7 @@ import soundfile as sf
 
 from emotion_core.labels import LABELS
 
-from bench.app_server import AppServer
+from bench.app_server import AppServer, memory_mb
 from .shared_paths import DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus, real_speech
 from .test_load_audio import speechlike
 
@@ -159,12 +158,6 @@ def api_cases(tmp_path):
     return files
 
 
-def rss_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-
-
 def test_thirty_odd_inputs_through_the_api(app, server, tmp_path):
     client, _ = app
     cases = api_cases(tmp_path)
@@ -172,7 +165,7 @@ def test_thirty_odd_inputs_through_the_api(app, server, tmp_path):
     ok = tmp_path / "ok.wav"
     write(ok, speechlike(16000, 2.0), 16000, 1)
     classify(client, ok)
-    before = rss_mb(server.proc.pid)
+    before = memory_mb(server.proc.pid)
     for name, (path, words) in cases.items():
         if words is None:
             answer = classify(client, path)
@@ -181,7 +174,7 @@ def test_thirty_odd_inputs_through_the_api(app, server, tmp_path):
             with pytest.raises(Exception, match=words):
                 classify(client, path)
     check_answer(classify(client, ok), 2.0)  # still serving
-    assert rss_mb(server.proc.pid) < before + 300, "memory did not come back after the bad inputs"
+    assert memory_mb(server.proc.pid) < before + 300, "memory did not come back after the bad inputs"
 
 
 def test_upload_over_the_size_cap_is_refused(app, server, tmp_path):

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from bench.app_server import AppServer
 
-from .shared_paths import DATA_DIR, MANIFEST, REPO, WHISPER_DIR, needs_corpus, real_speech
+from .shared_paths import DATA_DIR, REPO, WHISPER_DIR, needs_corpus, real_speech
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "artifacts" / "browser"

@@ -3,8 +3,6 @@ input, prepare_speech, and a fuzz test: only AudioError ever escapes."""
 from __future__ import annotations
 
 import io
-import math
-import wave
 
 import numpy as np
 import pytest

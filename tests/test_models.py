@@ -1,7 +1,6 @@
 """Shipped checkpoints: they load alone, know their inputs, give probabilities, and are well above chance
 on real clips of speakers they never heard."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
