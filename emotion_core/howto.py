@@ -27,7 +27,7 @@ CARDS = {
     "cnn2d": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientNet-Lite0, an image "
               "network pretrained on ImageNet photos and adapted to spectrograms."),
     "whisper": ("Whisper speech encoder", "OpenAI's Whisper-base encoder, trained on 680,000 hours of speech, turns the "
-                "spectrogram into speech features; a small head learned emotion from them."),
+                "spectrogram into speech features; small trained heads learned emotion from them."),
     "ensemble": ("Ensemble", "a weighted average of the models' probabilities, weights chosen on validation speakers."),
 }
 
@@ -70,6 +70,9 @@ def how_it_works(recognizer) -> str:
         if name == "whisper":
             params += " trained (+ 20.6 M frozen encoder)"
         extra = ""
+        members = getattr(getattr(model, "cfg", None), "members", 1)
+        if name == "whisper" and members > 1:
+            extra = f" {members} heads trained from different random starts answer together (their mean)."
         if name == "cnn2d" and meta.get("record", {}).get("chosen_variant"):
             extra = f" Backbone: {meta['record']['chosen_variant']} (chosen on validation speakers)."
         if meta.get("record", {}).get("distilled_from"):

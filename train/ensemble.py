@@ -2,7 +2,7 @@
 
     python -m train.ensemble --data DIR [--checkpoints DIR]
 
-Every weight vector on a grid (each family 0, 1, 2 or 3; at least two families) is scored by the
+Every weight vector on a grid (each family an integer weight 0-10; at least two families) is scored by the
 validation corpus-balanced UAR of its weighted mean; the best is written to checkpoints/ensemble.json
 with the plain mean's score beside it. The test speakers are not read.
 """
@@ -22,7 +22,7 @@ from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 from .evaluate import select_clips
 from .metrics import evaluate_predictions
 
-GRID = (0, 1, 2, 3)
+GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
 
 
 def clip_probabilities(rec: Recognizer, clips) -> dict[str, np.ndarray]:

@@ -52,6 +52,7 @@ CONFIG = {  # per family: optimisation settings
 LABEL_SMOOTHING = 0.1
 DISTILL = 0.5  # weight of the Whisper teacher's soft targets with --distill
 COPIES = {"cnn2d": 1, "whisper": 1}  # augmented copies per training clip in the trunk caches (CPU budget)
+WHISPER_MEMBERS = 5  # the Whisper family is a bag of heads trained from seeds seed .. seed + 4
 log = logging.getLogger("fit")
 
 
@@ -153,6 +154,14 @@ def teacher_targets(rows, cdir: Path, ckpt_dir: Path) -> torch.Tensor:
     return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
 
 
+def teacher_identity(ckpt_dir: Path) -> str:
+    """Which teacher a distilled family learnt from: the Whisper checkpoint's sha256 (training clips only)."""
+    import hashlib
+
+    digest = hashlib.sha256((ckpt_dir / "whisper.pt").read_bytes()).hexdigest()
+    return f"whisper.pt sha256 {digest[:16]} (soft targets on the training clips only)"
+
+
 def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None):
     from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
     from emotion_core.models.lstm import Lstm, LstmConfig
@@ -165,11 +174,7 @@ def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None
     train = [rows[i] for i in train_idx]
     val = [r for r in rows if r["split"] == "val"]
     train_mels = [clip_mel(mels, r) for r in train]
-    y_train = labels_of(train)
-    if teacher is not None:
-        # target = (1 - DISTILL) * one-hot (smoothed) + DISTILL * teacher's clip probabilities
-        hard = torch.nn.functional.one_hot(y_train, len(LABELS)).float() * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / len(LABELS)
-        y_train = (1 - DISTILL) * hard + DISTILL * teacher[train_idx]
+    y_train = soft_targets(labels_of(train), None if teacher is None else teacher[train_idx])
     weights = torch.from_numpy(sample_weights(train))
     vw, owners = val_windows(val, mels)
     v_in = frame_features(vw)
@@ -220,8 +225,18 @@ def trunk_cache(out: Path, name: str, rows, mels, trunk, batch: int = 32):
     return result
 
 
-def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc):
-    """Train `head` on cached trunk features; validation on the clean windows of validation clips."""
+def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+    """Integer labels (N,) -> training targets: the labels themselves, or with a teacher's clip
+    probabilities (N, C) the mix (1 - DISTILL) * smoothed one-hot + DISTILL * teacher."""
+    if teacher is None:
+        return y
+    hard = nn.functional.one_hot(y, len(LABELS)).float() * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / len(LABELS)
+    return (1 - DISTILL) * hard + DISTILL * teacher
+
+
+def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc, teacher: torch.Tensor | None = None):
+    """Train `head` on cached trunk features; validation on the clean windows of validation clips.
+    `teacher`: optional (n_rows, C) clip probabilities to distil from (see soft_targets)."""
     split = np.array([r["split"] for r in rows])
     y_all = labels_of(rows)
     clean, clean_own = cached[0]
@@ -233,38 +248,58 @@ def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc):
     clip_w[train_idx] = sample_weights([rows[i] for i in train_idx])
     w = clip_w[train_own] / np.bincount(train_own, minlength=len(rows))[train_own]  # a clip's windows share its weight
     weights = torch.from_numpy(w / w.sum())
-    y_train = y_all[train_own]
+    y_train = soft_targets(y_all[train_own], None if teacher is None else teacher[train_own])
+
+    def step(gen):
+        idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
+        return train_x[idx].float(), y_train[idx]
+
+    return train_loop(head, params, step, lambda: validate_cached(rows, cached, head), hp, seed, desc)
+
+
+def validate_cached(rows, cached, head: nn.Module) -> dict:
+    """Validation metrics of `head` on the cached clean windows of the validation clips (clip = mean of windows)."""
+    split = np.array([r["split"] for r in rows])
+    clean, clean_own = cached[0]
     val_mask = split[clean_own] == "val"
     val_x = torch.from_numpy(clean[val_mask])
     val_rows_idx = np.flatnonzero(split == "val")
     remap = {o: j for j, o in enumerate(val_rows_idx)}
     val_own = np.array([remap[o] for o in clean_own[val_mask]])
     val_rows = [rows[i] for i in val_rows_idx]
-
-    def step(gen):
-        idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
-        return train_x[idx].float(), y_train[idx]
-
-    def evaluate():
+    with torch.inference_mode():
         probs = torch.cat([torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]).numpy()
-        return validate(clip_means(probs, val_own, len(val_rows)), val_rows)
-
-    return train_loop(head, params, step, evaluate, hp, seed, desc)
+    return validate(clip_means(probs, val_own, len(val_rows)), val_rows)
 
 
 def fit_whisper(rows, mels, seed, out: Path, source: str):
-    from emotion_core.models.whisper import (WhisperFamily, WhisperHeadConfig, encoder_fingerprint, encoder_probe,
-                                             load_encoder, pooled_states)
+    from emotion_core.models.whisper import (WhisperFamily, WhisperHead, WhisperHeadConfig, encoder_fingerprint,
+                                             encoder_probe, load_encoder, pooled_states)
 
     enc = load_encoder(source)
     cached = trunk_cache(out, "whisper", rows, mels, lambda w: pooled_states(enc, w))
     cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
                             encoder_sha256=encoder_fingerprint(enc), encoder_probe=encoder_probe(enc))
-    torch.manual_seed(seed)
-    head = WhisperFamily(cfg, len(LABELS))
-    result = fit_from_cache(rows, cached, head, head.parameters(), CONFIG["whisper"], seed, "whisper")
-    result["encoder_source"] = source
-    return head, result
+    cfg.members = WHISPER_MEMBERS
+    heads, members = [], []
+    for i in range(WHISPER_MEMBERS):
+        torch.manual_seed(seed + i)
+        heads.append(WhisperHead(cfg, len(LABELS)))
+        members.append(fit_from_cache(rows, cached, heads[-1], heads[-1].parameters(), CONFIG["whisper"], seed + i,
+                                      f"whisper-{i}"))
+        log.info("whisper member %d (seed %d): val cb-UAR %.4f", i, seed + i, members[-1]["val"]["corpus_balanced_uar"])
+    family = WhisperFamily(cfg, len(LABELS))
+    family.heads = nn.ModuleList(heads)
+    family.eval()
+    result = {"val": validate_cached(rows, cached, family),
+              "members": [{"seed": seed + i, "val_cb_uar": m["val"]["corpus_balanced_uar"], "best_epoch": m["best_epoch"]}
+                          for i, m in enumerate(members)],
+              "best_epoch": [m["best_epoch"] for m in members],
+              "epoch_s": float(np.median([m["epoch_s"] for m in members])),
+              "history": [m["history"] for m in members],
+              "encoder_source": source}
+    log.info("whisper bag of %d: val cb-UAR %.4f", len(members), result["val"]["corpus_balanced_uar"])
+    return family, result
 
 
 class Cnn2dTop(nn.Module):
@@ -301,7 +336,7 @@ def cnn2d_trunk(model):
     return trunk
 
 
-def fit_cnn2d(rows, mels, seed, out: Path, variant: str):
+def fit_cnn2d(rows, mels, seed, out: Path, variant: str, teacher: torch.Tensor | None = None):
     from emotion_core.models.cnn2d import Cnn2d, Cnn2dConfig
 
     torch.manual_seed(seed)
@@ -326,7 +361,8 @@ def fit_cnn2d(rows, mels, seed, out: Path, variant: str):
                       for x, o in cached]
         model.head.requires_grad_(True)
         hp.update(lr=2e-3, epochs=60, patience=60)
-        result = fit_from_cache(rows, pooled, model.head, list(model.head.parameters()), hp, seed, "cnn2d-frozen")
+        result = fit_from_cache(rows, pooled, model.head, list(model.head.parameters()), hp, seed, "cnn2d-frozen",
+                                teacher)
     else:
         bb = model.backbone
         tuned = list(bb._blocks[CNN2D_SPLIT:]) + [bb._conv_head, bb._bn1, model.head]
@@ -349,7 +385,7 @@ def fit_cnn2d(rows, mels, seed, out: Path, variant: str):
                 return self
 
         result = fit_from_cache(rows, cached, TopInTraining(), [p for m in tuned for p in m.parameters()], hp, seed,
-                                "cnn2d-finetune")
+                                "cnn2d-finetune", teacher)
     model.requires_grad_(False)
     model.eval()
     return model, result
@@ -357,6 +393,7 @@ def fit_cnn2d(rows, mels, seed, out: Path, variant: str):
 
 # --- main ---------------------------------------------------------------------------------------
 def main(argv=None) -> int:
+    global DISTILL
     ap = argparse.ArgumentParser(description="Train one model family.")
     ap.add_argument("--family", required=True, choices=list(CONFIG))
     ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
@@ -369,12 +406,15 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, help="override the family's epoch budget")
     ap.add_argument("--copies", type=int, help="cnn2d/whisper: augmented copies per training clip in the trunk cache")
     ap.add_argument("--distill", action="store_true",
-                    help="cnn1d/lstm: soft targets from the trained Whisper family on the training clips")
+                    help="cnn1d/lstm/cnn2d: soft targets from the trained Whisper family on the training clips")
+    ap.add_argument("--distill-weight", type=float, default=DISTILL,
+                    help=f"with --distill: the teacher's share of each target (default {DISTILL})")
     args = ap.parse_args(argv)
     if args.epochs:
         CONFIG[args.family]["epochs"] = args.epochs
     if args.copies is not None:
         COPIES[args.family] = args.copies
+    DISTILL = args.distill_weight
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir = checkpoint_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -390,17 +430,16 @@ def main(argv=None) -> int:
     log.info("family %s seed %d: %d clips (%s)", args.family, args.seed, len(rows),
              {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")})
     t0 = time.time()
+    teacher = teacher_targets(rows, cdir, out_dir) if args.distill and args.family != "whisper" else None
     if args.family in ("cnn1d", "lstm"):
-        teacher = teacher_targets(rows, cdir, out_dir) if args.distill else None
         model, result = fit_end_to_end(args.family, rows, mels, args.seed, teacher)
-        result["distilled_from"] = "whisper (training clips only)" if args.distill else None
     elif args.family == "whisper":
         model, result = fit_whisper(rows, mels, args.seed, cdir, whisper_source(args.whisper))
     else:
         variants = ["frozen", "finetune"] if args.variant == "compare" else [args.variant]
         results = {}
         for v in variants:
-            m, r = fit_cnn2d(rows, mels, args.seed, cdir, v)
+            m, r = fit_cnn2d(rows, mels, args.seed, cdir, v, teacher)
             results[v] = (m, r)
             log.info("cnn2d %s: val cb-UAR %.3f", v, r["val"]["corpus_balanced_uar"])
         chosen = max(results, key=lambda v: results[v][1]["val"]["corpus_balanced_uar"])
@@ -417,6 +456,8 @@ def main(argv=None) -> int:
         "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by sqrt(clips)",
         "hyperparameters": CONFIG[args.family],
         "augmented_copies": COPIES.get(args.family),
+        "distilled_from": teacher_identity(out_dir) if teacher is not None else None,
+        "distill_weight": DISTILL if teacher is not None else None,
         **{k: v for k, v in result.items() if k != "history"},
         "history": result["history"],
     }

@@ -5,7 +5,8 @@ match, not the 3000-frame (30 s) padded input Whisper was trained with. On 2 CPU
 about 0.05 s per window instead of 0.85 s per clip; training and inference both do it this way.
 
 Head: a softmax-weighted sum over the encoder's 7 hidden states (embeddings + 6 layers) of each layer's
-statistics pooled over time (mean and standard deviation), then a two-layer classifier.
+statistics pooled over time (mean and standard deviation), then a two-layer classifier. The family is a
+bag of `members` such heads trained from different seeds; its probabilities are the members' mean.
 """
 from __future__ import annotations
 
@@ -91,22 +92,17 @@ class WhisperHeadConfig:
     d_model: int = 512
     hidden: int = 256
     dropout: float = 0.3
+    members: int = 1  # heads in the bag, each trained from its own seed
     encoder_name: str = "openai/whisper-base"
     encoder_sha256: str = ""  # encoder_fingerprint of the encoder the head was trained on
     encoder_probe: list = ()  # encoder_probe of that encoder
 
 
-class WhisperFamily(EmotionModel):
-    """The trained part: (B, 7, 1024) pooled layer statistics -> (B, n_classes) logits. The frozen encoder
-    that makes its input is loaded separately (load_encoder) and checked against cfg (check_encoder)."""
+class WhisperHead(nn.Module):
+    """One member: (B, 7, 1024) pooled layer statistics -> (B, n_classes) logits."""
 
-    family = "whisper"
-    input_kind = "whisper"
-    config_class = WhisperHeadConfig
-
-    def __init__(self, cfg: WhisperHeadConfig, n_classes: int, pretrained: bool = True):
+    def __init__(self, cfg: WhisperHeadConfig, n_classes: int):
         super().__init__()
-        self.cfg = cfg
         self.layer_weights = nn.Parameter(torch.zeros(cfg.n_states))
         self.norm = nn.LayerNorm(2 * cfg.d_model)
         self.classifier = nn.Sequential(
@@ -121,6 +117,27 @@ class WhisperFamily(EmotionModel):
         w = torch.softmax(self.layer_weights, dim=0)
         mixed = torch.einsum("l,bld->bd", w, self.norm(stats))
         return self.classifier(mixed)
+
+
+class WhisperFamily(EmotionModel):
+    """The trained part: (B, 7, 1024) pooled layer statistics -> (B, n_classes) logits whose softmax is the
+    mean of the members' probabilities. The frozen encoder that makes its input is loaded separately
+    (load_encoder) and checked against cfg (check_encoder)."""
+
+    family = "whisper"
+    input_kind = "whisper"
+    config_class = WhisperHeadConfig
+
+    def __init__(self, cfg: WhisperHeadConfig, n_classes: int, pretrained: bool = True):
+        super().__init__()
+        self.cfg = cfg
+        self.heads = nn.ModuleList(WhisperHead(cfg, n_classes) for _ in range(cfg.members))
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        if len(self.heads) == 1:
+            return self.heads[0](stats)
+        probs = torch.stack([torch.softmax(h(stats), dim=-1) for h in self.heads]).mean(0)
+        return probs.clamp_min(1e-12).log()
 
 
 def check_encoder(cfg: WhisperHeadConfig, encoder: nn.Module, source: str) -> None:
