@@ -10,11 +10,13 @@ one carrier phrase and should not weigh as much as 55 CREMA-D speakers).
 
 Two ways to train:
 - cnn1d, lstm: end to end from the log-mel cache; each window gets a fresh random crop, speed
-  perturbation and the acoustic augmentations of train.augment. The shipped ones are trained with
-  --distill: each training clip's target is half its (smoothed) label and half the trained Whisper
-  family's probabilities for that clip (so train whisper first; its clean trunk cache supplies them).
+  perturbation and the acoustic augmentations of train.augment.
 - cnn2d, whisper: the expensive frozen part runs once per window into a cache (clean windows of every clip,
-  plus COPIES augmented windows of each training clip); the trainable part trains on the cache.
+  plus COPIES augmented windows of each training clip); the trainable part trains on the cache. The Whisper
+  family is a bag of WHISPER_MEMBERS heads, one per seed.
+With --distill (cnn1d, lstm, cnn2d) each training clip's target mixes its smoothed label with the trained
+Whisper family's probabilities for that clip, the teacher's share set by --distill-weight (so train whisper
+first; its clean trunk cache supplies them).
 Model selection: early stopping on the validation corpus-balanced UAR (mean over datasets of per-dataset UAR).
 """
 from __future__ import annotations
