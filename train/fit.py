@@ -256,19 +256,24 @@ def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc, teache
         idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
         return train_x[idx].float(), y_train[idx]
 
-    return train_loop(head, params, step, lambda: validate_cached(rows, cached, head), hp, seed, desc)
+    val = cached_val_set(rows, cached)
+    return train_loop(head, params, step, lambda: validate_cached(head, val), hp, seed, desc)
 
 
-def validate_cached(rows, cached, head: nn.Module) -> dict:
-    """Validation metrics of `head` on the cached clean windows of the validation clips (clip = mean of windows)."""
+def cached_val_set(rows, cached):
+    """The cached clean windows of the validation clips: (windows, owner index into val rows, val rows)."""
     split = np.array([r["split"] for r in rows])
     clean, clean_own = cached[0]
     val_mask = split[clean_own] == "val"
-    val_x = torch.from_numpy(clean[val_mask])
     val_rows_idx = np.flatnonzero(split == "val")
     remap = {o: j for j, o in enumerate(val_rows_idx)}
     val_own = np.array([remap[o] for o in clean_own[val_mask]])
-    val_rows = [rows[i] for i in val_rows_idx]
+    return torch.from_numpy(clean[val_mask]), val_own, [rows[i] for i in val_rows_idx]
+
+
+def validate_cached(head: nn.Module, val) -> dict:
+    """Validation metrics of `head` on a cached_val_set (a clip's probabilities = mean of its windows)."""
+    val_x, val_own, val_rows = val
     with torch.inference_mode():
         probs = torch.cat([torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]).numpy()
     return validate(clip_means(probs, val_own, len(val_rows)), val_rows)
@@ -293,7 +298,7 @@ def fit_whisper(rows, mels, seed, out: Path, source: str):
     family = WhisperFamily(cfg, len(LABELS))
     family.heads = nn.ModuleList(heads)
     family.eval()
-    result = {"val": validate_cached(rows, cached, family),
+    result = {"val": validate_cached(family, cached_val_set(rows, cached)),
               "members": [{"seed": seed + i, "val_cb_uar": m["val"]["corpus_balanced_uar"], "best_epoch": m["best_epoch"]}
                           for i, m in enumerate(members)],
               "best_epoch": [m["best_epoch"] for m in members],
