@@ -5,7 +5,7 @@
 
 Balancing: each training step draws a batch with replacement, weighted so that every (dataset, label)
 cell of a dataset has equal mass and each dataset's mass is proportional to the square root of its
-clip count (CREMA-D is 61% of the clips and would otherwise drown the others; TESS is one speaker saying
+clip count (--dataset-power 0.5) (CREMA-D is 61% of the clips and would otherwise drown the others; TESS is one speaker saying
 one carrier phrase and should not weigh as much as 55 CREMA-D speakers).
 
 Two ways to train:
@@ -18,14 +18,20 @@ With --distill (cnn1d, lstm, cnn2d) each training clip's target mixes its smooth
 Whisper family's probabilities for that clip, the teacher's share set by --distill-weight (so train whisper
 first; its clean trunk cache supplies them).
 Model selection: early stopping on the validation corpus-balanced UAR (mean over datasets of per-dataset UAR).
+
+Experiments (none of them shipped; see the README): --ema keeps a moving average of the weights, --mixup
+mixes cached windows (cnn2d), --dataset-power changes the balance above, --arch changes cnn1d/lstm
+architecture fields. With --out elsewhere than checkpoints/, the log goes beside the checkpoint and
+--teacher names the Whisper checkpoint, e.g.
+    python -m train.fit --family lstm --out /tmp/x --teacher checkpoints/whisper.pt --distill --ema 0.998
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import logging
-import math
 import sys
 import time
 from pathlib import Path
@@ -38,7 +44,7 @@ from tqdm import tqdm
 from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.base import save_checkpoint
-from emotion_core.paths import checkpoint_dir, data_dir, whisper_source
+from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir, whisper_source
 
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
@@ -52,20 +58,22 @@ CONFIG = {  # per family: optimisation settings
     "whisper": dict(lr=1e-3, weight_decay=1e-2, batch=128, epochs=60, steps=100, patience=10),
 }
 LABEL_SMOOTHING = 0.1
+DATASET_POWER = 0.5  # a dataset's share of each batch ~ its clip count ** this (0.5: sqrt; 0: equal)
 DISTILL = 0.5  # weight of the Whisper teacher's soft targets with --distill
 COPIES = {"cnn2d": 1, "whisper": 1}  # augmented copies per training clip in the trunk caches (CPU budget)
 WHISPER_MEMBERS = 5  # the Whisper family is a bag of heads trained from seeds seed .. seed + 4
+ARCH: dict = {}  # --arch overrides of the family's architecture dataclass (cnn1d, lstm)
 log = logging.getLogger("fit")
 
 
 def sample_weights(rows) -> np.ndarray:
-    """Per-clip sampling weight: classes equal within a dataset, datasets by sqrt(clip count)."""
+    """Per-clip sampling weight: classes equal within a dataset, datasets by clip count ** DATASET_POWER."""
     from collections import Counter
 
     cells = Counter((r["dataset"], r["label"]) for r in rows)
     per_ds = Counter(r["dataset"] for r in rows)
     n_labels = Counter(ds for ds, _ in cells)
-    ds_mass = {d: math.sqrt(n) for d, n in per_ds.items()}
+    ds_mass = {d: n**DATASET_POWER for d, n in per_ds.items()}
     total = sum(ds_mass.values())
     w = np.array([ds_mass[r["dataset"]] / total / n_labels[r["dataset"]] / cells[(r["dataset"], r["label"])] for r in rows])
     return w / w.sum()
@@ -108,6 +116,8 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
     def loss_fn(logits, y):  # integer labels, or probability targets (distillation)
         return hard_loss(logits, y) if y.dtype == torch.long else nn.functional.cross_entropy(logits, y)
 
+    decay = hp.get("ema") or 0.0  # weight averaging: validate and keep the exponential moving average
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if decay else None
     best, best_state, best_epoch, history = -1.0, None, -1, []
     for epoch in range(hp["epochs"]):
         model.train()
@@ -120,7 +130,14 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
             opt.step()
             sched.step()
             losses.append(loss.item())
+            if ema is not None:
+                with torch.no_grad():
+                    for k, v in model.state_dict().items():
+                        ema[k].lerp_(v, 1 - decay) if v.is_floating_point() else ema[k].copy_(v)
         epoch_s = time.time() - t0
+        live = copy.deepcopy(model.state_dict()) if ema is not None else None
+        if ema is not None:
+            model.load_state_dict(ema)
         model.eval()
         with torch.inference_mode():
             metrics = eval_fn()
@@ -134,6 +151,8 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
         elif epoch - best_epoch >= hp["patience"]:
             log.info("%s early stop at epoch %d (best %d)", desc, epoch, best_epoch)
             break
+        if live is not None:
+            model.load_state_dict(live)
     model.load_state_dict(best_state)
     model.eval()
     return {"best_epoch": best_epoch, "val": best_metrics, "history": history,
@@ -141,12 +160,12 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
 
 
 # --- end-to-end families ------------------------------------------------------------------------
-def teacher_targets(rows, cdir: Path, ckpt_dir: Path) -> torch.Tensor:
+def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
     """Clip probabilities (n_rows, n_labels) of the shipped Whisper family on the clean cached windows:
     soft targets for distillation, computed for training clips only (other rows stay zero)."""
     from emotion_core.models.base import load_checkpoint
 
-    head, _meta = load_checkpoint(ckpt_dir / "whisper.pt")
+    head, _meta = load_checkpoint(teacher_path)
     owners = np.load(cdir / "whisper_0_owner.npy")
     is_train = np.array([rows[o]["split"] == "train" for o in owners])
     feats = torch.from_numpy(np.load(cdir / "whisper_0.npy")[is_train]).float()
@@ -156,12 +175,12 @@ def teacher_targets(rows, cdir: Path, ckpt_dir: Path) -> torch.Tensor:
     return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
 
 
-def teacher_identity(ckpt_dir: Path) -> str:
+def teacher_identity(teacher_path: Path) -> str:
     """Which teacher a distilled family learnt from: the Whisper checkpoint's sha256 (training clips only)."""
     import hashlib
 
-    digest = hashlib.sha256((ckpt_dir / "whisper.pt").read_bytes()).hexdigest()
-    return f"whisper.pt sha256 {digest[:16]} (soft targets on the training clips only)"
+    digest = hashlib.sha256(teacher_path.read_bytes()).hexdigest()
+    return f"{teacher_path.name} sha256 {digest[:16]} (soft targets on the training clips only)"
 
 
 def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None):
@@ -169,6 +188,7 @@ def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None
     from emotion_core.models.lstm import Lstm, LstmConfig
 
     cls, cfg = {"cnn1d": (Cnn1d, Cnn1dConfig()), "lstm": (Lstm, LstmConfig())}[family]
+    cfg = dataclasses.replace(cfg, **ARCH)
     torch.manual_seed(seed)
     model = cls(cfg, len(LABELS))
     hp = CONFIG[family]
@@ -227,13 +247,26 @@ def trunk_cache(out: Path, name: str, rows, mels, trunk, batch: int = 32):
     return result
 
 
-def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None, share: float | None = None) -> torch.Tensor:
     """Integer labels (N,) -> training targets: the labels themselves, or with a teacher's clip
-    probabilities (N, C) the mix (1 - DISTILL) * smoothed one-hot + DISTILL * teacher."""
+    probabilities (N, C) the mix (1 - share) * smoothed one-hot + share * teacher (share: DISTILL)."""
     if teacher is None:
         return y
+    share = DISTILL if share is None else share
     hard = nn.functional.one_hot(y, len(LABELS)).float() * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / len(LABELS)
-    return (1 - DISTILL) * hard + DISTILL * teacher
+    return (1 - share) * hard + share * teacher
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator):
+    """Mixup of a batch with a shuffled copy of itself: inputs (B, ...) and targets (labels (B,) or
+    probabilities (B, C)) mixed with one weight per example drawn from Beta(alpha, alpha)."""
+    if y.dtype == torch.long:
+        y = soft_targets(y, torch.zeros(len(y), len(LABELS)), share=0.0)
+    lam = torch.from_numpy(np.random.default_rng(int(torch.randint(0, 2**31, (), generator=gen))).beta(alpha, alpha, len(x))).float()
+    lam = torch.maximum(lam, 1 - lam)  # the first example dominates
+    perm = torch.randperm(len(x), generator=gen)
+    lx = lam.view(-1, *([1] * (x.dim() - 1)))
+    return lx * x + (1 - lx) * x[perm], lam[:, None] * y + (1 - lam[:, None]) * y[perm]
 
 
 def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc, teacher: torch.Tensor | None = None):
@@ -254,7 +287,10 @@ def fit_from_cache(rows, cached, head: nn.Module, params, hp, seed, desc, teache
 
     def step(gen):
         idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
-        return train_x[idx].float(), y_train[idx]
+        x, y = train_x[idx].float(), y_train[idx]
+        if hp.get("mixup"):
+            return mixup(x, y, hp["mixup"], gen)
+        return x, y
 
     val = cached_val_set(rows, cached)
     return train_loop(head, params, step, lambda: validate_cached(head, val), hp, seed, desc)
@@ -400,7 +436,7 @@ def fit_cnn2d(rows, mels, seed, out: Path, variant: str, teacher: torch.Tensor |
 
 # --- main ---------------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    global DISTILL
+    global DISTILL, DATASET_POWER
     ap = argparse.ArgumentParser(description="Train one model family.")
     ap.add_argument("--family", required=True, choices=list(CONFIG))
     ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
@@ -416,16 +452,33 @@ def main(argv=None) -> int:
                     help="cnn1d/lstm/cnn2d: soft targets from the trained Whisper family on the training clips")
     ap.add_argument("--distill-weight", type=float, default=DISTILL,
                     help=f"with --distill: the teacher's share of each target (default {DISTILL})")
+    ap.add_argument("--ema", type=float, help="validate and keep an exponential moving average of the weights "
+                    "with this decay per step (e.g. 0.998)")
+    ap.add_argument("--teacher", help="with --distill: the Whisper checkpoint (default: whisper.pt in the output directory)")
+    ap.add_argument("--dataset-power", type=float, default=DATASET_POWER,
+                    help=f"a dataset's share of each batch ~ clips ** this (default {DATASET_POWER}: sqrt; 0: equal)")
+    ap.add_argument("--mixup", type=float, help="cnn2d/whisper: mixup of cached training windows, Beta(a, a)")
+    ap.add_argument("--arch", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="cnn1d/lstm: override architecture fields, e.g. channels=160 dilations=1,2,4,8")
     args = ap.parse_args(argv)
+    for item in args.arch:
+        key, value = item.split("=", 1)
+        ARCH[key] = tuple(int(v) for v in value.split(",")) if "," in value else json.loads(value)
+    if args.mixup:
+        CONFIG[args.family]["mixup"] = args.mixup
+    if args.ema:
+        CONFIG[args.family]["ema"] = args.ema
     if args.epochs:
         CONFIG[args.family]["epochs"] = args.epochs
     if args.copies is not None:
         COPIES[args.family] = args.copies
-    DISTILL = args.distill_weight
+    DISTILL, DATASET_POWER = args.distill_weight, args.dataset_power
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir = checkpoint_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    logs = Path(__file__).resolve().parent / "logs"
+    # the shipped checkpoints' logs live in train/logs/; an experiment's log goes beside its checkpoint
+    shipped = out_dir.resolve() == DEFAULT_CHECKPOINT_DIR.resolve()
+    logs = Path(__file__).resolve().parent / "logs" if shipped else out_dir
     logs.mkdir(exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                         handlers=[logging.FileHandler(logs / f"{args.family}.log", mode="w"), logging.StreamHandler()])
@@ -437,7 +490,8 @@ def main(argv=None) -> int:
     log.info("family %s seed %d: %d clips (%s)", args.family, args.seed, len(rows),
              {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")})
     t0 = time.time()
-    teacher = teacher_targets(rows, cdir, out_dir) if args.distill and args.family != "whisper" else None
+    teacher_path = Path(args.teacher) if args.teacher else out_dir / "whisper.pt"
+    teacher = teacher_targets(rows, cdir, teacher_path) if args.distill and args.family != "whisper" else None
     if args.family in ("cnn1d", "lstm"):
         model, result = fit_end_to_end(args.family, rows, mels, args.seed, teacher)
     elif args.family == "whisper":
@@ -460,10 +514,11 @@ def main(argv=None) -> int:
         "train_seconds": time.time() - t0,
         "data_fingerprint": (cdir / "fingerprint.txt").read_text().strip(),
         "splits_sha256": splits_hash(),
-        "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by sqrt(clips)",
+        "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by "
+                     + ("sqrt(clips)" if DATASET_POWER == 0.5 else f"clips ** {DATASET_POWER}"),
         "hyperparameters": CONFIG[args.family],
         "augmented_copies": COPIES.get(args.family),
-        "distilled_from": teacher_identity(out_dir) if teacher is not None else None,
+        "distilled_from": teacher_identity(teacher_path) if teacher is not None else None,
         "distill_weight": DISTILL if teacher is not None else None,
         **{k: v for k, v in result.items() if k != "history"},
         "history": result["history"],
