@@ -5,8 +5,8 @@
 
 Balancing: each training step draws a batch with replacement, weighted so that every (dataset, label)
 cell of a dataset has equal mass and each dataset's mass is proportional to the square root of its
-clip count (--dataset-power 0.5) (CREMA-D is 61% of the clips and would otherwise drown the others; TESS is one speaker saying
-one carrier phrase and should not weigh as much as 55 CREMA-D speakers).
+clip count, --dataset-power 0.5 (CREMA-D is 61% of the clips and would otherwise drown the others; TESS is
+one speaker saying one carrier phrase and should not weigh as much as 55 CREMA-D speakers).
 
 Two ways to train:
 - cnn1d, lstm: end to end from the log-mel cache; each window gets a fresh random crop, speed
@@ -135,8 +135,9 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
                     for k, v in model.state_dict().items():
                         ema[k].lerp_(v, 1 - decay) if v.is_floating_point() else ema[k].copy_(v)
         epoch_s = time.time() - t0
-        live = copy.deepcopy(model.state_dict()) if ema is not None else None
-        if ema is not None:
+        live = None
+        if ema is not None:  # validate the averaged weights; training goes on from the live ones
+            live = copy.deepcopy(model.state_dict())
             model.load_state_dict(ema)
         model.eval()
         with torch.inference_mode():
@@ -247,21 +248,24 @@ def trunk_cache(out: Path, name: str, rows, mels, trunk, batch: int = 32):
     return result
 
 
-def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None, share: float | None = None) -> torch.Tensor:
+def smoothed_one_hot(y: torch.Tensor) -> torch.Tensor:
+    """Integer labels (N,) -> (N, C) one-hot targets with label smoothing."""
+    return nn.functional.one_hot(y, len(LABELS)).float() * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / len(LABELS)
+
+
+def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
     """Integer labels (N,) -> training targets: the labels themselves, or with a teacher's clip
-    probabilities (N, C) the mix (1 - share) * smoothed one-hot + share * teacher (share: DISTILL)."""
+    probabilities (N, C) the mix (1 - DISTILL) * smoothed one-hot + DISTILL * teacher."""
     if teacher is None:
         return y
-    share = DISTILL if share is None else share
-    hard = nn.functional.one_hot(y, len(LABELS)).float() * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / len(LABELS)
-    return (1 - share) * hard + share * teacher
+    return (1 - DISTILL) * smoothed_one_hot(y) + DISTILL * teacher
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator):
     """Mixup of a batch with a shuffled copy of itself: inputs (B, ...) and targets (labels (B,) or
     probabilities (B, C)) mixed with one weight per example drawn from Beta(alpha, alpha)."""
     if y.dtype == torch.long:
-        y = soft_targets(y, torch.zeros(len(y), len(LABELS)), share=0.0)
+        y = smoothed_one_hot(y)
     lam = torch.from_numpy(np.random.default_rng(int(torch.randint(0, 2**31, (), generator=gen))).beta(alpha, alpha, len(x))).float()
     lam = torch.maximum(lam, 1 - lam)  # the first example dominates
     perm = torch.randperm(len(x), generator=gen)
