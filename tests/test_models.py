@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from emotion_core import DEFAULT_FEATURES, LABELS, load_audio
+from emotion_core.features import frame_features
 from emotion_core.models.base import load_checkpoint
 from emotion_core.recognizer import FAMILY_ORDER, Recognizer
 from train.splits import splits_hash
@@ -107,3 +108,13 @@ def test_missing_encoder_leaves_the_other_families_running(tmp_path):
     assert "whisper" in rec.unavailable and "could not be loaded" in rec.unavailable["whisper"]
     pred = rec.predict_all(speechlike())
     assert {"cnn1d", "lstm", "cnn2d"} <= set(pred.models) and "whisper" not in pred.models
+
+
+@pytest.mark.parametrize("family", ["cnn1d", "lstm"])
+def test_frame_families_classify_their_pooled_embedding(family):
+    """forward(x) is head(embed(x)): the embedding the --hint experiments train on is the one the head reads."""
+    model, _ = load_checkpoint(CHECKPOINTS / f"{family}.pt")
+    lm = torch.log(torch.rand(2, DEFAULT_FEATURES.n_mels, DEFAULT_FEATURES.window_frames) + 1e-3)
+    x = frame_features(lm)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), model.head(model.embed(x)))

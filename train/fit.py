@@ -21,8 +21,9 @@ Model selection: early stopping on the validation corpus-balanced UAR (mean over
 
 Experiments (none of them shipped; see the README): --ema keeps a moving average of the weights, --mixup
 mixes cached windows (cnn2d), --dataset-power changes the balance above, --arch changes cnn1d/lstm
-architecture fields. With --out elsewhere than checkpoints/, the log goes beside the checkpoint and
---teacher names the Whisper checkpoint, e.g.
+architecture fields, --hint adds a second target for cnn1d/lstm: predict the Whisper family's representation of
+each training clip from the pooled embedding (representation distillation). With --out elsewhere than
+checkpoints/, the log goes beside the checkpoint and --teacher names the Whisper checkpoint, e.g.
     python -m train.fit --family lstm --out /tmp/x --teacher checkpoints/whisper.pt --distill --ema 0.998
 """
 from __future__ import annotations
@@ -61,6 +62,8 @@ LABEL_SMOOTHING = 0.1
 DATASET_POWER = 0.5  # a dataset's share of each batch ~ its clip count ** this (0.5: sqrt; 0: equal)
 DISTILL = 0.5  # weight of the Whisper teacher's soft targets with --distill
 COPIES = {"cnn2d": 1, "whisper": 1}  # augmented copies per training clip in the trunk caches (CPU budget)
+HINT_DIM = 128  # --hint: components of the teacher representation a student learns to predict
+HINT_WEIGHT = 1.0  # --hint: weight of the representation loss beside the classification loss
 WHISPER_MEMBERS = 5  # the Whisper family is a bag of heads trained from seeds seed .. seed + 4
 ARCH: dict = {}  # --arch overrides of the family's architecture dataclass (cnn1d, lstm)
 log = logging.getLogger("fit")
@@ -105,8 +108,9 @@ def val_windows(rows, mels):
     return torch.cat(items), np.array(owners)
 
 
-def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
-    """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR."""
+def train_loop(model, params, step_fn, eval_fn, hp, seed, desc, objective=None):
+    """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR.
+    `objective(x, y) -> loss` replaces the default cross-entropy of model(x) against y."""
     opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
     total = hp["epochs"] * hp["steps"]
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp["lr"], total_steps=total, pct_start=0.1)
@@ -124,7 +128,7 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc):
         t0, losses = time.time(), []
         for _ in tqdm(range(hp["steps"]), desc=f"{desc} epoch {epoch}", leave=False, mininterval=10):
             x, y = step_fn(gen)
-            loss = loss_fn(model(x), y)
+            loss = objective(x, y) if objective else loss_fn(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -176,6 +180,42 @@ def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
     return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
 
 
+def teacher_embeddings(rows, cdir: Path, teacher_path: Path, kind: str, dim: int = HINT_DIM) -> torch.Tensor:
+    """Per-clip hint targets (n_rows, dim) from the Whisper family on the clean cached windows of the
+    training clips (other rows stay zero): "states" = the layer mixture the heads read (mean over members),
+    "head" = the members' hidden activations side by side. Standardised, projected on their top `dim`
+    principal components (fitted on the training clips) and scaled to unit mean variance per component."""
+    from emotion_core.models.base import load_checkpoint
+
+    family, _meta = load_checkpoint(teacher_path)
+    owners = np.load(cdir / "whisper_0_owner.npy")
+    is_train = np.array([rows[o]["split"] == "train" for o in owners])
+    feats = torch.from_numpy(np.load(cdir / "whisper_0.npy")[is_train]).float()
+    owners = owners[is_train]
+
+    def represent(head, stats):
+        mixed = torch.einsum("l,bld->bd", torch.softmax(head.layer_weights, 0), head.norm(stats))
+        return mixed if kind == "states" else head.classifier[:3](mixed)  # Dropout, Linear, GELU
+
+    with torch.inference_mode():
+        parts = []
+        for s in range(0, len(feats), 512):
+            reps = [represent(h, feats[s : s + 512]) for h in family.heads]
+            parts.append(torch.stack(reps).mean(0) if kind == "states" else torch.cat(reps, dim=1))
+    clip = clip_means(torch.cat(parts).numpy(), owners, len(rows))
+    train_idx = np.unique(owners)
+    z = clip[train_idx]
+    z = (z - z.mean(0)) / (z.std(0) + 1e-6)
+    _, sv, vt = np.linalg.svd(z, full_matrices=False)
+    proj = z @ vt[:dim].T
+    proj /= np.sqrt((proj**2).mean())
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    out[train_idx] = proj
+    kept = (sv[:dim] ** 2).sum() / (sv**2).sum()
+    log.info("hint targets (%s): %d dims keep %.0f%% of the variance", kind, dim, 100 * kept)
+    return torch.from_numpy(out)
+
+
 def teacher_identity(teacher_path: Path) -> str:
     """Which teacher a distilled family learnt from: the Whisper checkpoint's sha256 (training clips only)."""
     import hashlib
@@ -184,7 +224,10 @@ def teacher_identity(teacher_path: Path) -> str:
     return f"{teacher_path.name} sha256 {digest[:16]} (soft targets on the training clips only)"
 
 
-def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None):
+def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None):
+    """cnn1d/lstm end to end. `hints` (n_rows, d): teacher representations that a linear map of the
+    model's pooled embedding learns to predict (mean squared error, weight HINT_WEIGHT); the map is
+    used in training only and is not part of the checkpoint."""
     from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
     from emotion_core.models.lstm import Lstm, LstmConfig
 
@@ -208,14 +251,26 @@ def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None
         aug = aug or Augmenter(gen, strength=hp["augment"])
         idx = torch.multinomial(weights, hp["batch"], replacement=True, generator=gen)
         x = aug(torch.stack([random_window(train_mels[i], gen) for i in idx.tolist()]))
-        return frame_features(x), y_train[idx]
+        return frame_features(x), (y_train[idx] if hints is None else (y_train[idx], h_train[idx]))
 
     def evaluate():
         probs = torch.cat([torch.softmax(model(v_in[s : s + 256]), -1) for s in range(0, len(v_in), 256)]).numpy()
         return validate(clip_means(probs, owners, len(val)), val)
 
-    result = train_loop(model, model.parameters(), step, evaluate, hp, seed, family)
-    return model, result
+    if hints is None:
+        return model, train_loop(model, model.parameters(), step, evaluate, hp, seed, family)
+    h_train = hints[train_idx]
+    hint_map = nn.Linear(model.head[0 if family == "cnn1d" else 1].in_features, hints.shape[1])
+
+    def objective(x, y):
+        targets, h = y
+        emb = model.embed(x)
+        smoothing = LABEL_SMOOTHING if targets.dtype == torch.long else 0.0  # soft targets are smooth already
+        ce = nn.functional.cross_entropy(model.head(emb), targets, label_smoothing=smoothing)
+        return ce + HINT_WEIGHT * nn.functional.mse_loss(hint_map(emb), h)
+
+    params = list(model.parameters()) + list(hint_map.parameters())
+    return model, train_loop(model, params, step, evaluate, hp, seed, family, objective)
 
 
 # --- trunk-cached families ----------------------------------------------------------------------
@@ -440,7 +495,7 @@ def fit_cnn2d(rows, mels, seed, out: Path, variant: str, teacher: torch.Tensor |
 
 # --- main ---------------------------------------------------------------------------------------
 def main(argv=None) -> int:
-    global DISTILL, DATASET_POWER
+    global DISTILL, DATASET_POWER, HINT_WEIGHT
     ap = argparse.ArgumentParser(description="Train one model family.")
     ap.add_argument("--family", required=True, choices=list(CONFIG))
     ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
@@ -464,6 +519,9 @@ def main(argv=None) -> int:
     ap.add_argument("--mixup", type=float, help="cnn2d/whisper: mixup of cached training windows, Beta(a, a)")
     ap.add_argument("--arch", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="cnn1d/lstm: override architecture fields, e.g. channels=160 dilations=1,2,4,8")
+    ap.add_argument("--hint", choices=["states", "head"], help="cnn1d/lstm: also learn to predict the Whisper "
+                    "family's representation of each training clip (states: its layer mixture; head: its hidden layer)")
+    ap.add_argument("--hint-weight", type=float, default=HINT_WEIGHT, help=f"with --hint (default {HINT_WEIGHT})")
     args = ap.parse_args(argv)
     for item in args.arch:
         key, value = item.split("=", 1)
@@ -476,7 +534,7 @@ def main(argv=None) -> int:
         CONFIG[args.family]["epochs"] = args.epochs
     if args.copies is not None:
         COPIES[args.family] = args.copies
-    DISTILL, DATASET_POWER = args.distill_weight, args.dataset_power
+    DISTILL, DATASET_POWER, HINT_WEIGHT = args.distill_weight, args.dataset_power, args.hint_weight
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir = checkpoint_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -497,7 +555,8 @@ def main(argv=None) -> int:
     teacher_path = Path(args.teacher) if args.teacher else out_dir / "whisper.pt"
     teacher = teacher_targets(rows, cdir, teacher_path) if args.distill and args.family != "whisper" else None
     if args.family in ("cnn1d", "lstm"):
-        model, result = fit_end_to_end(args.family, rows, mels, args.seed, teacher)
+        hints = teacher_embeddings(rows, cdir, teacher_path, args.hint) if args.hint else None
+        model, result = fit_end_to_end(args.family, rows, mels, args.seed, teacher, hints)
     elif args.family == "whisper":
         model, result = fit_whisper(rows, mels, args.seed, cdir, whisper_source(args.whisper))
     else:
@@ -524,6 +583,7 @@ def main(argv=None) -> int:
         "augmented_copies": COPIES.get(args.family),
         "distilled_from": teacher_identity(teacher_path) if teacher is not None else None,
         "distill_weight": DISTILL if teacher is not None else None,
+        "hint": {"kind": args.hint, "dims": HINT_DIM, "weight": HINT_WEIGHT} if args.hint else None,
         **{k: v for k, v in result.items() if k != "history"},
         "history": result["history"],
     }

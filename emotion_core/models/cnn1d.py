@@ -44,11 +44,15 @@ class Cnn1d(EmotionModel):
             nn.Linear(2 * cfg.channels, 96), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(96, n_classes)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_features + 1, frames) frame features with validity -> (B, n_classes) logits."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features + 1, frames) frame features with validity -> (B, 2 * channels) pooled statistics."""
         x, mask = split_valid(x)
         h = self.stem(self.norm(cepstral_mean_norm(x, mask, self.cfg.n_static)) * mask)
         mask = downsample_mask(mask, h.shape[-1])
         for block in self.blocks:
             h = (h + block(h)) * mask
-        return self.head(masked_stats_pool(h, mask))
+        return masked_stats_pool(h, mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features + 1, frames) frame features with validity -> (B, n_classes) logits."""
+        return self.head(self.embed(x))

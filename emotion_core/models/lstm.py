@@ -37,8 +37,8 @@ class Lstm(EmotionModel):
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(4 * cfg.hidden, 96), nn.ReLU(),
                                   nn.Dropout(cfg.dropout), nn.Linear(96, n_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_features + 1, frames) frame features with validity -> (B, n_classes) logits."""
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features + 1, frames) frame features with validity -> (B, 4 * hidden) attentive statistics."""
         x, mask = split_valid(x)
         h = self.proj(self.norm(cepstral_mean_norm(x, mask, self.cfg.n_static)) * mask)
         mask = downsample_mask(mask, h.shape[-1]).transpose(1, 2)  # (B, T, 1)
@@ -47,4 +47,8 @@ class Lstm(EmotionModel):
         w = torch.softmax(scores, dim=1)  # (B, T, 1), zero on padding
         mean = (w * h).sum(1)
         std = ((w * (h - mean[:, None]) ** 2).sum(1) + 1e-6).sqrt()
-        return self.head(torch.cat([mean, std], dim=1))
+        return torch.cat([mean, std], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features + 1, frames) frame features with validity -> (B, n_classes) logits."""
+        return self.head(self.embed(x))
