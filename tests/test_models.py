@@ -117,4 +117,5 @@ def test_frame_families_classify_their_pooled_embedding(family):
     lm = torch.log(torch.rand(2, DEFAULT_FEATURES.n_mels, DEFAULT_FEATURES.window_frames) + 1e-3)
     x = frame_features(lm)
     with torch.inference_mode():
+        assert model.embed(x).shape == (2, model.embed_dim)
         assert torch.allclose(model(x), model.head(model.embed(x)))

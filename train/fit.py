@@ -17,13 +17,15 @@ Two ways to train:
 With --distill (cnn1d, lstm, cnn2d) each training clip's target mixes its smoothed label with the trained
 Whisper family's probabilities for that clip, the teacher's share set by --distill-weight (so train whisper
 first; its clean trunk cache supplies them).
+With --hint (cnn1d, lstm) a second target joins: a linear map of the model's pooled embedding learns to predict
+the Whisper family's representation of each training clip (representation distillation; the map is dropped
+after training).
 Model selection: early stopping on the validation corpus-balanced UAR (mean over datasets of per-dataset UAR).
 
 Experiments (none of them shipped; see the README): --ema keeps a moving average of the weights, --mixup
 mixes cached windows (cnn2d), --dataset-power changes the balance above, --arch changes cnn1d/lstm
-architecture fields, --hint adds a second target for cnn1d/lstm: predict the Whisper family's representation of
-each training clip from the pooled embedding (representation distillation). With --out elsewhere than
-checkpoints/, the log goes beside the checkpoint and --teacher names the Whisper checkpoint, e.g.
+architecture fields. With --out elsewhere than checkpoints/, the log goes beside the checkpoint and
+--teacher names the Whisper checkpoint, e.g.
     python -m train.fit --family lstm --out /tmp/x --teacher checkpoints/whisper.pt --distill --ema 0.998
 """
 from __future__ import annotations
@@ -108,6 +110,12 @@ def val_windows(rows, mels):
     return torch.cat(items), np.array(owners)
 
 
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against integer labels (with label smoothing) or probability targets (distillation, mixup)."""
+    smoothing = LABEL_SMOOTHING if y.dtype == torch.long else 0.0  # probability targets are smooth already
+    return nn.functional.cross_entropy(logits, y, label_smoothing=smoothing)
+
+
 def train_loop(model, params, step_fn, eval_fn, hp, seed, desc, objective=None):
     """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR.
     `objective(x, y) -> loss` replaces the default cross-entropy of model(x) against y."""
@@ -115,11 +123,6 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc, objective=None):
     total = hp["epochs"] * hp["steps"]
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp["lr"], total_steps=total, pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
-    hard_loss = nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
-
-    def loss_fn(logits, y):  # integer labels, or probability targets (distillation)
-        return hard_loss(logits, y) if y.dtype == torch.long else nn.functional.cross_entropy(logits, y)
-
     decay = hp.get("ema") or 0.0  # weight averaging: validate and keep the exponential moving average
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if decay else None
     best, best_state, best_epoch, history = -1.0, None, -1, []
@@ -128,7 +131,7 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc, objective=None):
         t0, losses = time.time(), []
         for _ in tqdm(range(hp["steps"]), desc=f"{desc} epoch {epoch}", leave=False, mininterval=10):
             x, y = step_fn(gen)
-            loss = objective(x, y) if objective else loss_fn(model(x), y)
+            loss = objective(x, y) if objective else classification_loss(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -165,16 +168,22 @@ def train_loop(model, params, step_fn, eval_fn, hp, seed, desc, objective=None):
 
 
 # --- end-to-end families ------------------------------------------------------------------------
-def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
-    """Clip probabilities (n_rows, n_labels) of the shipped Whisper family on the clean cached windows:
-    soft targets for distillation, computed for training clips only (other rows stay zero)."""
+def teacher_on_training_windows(rows, cdir: Path, teacher_path: Path):
+    """The trained Whisper family and its input on the training clips: (family, cached clean windows of
+    the training clips (N, 7, 1024) float, owner row index (N,))."""
     from emotion_core.models.base import load_checkpoint
 
-    head, _meta = load_checkpoint(teacher_path)
+    family, _meta = load_checkpoint(teacher_path)
     owners = np.load(cdir / "whisper_0_owner.npy")
     is_train = np.array([rows[o]["split"] == "train" for o in owners])
     feats = torch.from_numpy(np.load(cdir / "whisper_0.npy")[is_train]).float()
-    owners = owners[is_train]
+    return family, feats, owners[is_train]
+
+
+def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
+    """Clip probabilities (n_rows, n_labels) of the shipped Whisper family on the clean cached windows:
+    soft targets for distillation, computed for training clips only (other rows stay zero)."""
+    head, feats, owners = teacher_on_training_windows(rows, cdir, teacher_path)
     with torch.inference_mode():
         probs = torch.cat([torch.softmax(head(feats[s : s + 512]), -1) for s in range(0, len(feats), 512)]).numpy()
     return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
@@ -185,13 +194,7 @@ def teacher_embeddings(rows, cdir: Path, teacher_path: Path, kind: str, dim: int
     training clips (other rows stay zero): "states" = the layer mixture the heads read (mean over members),
     "head" = the members' hidden activations side by side. Standardised, projected on their top `dim`
     principal components (fitted on the training clips) and scaled to unit mean variance per component."""
-    from emotion_core.models.base import load_checkpoint
-
-    family, _meta = load_checkpoint(teacher_path)
-    owners = np.load(cdir / "whisper_0_owner.npy")
-    is_train = np.array([rows[o]["split"] == "train" for o in owners])
-    feats = torch.from_numpy(np.load(cdir / "whisper_0.npy")[is_train]).float()
-    owners = owners[is_train]
+    family, feats, owners = teacher_on_training_windows(rows, cdir, teacher_path)
 
     def represent(head, stats):
         mixed = torch.einsum("l,bld->bd", torch.softmax(head.layer_weights, 0), head.norm(stats))
@@ -260,14 +263,12 @@ def fit_end_to_end(family, rows, mels, seed, teacher: torch.Tensor | None = None
     if hints is None:
         return model, train_loop(model, model.parameters(), step, evaluate, hp, seed, family)
     h_train = hints[train_idx]
-    hint_map = nn.Linear(model.head[0 if family == "cnn1d" else 1].in_features, hints.shape[1])
+    hint_map = nn.Linear(model.embed_dim, hints.shape[1])
 
     def objective(x, y):
         targets, h = y
         emb = model.embed(x)
-        smoothing = LABEL_SMOOTHING if targets.dtype == torch.long else 0.0  # soft targets are smooth already
-        ce = nn.functional.cross_entropy(model.head(emb), targets, label_smoothing=smoothing)
-        return ce + HINT_WEIGHT * nn.functional.mse_loss(hint_map(emb), h)
+        return classification_loss(model.head(emb), targets) + HINT_WEIGHT * nn.functional.mse_loss(hint_map(emb), h)
 
     params = list(model.parameters()) + list(hint_map.parameters())
     return model, train_loop(model, params, step, evaluate, hp, seed, family, objective)

@@ -44,6 +44,11 @@ class Cnn1d(EmotionModel):
             nn.Linear(2 * cfg.channels, 96), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(96, n_classes)
         )
 
+    @property
+    def embed_dim(self) -> int:
+        """Width of `embed`'s output, which the head reads."""
+        return 2 * self.cfg.channels
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_features + 1, frames) frame features with validity -> (B, 2 * channels) pooled statistics."""
         x, mask = split_valid(x)

@@ -37,6 +37,11 @@ class Lstm(EmotionModel):
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(4 * cfg.hidden, 96), nn.ReLU(),
                                   nn.Dropout(cfg.dropout), nn.Linear(96, n_classes))
 
+    @property
+    def embed_dim(self) -> int:
+        """Width of `embed`'s output, which the head reads."""
+        return 4 * self.cfg.hidden
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_features + 1, frames) frame features with validity -> (B, 4 * hidden) attentive statistics."""
         x, mask = split_valid(x)
