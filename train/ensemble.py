@@ -20,7 +20,7 @@ from emotion_core.paths import data_dir
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 
 from .evaluate import select_clips
-from .metrics import evaluate_predictions
+from .metrics import clip_means, evaluate_predictions
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
 
@@ -38,14 +38,7 @@ def clip_probabilities(rec: Recognizer, clips) -> dict[str, np.ndarray]:
         owners.extend([i] * len(w))
     owners = np.array(owners)
     probs = rec.predict_windows(torch.cat(wins))
-    out = {}
-    for name, p in probs.items():
-        if name == ENSEMBLE:
-            continue
-        s = np.zeros((len(clips), p.shape[1]))
-        np.add.at(s, owners, p)
-        out[name] = s / np.bincount(owners)[:, None]
-    return out
+    return {name: clip_means(p, owners, len(clips)) for name, p in probs.items() if name != ENSEMBLE}
 
 
 def main(argv=None) -> int:

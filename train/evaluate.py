@@ -28,7 +28,7 @@ from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
 
 from .corpus import DATASETS, scan
-from .metrics import corpus_balanced_uar, evaluate_predictions
+from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
 from .splits import SPLITS_CSV, read_splits
 
 
@@ -78,9 +78,7 @@ def run(recognizer: Recognizer, clips, batch_clips: int = 32):
         owners = np.array(owners)
         probs = recognizer.predict_windows(torch.cat(wins))
         for name, p in probs.items():
-            clip_p = np.zeros((len(group), p.shape[1]))
-            np.add.at(clip_p, owners, p)
-            preds.setdefault(name, []).extend(clip_p.argmax(1).tolist())
+            preds.setdefault(name, []).extend(clip_means(p, owners, len(group)).argmax(1).tolist())
         kept.extend(group)
     return preds, kept, refused
 

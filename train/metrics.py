@@ -40,3 +40,11 @@ def evaluate_predictions(y_true, y_pred, datasets, n_classes: int) -> dict:
     cm = confusion(y_true, y_pred, n_classes)
     per = {d: summary(confusion(y_true[datasets == d], y_pred[datasets == d], n_classes)) for d in sorted(set(datasets.tolist()))}
     return {"overall": summary(cm), "per_dataset": per, "confusion": cm.tolist(), "corpus_balanced_uar": corpus_balanced_uar(per)}
+
+
+def clip_means(window_probs: np.ndarray, owners: np.ndarray, n_clips: int) -> np.ndarray:
+    """A clip's probabilities = the mean of its windows': (N, C) with the owner clip index of each row
+    (N,) -> (n_clips, C). A clip without windows stays zero."""
+    out = np.zeros((n_clips, window_probs.shape[1]))
+    np.add.at(out, owners, window_probs)
+    return out / np.maximum(np.bincount(owners, minlength=n_clips), 1)[:, None]

@@ -14,6 +14,8 @@ from torch import nn
 
 from .base import EmotionModel
 
+TRUNK_BLOCKS = 11  # blocks 0..10 (up to the 112-channel stage, stride 16): the cached, always frozen part in training
+
 
 @dataclass
 class Cnn2dConfig:
@@ -66,3 +68,59 @@ class Cnn2d(EmotionModel):
         """(B, n_mels, frames) log-mel -> (B, n_classes) logits."""
         feats = self.backbone.extract_features(self.image(lm))
         return self.head(feats.mean(dim=(2, 3)))
+
+    # Training splits the model at a cache point: trunk() (input norm, stem, blocks [:TRUNK_BLOCKS]) runs once
+    # per window into a cache, top() trains on the cached stage features. top(trunk(x)) == forward(x) in eval.
+    def trunk(self, lm: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels, frames) log-mel -> (B, 112, n_mels / 16, frames / 16) stage features at the cache point."""
+        bb = self.backbone
+        x = bb._swish(bb._bn0(bb._conv_stem(self.image(lm))))
+        for block in bb._blocks[:TRUNK_BLOCKS]:
+            x = block(x)
+        return x
+
+    def top_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stage features of trunk() (B, 112, h, w) -> pooled backbone features (B, 1280)."""
+        bb = self.backbone
+        n = len(bb._blocks)
+        rate = bb._global_params.drop_connect_rate
+        for idx in range(TRUNK_BLOCKS, n):
+            x = bb._blocks[idx](x, drop_connect_rate=rate * idx / n if rate else None)
+        return bb._swish(bb._bn1(bb._conv_head(x))).mean(dim=(2, 3))
+
+    def top(self, x: torch.Tensor) -> torch.Tensor:
+        """Stage features of trunk() (B, 112, h, w) -> (B, n_classes) logits."""
+        return self.head(self.top_features(x))
+
+    def trunk_modules(self) -> list[nn.Module]:
+        """The modules with state below the cache point (they stay fixed when the top is fine-tuned)."""
+        return [self.input_norm, self.backbone._bn0] + list(self.backbone._blocks[:TRUNK_BLOCKS])
+
+    def top_modules(self) -> list[nn.Module]:
+        """The modules above the cache point, in order: the later blocks, the conv head, its norm, the head."""
+        bb = self.backbone
+        return list(bb._blocks[TRUNK_BLOCKS:]) + [bb._conv_head, bb._bn1, self.head]
+
+    def train_top(self, mode: bool = True):
+        """Train mode for the part above the cache point only: the trunk's BatchNorms stay in eval."""
+        self.train(mode)
+        for m in self.trunk_modules():
+            m.eval()
+        return self
+
+
+class Cnn2dTop(nn.Module):
+    """A Cnn2d above its cache point as a module to train on cached stage features: forward = model.top,
+    train() = model.train_top. Its state is the whole model's."""
+
+    def __init__(self, model: Cnn2d):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.top(x)
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        self.model.train_top(mode)
+        return self

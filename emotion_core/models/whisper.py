@@ -113,10 +113,17 @@ class WhisperHead(nn.Module):
             nn.Linear(cfg.hidden, n_classes),
         )
 
-    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+    def embed(self, stats: torch.Tensor) -> torch.Tensor:
+        """(B, 7, 1024) -> (B, 1024): the softmax-weighted mixture of the normalised layer statistics."""
         w = torch.softmax(self.layer_weights, dim=0)
-        mixed = torch.einsum("l,bld->bd", w, self.norm(stats))
-        return self.classifier(mixed)
+        return torch.einsum("l,bld->bd", w, self.norm(stats))
+
+    def hidden(self, stats: torch.Tensor) -> torch.Tensor:
+        """(B, 7, 1024) -> (B, hidden): the classifier's hidden activations (after its first layer and GELU)."""
+        return self.classifier[:3](self.embed(stats))
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(stats))
 
 
 class WhisperFamily(EmotionModel):

@@ -1,0 +1,72 @@
+"""The models own their training split: Cnn2d.trunk/top (the cache point), WhisperHead.embed/hidden (the
+teacher's representations); the shipped checkpoints load and give the outputs they gave before the split."""
+import numpy as np
+import pytest
+import torch
+
+from emotion_core.features import DEFAULT_FEATURES, frame_features
+from emotion_core.models.base import load_checkpoint
+from emotion_core.models.cnn2d import Cnn2d, Cnn2dConfig, Cnn2dTop
+from emotion_core.models.whisper import WhisperHead, WhisperHeadConfig
+from tests.shared_paths import CHECKPOINTS
+
+# logits of the first input below, from the shipped checkpoints loaded by the code at b5cf376 (before the split)
+SHIPPED_LOGITS = {
+    "cnn1d": [-3.18341, 1.61844, 2.07701, -2.27638, -1.265, 3.26513, -1.70847],
+    "lstm": [-2.30015, 1.65602, 1.43427, -1.69891, -1.73249, 2.46875, -1.55293],
+    "cnn2d": [-0.86214, -0.81545, 0.53113, 0.35495, 0.53966, 0.44842, -0.53324],
+    "whisper": [-0.11851, -6.77583, -2.26966, -9.8266, -5.1342, -10.01999, -6.66502],
+}
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(0)
+    lm = torch.randn(2, 80, DEFAULT_FEATURES.window_frames, generator=g) * 2 - 4
+    stats = torch.randn(2, 7, 1024, generator=g)
+    return lm, stats
+
+
+@pytest.mark.parametrize("family", list(SHIPPED_LOGITS))
+def test_shipped_checkpoints_give_the_outputs_they_gave_before(family):
+    model, _ = load_checkpoint(CHECKPOINTS / f"{family}.pt")
+    lm, stats = _inputs()
+    x = {"mel": lm, "frames": frame_features(lm), "whisper": stats}[model.input_kind]
+    with torch.inference_mode():
+        logits = model(x)
+    assert np.allclose(logits[0].numpy(), SHIPPED_LOGITS[family], atol=2e-5)
+
+
+def test_cnn2d_top_of_trunk_is_the_whole_model():
+    model, _ = load_checkpoint(CHECKPOINTS / "cnn2d.pt")
+    lm, _ = _inputs()
+    with torch.inference_mode():
+        stage = model.trunk(lm)
+        assert stage.shape[:2] == (2, 112)
+        assert torch.allclose(model.top(stage), model(lm), atol=1e-5)
+        assert torch.allclose(Cnn2dTop(model)(stage), model(lm), atol=1e-5)
+
+
+def test_cnn2d_train_top_keeps_the_cached_part_in_eval():
+    model = Cnn2d(Cnn2dConfig(), 7, pretrained=False)
+    top = Cnn2dTop(model).train()
+    assert top.training and model.head.training and model.backbone._bn1.training
+    assert all(not m.training for part in model.trunk_modules() for m in part.modules())
+    assert all(m.training for part in model.top_modules() for m in part.modules())
+    top.eval()
+    assert not any(m.training for m in model.modules())
+    # the trunk and the top split the model's parameters between them
+    n_trunk = sum(p.numel() for m in model.trunk_modules() for p in m.parameters()) + sum(
+        p.numel() for p in model.backbone._conv_stem.parameters())
+    n_top = sum(p.numel() for m in model.top_modules() for p in m.parameters())
+    assert n_trunk + n_top == sum(p.numel() for p in model.parameters())
+
+
+def test_whisper_head_embed_and_hidden_are_the_first_steps_of_forward():
+    torch.manual_seed(0)
+    head = WhisperHead(WhisperHeadConfig(), 7).eval()
+    stats = torch.randn(4, 7, 1024)
+    with torch.inference_mode():
+        emb, hid = head.embed(stats), head.hidden(stats)
+        assert emb.shape == (4, 1024) and hid.shape == (4, 256)
+        assert torch.equal(head.classifier[3:](hid), head(stats))
+        assert torch.equal(head.classifier(emb), head(stats))

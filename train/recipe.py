@@ -1,0 +1,59 @@
+"""Training recipes as code: one frozen Recipe per family, the shipped one in RECIPES.
+
+`python -m train.fit --family F` trains F with RECIPES[F]; every field can be overridden on the command line
+(`--lr 1e-3`, `--distill 0`, `--arch channels=160 dilations=1,2,4,8`), and the resolved recipe and the
+command line are saved in the checkpoint's record and at the top of the log. To add a field: give it a
+default that keeps every shipped recipe as it is, read it where it acts, and the command line has it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything one training run of a family depends on besides the data and the code."""
+
+    family: str
+    # optimisation: AdamW with a one-cycle schedule, early stopping on validation corpus-balanced UAR
+    lr: float
+    weight_decay: float = 1e-2
+    batch: int = 32  # windows per step
+    epochs: int = 80
+    steps: int = 100  # steps per epoch
+    patience: int = 40  # epochs without a better validation score before stopping
+    seed: int = 0
+    # data
+    dataset_power: float = 0.5  # a dataset's share of each batch ~ its clip count ** this (0.5: sqrt; 0: equal)
+    augment: float = 1.0  # cnn1d/lstm: strength of train.augment's degradations on every training window
+    copies: int = 1  # cnn2d/whisper: augmented windows per training clip in the trunk cache
+    # targets
+    distill: float = 0.0  # share of the Whisper teacher's clip probabilities in each training target (0: none)
+    hint: str | None = None  # cnn1d/lstm: also predict the teacher's representation: "states" or "head"
+    hint_weight: float = 1.0  # weight of the hint's mean squared error beside the classification loss
+    hint_dims: int = 128  # principal components of the teacher representation the hint predicts
+    # experiments (none shipped)
+    ema: float = 0.0  # validate and keep a moving average of the weights with this decay per step (0: off)
+    mixup: float = 0.0  # cnn2d/whisper: mixup of cached training windows, Beta(a, a) (0: off)
+    arch: tuple = ()  # cnn1d/lstm: (field, value) overrides of the architecture dataclass
+    # family specific
+    variant: str = "compare"  # cnn2d: "frozen", "finetune", or "compare" (both, keep the better on validation)
+    frozen_lr: float = 2e-3  # cnn2d frozen variant: only the head trains, on pooled cached features
+    frozen_epochs: int = 60
+    frozen_patience: int = 60
+    members: int = 1  # whisper: heads in the bag, trained from seeds seed .. seed + members - 1
+
+    def optimisation(self) -> dict:
+        """The optimiser fields, as checkpoints before recipes recorded them ("hyperparameters")."""
+        keys = ("lr", "weight_decay", "batch", "epochs", "steps", "patience")
+        return {k: getattr(self, k) for k in keys}
+
+
+# The shipped checkpoints were trained with exactly these (their records say so). Train whisper first:
+# it is the teacher of the distilled families.
+RECIPES = {
+    "whisper": Recipe("whisper", lr=1e-3, batch=128, epochs=60, patience=10, copies=1, members=5),
+    "cnn1d": Recipe("cnn1d", lr=2e-3, augment=0.7, distill=0.8, hint="head"),
+    "lstm": Recipe("lstm", lr=1.5e-3, augment=0.7, distill=0.8, hint="head"),
+    "cnn2d": Recipe("cnn2d", lr=5e-4, batch=64, epochs=40, patience=20, copies=3, distill=0.5),
+}

@@ -1,0 +1,96 @@
+"""Trunk-cached training (cnn2d, whisper): the expensive frozen part runs once per window into a cache,
+the trainable part trains on the cache and validates on the cached clean windows of the validation clips."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from emotion_core.features import windows
+
+from .augment import Augmenter, random_window
+from .cache import clip_mel
+from .loop import labels_of, mixup, sample_weights, soft_targets, train_loop, validate
+from .metrics import clip_means
+from .recipe import Recipe
+
+CACHE_SEED = 1000  # copy k of a trunk cache draws its windows and augmentations from seed CACHE_SEED + k
+
+
+def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: float = 1.0, batch: int = 32):
+    """Cached trunk outputs, built on first use as out/<name>_<k>.npy (+ _owner.npy): copy 0 = every window
+    of every clip (clean); copies 1..copies = one augmented random window per training clip (augmentation
+    strength `augment`). Returns [(features float16 array, owner clip index array), ...]."""
+    result = []
+    for k in range(copies + 1):
+        path, own_path = out / f"{name}_{k}.npy", out / f"{name}_{k}_owner.npy"
+        if not path.exists():
+            gen = torch.Generator().manual_seed(CACHE_SEED + k)
+            aug = Augmenter(gen, strength=augment)
+            items, owners = [], []
+            for i, r in enumerate(rows):
+                lm = clip_mel(mels, r)
+                if k == 0:
+                    w, _ = windows(lm)
+                    items.extend(w)
+                    owners.extend([i] * len(w))
+                elif r["split"] == "train":
+                    items.append(aug(random_window(lm, gen)[None])[0])
+                    owners.append(i)
+            feats = []
+            with torch.inference_mode():
+                for s in tqdm(range(0, len(items), batch), desc=f"{name} cache {k}", mininterval=10):
+                    feats.append(trunk(torch.stack(items[s : s + batch])).to(torch.float16).numpy())
+            np.save(path, np.concatenate(feats))
+            np.save(own_path, np.array(owners, dtype=np.int32))
+        result.append((np.load(path), np.load(own_path)))
+    return result
+
+
+def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, desc, teacher: torch.Tensor | None = None):
+    """Train `head` on cached trunk features; validation on the clean windows of validation clips.
+    `teacher`: optional (n_rows, C) clip probabilities to distil from, with weight recipe.distill."""
+    split = np.array([r["split"] for r in rows])
+    y_all = labels_of(rows)
+    clean, clean_own = cached[0]
+    train_x = [clean[split[clean_own] == "train"]] + [x for x, _ in cached[1:]]
+    train_own = np.concatenate([clean_own[split[clean_own] == "train"]] + [o for _, o in cached[1:]])
+    train_x = torch.from_numpy(np.concatenate(train_x))
+    train_idx = np.flatnonzero(split == "train")
+    clip_w = np.zeros(len(rows))
+    clip_w[train_idx] = sample_weights([rows[i] for i in train_idx], recipe.dataset_power)
+    w = clip_w[train_own] / np.bincount(train_own, minlength=len(rows))[train_own]  # a clip's windows share its weight
+    weights = torch.from_numpy(w / w.sum())
+    y_train = soft_targets(y_all[train_own], None if teacher is None else teacher[train_own], recipe.distill)
+
+    def step(gen):
+        idx = torch.multinomial(weights, recipe.batch, replacement=True, generator=gen)
+        x, y = train_x[idx].float(), y_train[idx]
+        if recipe.mixup:
+            return mixup(x, y, recipe.mixup, gen)
+        return x, y
+
+    val = cached_val_set(rows, cached)
+    return train_loop(head, params, step, lambda: validate_cached(head, val), recipe, seed, desc)
+
+
+def cached_val_set(rows, cached):
+    """The cached clean windows of the validation clips: (windows, owner index into val rows, val rows)."""
+    split = np.array([r["split"] for r in rows])
+    clean, clean_own = cached[0]
+    val_mask = split[clean_own] == "val"
+    val_rows_idx = np.flatnonzero(split == "val")
+    remap = {o: j for j, o in enumerate(val_rows_idx)}
+    val_own = np.array([remap[o] for o in clean_own[val_mask]])
+    return torch.from_numpy(clean[val_mask]), val_own, [rows[i] for i in val_rows_idx]
+
+
+def validate_cached(head: nn.Module, val) -> dict:
+    """Validation metrics of `head` on a cached_val_set (a clip's probabilities = mean of its windows)."""
+    val_x, val_own, val_rows = val
+    with torch.inference_mode():
+        probs = torch.cat([torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]).numpy()
+    return validate(clip_means(probs, val_own, len(val_rows)), val_rows)
