@@ -12,6 +12,8 @@ from bench.app_server import AppServer, memory_mb
 from .shared_paths import DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus, real_speech
 from .test_load_audio import speechlike
 
+pytestmark = pytest.mark.slow  # starts the app server
+
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".webm", ".aif", ".aiff", ".png", ".txt"}
 
 

@@ -15,7 +15,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "artifacts" / "browser"
 RESULT_TIMEOUT_MS = 90_000
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"), needs_corpus]
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"), needs_corpus,
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ def test_metrics_by_hand():
     assert corpus_balanced_uar(r["per_dataset"]) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 @needs_corpus
 def test_evaluate_cli_writes_the_promised_json(tmp_path):
     from train.evaluate import main

@@ -75,6 +75,7 @@ def test_window_batching_does_not_change_answers(recognizer):
         np.testing.assert_allclose(one[name][0][0], batch[name][0][0], atol=1e-4)
 
 
+@pytest.mark.slow
 @needs_corpus
 def test_quality_guard_on_held_out_speakers(recognizer):
     from train.evaluate import guard_clips, report, run

@@ -66,6 +66,7 @@ def test_occlusion_explanation(recognizer):
     assert len([t for t in fig.data if t.type == "heatmap"]) == 2 * len(maps)
 
 
+@pytest.mark.slow
 def test_predict_cli(tmp_path):
     good = tmp_path / "voice.flac"
     sf.write(good, speechlike(22050, 2.0), 22050)
