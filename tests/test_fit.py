@@ -42,12 +42,17 @@ def state_digest(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def small_runs(tmp_path_factory):
-    """Train every family in order (whisper first: the teacher) on the tiny cache; {run: (record, digest, log)}."""
+def tiny(tmp_path_factory):
+    """(cache directory, Whisper encoder directory, output directory) of the tiny synthetic set-up."""
     tmp = tmp_path_factory.mktemp("fit")
-    cache, out = tmp / "cache", tmp / "out"
-    build_cache(cache)
-    encoder = build_tiny_whisper(tmp / "encoder")
+    build_cache(tmp / "cache")
+    return tmp / "cache", build_tiny_whisper(tmp / "encoder"), tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def small_runs(tiny):
+    """Train every family in order (whisper first: the teacher) on the tiny cache; {run: (record, digest, log)}."""
+    cache, encoder, out = tiny
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     results = {}
@@ -126,3 +131,30 @@ def test_flags_override_recipe_fields():
                                          arch=(("channels", 160), ("dilations", (1, 2, 4, 8))))
     with pytest.raises(dataclasses.FrozenInstanceError):
         recipe.lr = 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,flags", [
+    ("cnn1d", ["--distill", "0", "--hint", "none", "--ema", "0.9", "--arch", "channels=32", "dilations=1,2"]),
+    ("lstm", ["--hint", "states", "--dataset-power", "0"]),
+    ("whisper", ["--mixup", "0.4", "--members", "1"]),
+    ("cnn2d", ["--variant", "frozen", "--distill", "0", "--mixup", "0.4"]),
+])
+def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
+    """Labels only, EMA and an architecture override; the states hint; mixup of cached windows."""
+    cache, encoder, out = tiny
+    extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
+    small = ["--epochs", "1", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--frozen-epochs", "2"]
+    assert fit.main(["--family", family, "--cache", str(cache), "--out", str(tmp_path)] + small + flags + extra) == 0
+    model, meta = load_checkpoint(tmp_path / f"{family}.pt")
+    record = meta["record"]
+    recipe = Recipe(**record["recipe"])
+    assert recipe == fit.resolve(fit.parser().parse_args(["--family", family] + small + flags))
+    if family == "cnn1d":
+        assert model.cfg.channels == 32 and tuple(model.cfg.dilations) == (1, 2)
+        assert record["distilled_from"] is None and record["hint"] is None
+    if family == "lstm":
+        assert record["hint"]["kind"] == "states" and record["distill_weight"] == 0.8
+        assert "clips ** 0" in record["balancing"]
+    if family == "cnn2d":
+        assert record["chosen_variant"] == "frozen" and len(record["history"]) == 2

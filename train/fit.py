@@ -209,6 +209,21 @@ def fit_cnn2d_variants(rows, mels, recipe: Recipe, cdir: Path, teacher: torch.Te
 CHOICES = {"hint": ["states", "head", "none"], "variant": ["frozen", "finetune", "compare"]}
 
 
+def parse_bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+    return text.lower() in ("true", "1", "yes")
+
+
+def parse_numbers(text: str) -> tuple:
+    """"0.9,1.1" -> (0.9, 1.1): a tuple recipe field on the command line."""
+    return tuple(json.loads(v) for v in text.split(","))
+
+
+# how a recipe field of each annotated type is read from its flag (a new field of another type adds a row here)
+FIELD_TYPES = {"float": float, "int": int, "str": str, "bool": parse_bool, "tuple": parse_numbers}
+
+
 def parse_arch(items: list[str]) -> tuple:
     """["channels=160", "dilations=1,2,4,8"] -> (("channels", 160), ("dilations", (1, 2, 4, 8)))."""
     pairs = []
@@ -227,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--teacher", help="the Whisper checkpoint to distil from (default: whisper.pt in the output directory)")
-    recipe = ap.add_argument_group("recipe fields (default: the family's shipped recipe)")
+    recipe = ap.add_argument_group("recipe fields (default: the family's shipped recipe; meanings in train/recipe.py)")
     for f in dataclasses.fields(Recipe):
         if f.name == "family":
             continue
@@ -238,8 +253,8 @@ def parser() -> argparse.ArgumentParser:
         elif f.name in CHOICES:
             recipe.add_argument(flag, choices=CHOICES[f.name])
         else:
-            kind = {"float": float, "int": int, "str": str}[str(f.type).split(" |")[0]]
-            recipe.add_argument(flag, type=kind, metavar=kind.__name__.upper())
+            kind = FIELD_TYPES[str(f.type).split(" |")[0]]
+            recipe.add_argument(flag, type=kind, metavar=str(f.type).split(" |")[0].upper())
     return ap
 
 
