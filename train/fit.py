@@ -161,10 +161,7 @@ def fit_cnn2d(rows, mels, recipe: Recipe, variant: str, cdir: Path, teacher: tor
     train = [r for r in rows if r["split"] == "train"]
     gen = torch.Generator().manual_seed(recipe.seed)
     sample = torch.stack([random_window(clip_mel(mels, train[i]), gen) for i in torch.randint(0, len(train), (512,), generator=gen)])
-    model.input_norm.momentum = None  # cumulative average
-    model.input_norm.train()
-    with torch.no_grad():
-        model.image(sample)
+    model.set_input_norm(sample)
     model.eval()
     model.requires_grad_(False)
     cached = trunk_cache(cdir, "cnn2d", rows, mels, model.trunk, recipe.copies, recipe.augment)

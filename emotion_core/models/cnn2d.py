@@ -69,6 +69,15 @@ class Cnn2d(EmotionModel):
         feats = self.backbone.extract_features(self.image(lm))
         return self.head(feats.mean(dim=(2, 3)))
 
+    def set_input_norm(self, lm: torch.Tensor) -> None:
+        """Set the input BatchNorm's statistics to the cumulative average over training windows (B, n_mels, frames):
+        it sits below the training cache point, so training sets it once and then leaves it fixed."""
+        self.input_norm.momentum = None  # cumulative average
+        self.input_norm.train()
+        with torch.no_grad():
+            self.image(lm)
+        self.input_norm.eval()
+
     # Training splits the model at a cache point: trunk() (input norm, stem, blocks [:TRUNK_BLOCKS]) runs once
     # per window into a cache, top() trains on the cached stage features. top(trunk(x)) == forward(x) in eval.
     def trunk(self, lm: torch.Tensor) -> torch.Tensor:
