@@ -226,9 +226,16 @@ def main(argv=None) -> int:
         sys.exit(f"every family must answer; not running: {recognizer.unavailable}")
     out = Path(args.out)
     clips = refresh(out, recognizer) if args.refresh else curate(data_dir(args.data), out, recognizer, args.seed)
+    from collections import Counter
+
+    from emotion_core.examples import models_verdict
+
     for r in clips:
         print(f"{r['file']:28s} {r['label']:9s} {kind(r['label'], r['models']):9s} "
               + " ".join(f"{n}={a['label']}" for n, a in r["models"].items()))
+    verdicts = Counter("split" if " of " in v else v for v in (models_verdict(r["label"], r["models"]) for r in clips))
+    print(f"{len(clips)} clips ({Counter(r['dataset'] for r in clips)}): {verdicts['every model right']} every model "
+          f"right, {verdicts['fools every model']} fool every model, {verdicts['split']} split")
     return 0
 
 
