@@ -30,12 +30,16 @@ CONCURRENCY = int(os.environ.get("EMOTION_CONCURRENCY", 2))
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
 RECOGNIZER = Recognizer()  # every checkpoint, loaded once, on CUDA when available
 DATA_DIR = Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None
-EXAMPLES = example_clips(DATA_DIR)
+EXAMPLES = example_clips(DATA_DIR)  # examples/ shipped with the app, plus test-speaker clips of DATA_DIR
+# The example clips are served from where they are, never copied into Gradio's cache (which the sweep
+# empties), and they are the only files of the disk the server hands out.
+gr.set_static_paths([e.path for e in EXAMPLES])
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
 QUEUE_SIZE = int(os.environ.get("EMOTION_QUEUE_SIZE", 64))
 MAX_UPLOAD = os.environ.get("EMOTION_MAX_UPLOAD", "25mb")
-CACHE_SWEEP = (60, 60)  # every 60 s delete Gradio's temporary files older than 60 s
+SWEEP_S = int(os.environ.get("EMOTION_SWEEP_S", 60))
+CACHE_SWEEP = (SWEEP_S, SWEEP_S)  # every SWEEP_S s delete Gradio's temporary files older than SWEEP_S s
 
 
 def forget(path) -> None:
@@ -112,8 +116,10 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
                 go_btn = gr.Button("Analyse", variant="primary")
                 summary = gr.Markdown("Record or upload a clip to start.")
                 if EXAMPLES:
-                    gr.Examples([[p] for p, _ in EXAMPLES], inputs=[audio], example_labels=[c for _, c in EXAMPLES],
-                                label="Clips of speakers the models never heard (true label; CREMA-D: what listeners said)")
+                    examples = gr.Examples([[e.path] for e in EXAMPLES], inputs=[audio], example_labels=[e.caption for e in EXAMPLES],
+                                           label="Clips of speakers the models never heard: click one to analyse it "
+                                                 "(true label; CREMA-D: what listeners said; how the models did)",
+                                           examples_per_page=len(EXAMPLES), cache_examples=False)
             with gr.Column(scale=3):
                 spectrogram = gr.Plot(label="mel spectrogram")
                 bars = gr.Plot(label="probabilities")
@@ -130,10 +136,13 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
     gr.on([go_btn.click, audio.stop_recording, audio.upload], on_audio, inputs=audio, outputs=outputs,
           api_name="analyse", api_visibility="undocumented")  # the full page result; bench/app_speed.py times it
     explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
+    if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
+        examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
+                                       api_name="analyse_example")
     api_in, api_out = gr.Audio(type="filepath", visible=False), gr.JSON(visible=False)
     gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
-    demo.launch(max_file_size=MAX_UPLOAD, allowed_paths=[str(DATA_DIR)] if DATA_DIR else None)
+    demo.launch(max_file_size=MAX_UPLOAD)  # serves the example clips (static paths above) and nothing else of the disk

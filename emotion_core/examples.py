@@ -1,14 +1,33 @@
-"""Example clips for the app: a few per emotion from the test-split speakers, with their true label and,
-for CREMA-D, what human listeners answered from the voice alone."""
+"""Example clips for the app: the curated clips shipped in examples/ (test-split speakers of CREMA-D and
+RAVDESS, written by `python -m train.curate_examples`), plus, when a data directory is given, a few more
+per emotion from the corpus's test-split speakers. Each comes with its true label and, for CREMA-D, what
+human listeners answered from the voice alone."""
 from __future__ import annotations
 
 import csv
+import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from .labels import LABELS
+from .paths import PROJECT_DIR
 
+EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBUTION.md
+EXAMPLES_JSON = "examples.json"
 VOTE_NAMES = {"A": "angry", "D": "disgust", "F": "fearful", "H": "happy", "N": "neutral", "S": "sad", "X": "no majority"}
+MAX_CAPTION = 60  # characters: Gradio cuts an example's label after 60
+FAMILIES = ("cnn1d", "lstm", "cnn2d", "whisper")  # the models a caption counts (the ensemble follows them)
+
+
+@dataclass(frozen=True)
+class Example:
+    path: str  # absolute path of the clip
+    label: str  # the emotion the actor was asked to act
+    dataset: str  # "CREMA-D" or "RAVDESS" (corpus extras may be any dataset)
+    speaker: str  # e.g. "CREMAD_1089", "RAVDESS_21"
+    votes: tuple  # ((answer, percent), ...) CREMA-D listeners, voice only; () otherwise
+    caption: str  # what the example button says
 
 
 def human_votes(votes_csv: Path) -> dict[str, list[tuple[str, float]]]:
@@ -24,8 +43,49 @@ def human_votes(votes_csv: Path) -> dict[str, list[tuple[str, float]]]:
     return out
 
 
-def example_clips(data_dir: Path | None, per_label: int = 2, seed: int = 1) -> list[tuple[str, str]]:
-    """[(path, caption)] from test-split speakers; [] when there is no data directory."""
+def models_verdict(label: str, answers: dict[str, dict]) -> str:
+    """'every model right' / 'fools every model' / 'k of n models right', over the families that answered."""
+    families = [answers[f]["label"] for f in FAMILIES if f in answers]
+    if not families:
+        return ""
+    right = sum(a == label for a in families)
+    if right == len(families):
+        return "every model right"
+    if right == 0:
+        return "fools every model"
+    return f"{right} of {len(families)} models right"
+
+
+def caption(label: str, dataset: str, speaker: str, votes: tuple, answers: dict | None = None) -> str:
+    """At most MAX_CAPTION characters: 'angry · fools every model · listeners: angry 80%' for a curated
+    clip (how the models did at curation time), 'angry · CREMA-D 1089 · listeners: angry 80%' for a
+    corpus clip (whose answers nobody stored)."""
+    parts = [label, models_verdict(label, answers) if answers else f"{dataset} {speaker.split('_')[-1]}"]
+    if votes:
+        answer, percent = max(votes, key=lambda v: v[1])
+        parts.append(f"listeners: {answer} {percent:.0f}%")
+    return " · ".join(parts)[:MAX_CAPTION]
+
+
+def shipped_examples(examples_dir: Path = EXAMPLES_DIR) -> list[Example]:
+    """The curated clips of examples/ in the order examples.json lists them; [] when there are none."""
+    index = Path(examples_dir) / EXAMPLES_JSON
+    if not index.is_file():
+        return []
+    out = []
+    for r in json.loads(index.read_text())["clips"]:
+        path = (Path(examples_dir) / r["file"]).resolve()
+        if not path.is_file():
+            continue
+        votes = tuple((a, float(p)) for a, p in r.get("listeners", []))
+        out.append(Example(str(path), r["label"], r["dataset"], r["speaker"], votes,
+                           caption(r["label"], r["dataset"], r["speaker"], votes, r.get("models"))))
+    return out
+
+
+def corpus_examples(data_dir: Path | None, per_label: int = 2, seed: int = 1) -> list[Example]:
+    """A few clips per emotion from the corpus's test-split speakers, one per dataset (seeded); [] when
+    there is no data directory."""
     if data_dir is None or not Path(data_dir).is_dir():
         return []
     from train.corpus import scan
@@ -42,9 +102,16 @@ def example_clips(data_dir: Path | None, per_label: int = 2, seed: int = 1) -> l
         for c in rng.sample(pool, len(pool)):
             by_ds.setdefault(c.dataset, c)
         for c in list(by_ds.values())[:per_label]:
-            caption = f"{c.label} ({c.dataset}, speaker {c.speaker.split('_')[1]})"
-            name = Path(c.path).stem
-            if name in votes:
-                caption += "; listeners said " + " / ".join(f"{a} ({p:.0f}%)" for a, p in votes[name])
-            out.append((c.path, caption))
+            v = tuple(votes.get(Path(c.path).stem, ()))
+            out.append(Example(str(Path(c.path).resolve()), c.label, c.dataset, c.speaker, v,
+                               caption(c.label, c.dataset, c.speaker, v)))
     return out
+
+
+def example_clips(extra_data_dir: Path | str | None = None) -> list[Example]:
+    """The shipped examples, then (when a data directory is given) corpus test-speaker clips not already
+    among them."""
+    shipped = shipped_examples()
+    names = {Path(e.path).name for e in shipped}
+    extra = corpus_examples(Path(extra_data_dir)) if extra_data_dir else []
+    return shipped + [e for e in extra if Path(e.path).name not in names]

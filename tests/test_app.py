@@ -198,7 +198,7 @@ def test_after_every_request_no_audio_remains_and_the_log_holds_none(app, server
     from emotion_core.examples import example_clips
 
     _, temp = app
-    examples = {p.rsplit("/", 1)[-1] for p, _ in example_clips(DATA_DIR if MANIFEST.is_file() else None)}
+    examples = {e.path.rsplit("/", 1)[-1] for e in example_clips(DATA_DIR if MANIFEST.is_file() else None)}
     time.sleep(0.5)
     left = [p for p in audio_files(temp) if p.name not in examples]
     assert not left, f"uploaded or recorded audio left on disk: {left}"

@@ -1,0 +1,177 @@
+"""The example clips shipped in examples/: what they are (test speakers, CREMA-D and RAVDESS only, short,
+official names, attributed), what examples.json stores about them, how the app lists them, and how the
+curation picks them."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from emotion_core.examples import (
+    EXAMPLES_DIR,
+    EXAMPLES_JSON,
+    MAX_CAPTION,
+    Example,
+    example_clips,
+    human_votes,
+    models_verdict,
+    shipped_examples,
+)
+from emotion_core.labels import LABELS
+from train.corpus import parse_clip
+from train.curate_examples import KINDS, checkpoint_hashes, kind, pick, sha256
+from train.splits import read_splits
+
+from .shared_paths import CHECKPOINTS, DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus
+
+OFFICIAL_NAME = re.compile(r"^(\d{4}_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}|03-01-0[1-8]-0[12]-0[12]-0[12]-\d{2})\.opus$")
+INDEX = json.loads((EXAMPLES_DIR / EXAMPLES_JSON).read_text())
+CLIPS = INDEX["clips"]
+
+
+def test_shipped_clips_are_test_speakers_of_crema_d_and_ravdess_two_or_more_per_emotion():
+    assert 14 <= len(CLIPS) <= 24
+    split = read_splits()
+    for r in CLIPS:
+        path = EXAMPLES_DIR / r["file"]
+        assert OFFICIAL_NAME.match(r["file"]), r["file"]
+        clip = parse_clip(path)  # what the official name says agrees with what examples.json says
+        assert (clip.dataset, clip.speaker, clip.label, clip.sentence) == (r["dataset"], r["speaker"], r["label"], r["sentence"])
+        assert r["dataset"] in ("CREMA-D", "RAVDESS") and split[r["speaker"]] == "test", r
+        info = sf.info(str(path))
+        assert info.samplerate == 16000 and info.channels == 1 and 2.0 <= info.duration <= 4.0, (r["file"], info)
+        assert sha256(path) == r["sha256"]
+    labels = [r["label"] for r in CLIPS]
+    assert all(labels.count(label) >= 2 for label in LABELS), labels
+    assert {r["dataset"] for r in CLIPS} == {"CREMA-D", "RAVDESS"}
+
+
+def test_nothing_else_of_a_dataset_is_in_the_folder():
+    listed = {r["file"] for r in CLIPS}
+    present = {p.name for p in EXAMPLES_DIR.iterdir()}
+    assert present == listed | {EXAMPLES_JSON, "ATTRIBUTION.md"}, present ^ (listed | {EXAMPLES_JSON, "ATTRIBUTION.md"})
+
+
+def test_attribution_names_dataset_authors_licence_and_every_file():
+    text = (EXAMPLES_DIR / "ATTRIBUTION.md").read_text()
+    for words in ("Livingstone", "Russo", "CC BY-NC-SA 4.0", "Cao et al.", "Open Database License", "Database Contents License"):
+        assert words in text, words
+    ravdess, crema = text.split("## RAVDESS")[1], text.split("## CREMA-D")[1].split("## RAVDESS")[0]
+    for r in CLIPS:
+        assert f"`{r['file']}`" in (ravdess if r["dataset"] == "RAVDESS" else crema), r["file"]
+
+
+def test_some_clips_every_model_recognises_and_some_fool_every_model():
+    verdicts = [models_verdict(r["label"], r["models"]) for r in CLIPS]
+    assert "every model right" in verdicts and "fools every model" in verdicts, verdicts
+    for r in CLIPS:
+        assert set(r["models"]) == {"cnn1d", "lstm", "cnn2d", "whisper", "ensemble"}
+        assert all(a["label"] in LABELS and 0 < a["confidence"] <= 1 for a in r["models"].values())
+
+
+def test_stored_answers_come_from_the_shipped_checkpoints():
+    """Fails after retraining until `python -m train.curate_examples --refresh` has rerun the models."""
+    from types import SimpleNamespace
+
+    assert INDEX["checkpoints"] == checkpoint_hashes(SimpleNamespace(dir=CHECKPOINTS)), \
+        "the checkpoints changed: run python -m train.curate_examples --refresh"
+
+
+def test_example_clips_without_a_data_directory_are_the_shipped_ones():
+    examples = example_clips()
+    assert examples == shipped_examples() and len(examples) == len(CLIPS)
+    for e, r in zip(examples, CLIPS):
+        assert isinstance(e, Example) and Path(e.path).is_absolute() and Path(e.path).is_file()
+        assert (Path(e.path).name, e.label, e.dataset, e.speaker) == (r["file"], r["label"], r["dataset"], r["speaker"])
+        assert e.votes == tuple((a, p) for a, p in r["listeners"])
+        assert bool(e.votes) == (e.dataset == "CREMA-D")
+        assert e.caption.startswith(e.label) and models_verdict(e.label, r["models"]) in e.caption
+        assert len(e.caption) <= MAX_CAPTION, e.caption  # the page cuts longer labels
+        if e.votes:
+            top = max(e.votes, key=lambda v: v[1])
+            assert e.caption.endswith(f"listeners: {top[0]} {top[1]:.0f}%"), e.caption
+    hash(examples[0])  # frozen: usable as a key
+
+
+def test_captions_say_how_the_models_did():
+    right = {m: {"label": "sad", "confidence": 0.9} for m in ("cnn1d", "lstm", "cnn2d", "whisper", "ensemble")}
+    assert models_verdict("sad", right) == "every model right"
+    assert models_verdict("angry", right) == "fools every model"
+    right["lstm"] = {"label": "angry", "confidence": 0.5}
+    assert models_verdict("sad", right) == "3 of 4 models right"
+
+
+@needs_corpus
+def test_a_data_directory_adds_corpus_test_speaker_clips():
+    shipped = example_clips()
+    examples = example_clips(DATA_DIR)
+    assert examples[: len(shipped)] == shipped and len(examples) > len(shipped)
+    names = [Path(e.path).name for e in examples]
+    assert len(names) == len(set(names))
+    split = read_splits()
+    for e in examples[len(shipped):]:
+        assert len(e.caption) <= MAX_CAPTION and e.caption.startswith(e.label)
+        assert split[e.speaker] == "test" and Path(e.path).is_relative_to(DATA_DIR) and e.label in LABELS
+
+
+@needs_corpus
+def test_shipped_clips_are_the_corpus_files_and_votes_are_the_release_votes():
+    votes = human_votes(MANIFEST.parent / "crema_d_human_votes.csv")
+    for r in CLIPS:
+        original = DATA_DIR / ("CREMA-D/AudioWAV" if r["dataset"] == "CREMA-D" else f"RAVDESS/Actor_{r['speaker'][-2:]}") / r["file"]
+        assert sha256(original) == r["sha256"], r["file"]
+        assert [tuple(v) for v in r["listeners"]] == votes.get(Path(r["file"]).stem, []), r["file"]
+
+
+def scored(label, dataset, speaker, answers):
+    names = ("cnn1d", "lstm", "cnn2d", "whisper", "ensemble")
+    return {"label": label, "dataset": dataset, "speaker": speaker, "file": f"{speaker}-{len(answers)}",
+            "models": {n: {"label": a, "confidence": 0.5} for n, a in zip(names, answers)}}
+
+
+def test_pick_takes_one_of_each_kind_per_emotion_and_alternates_datasets():
+    pool = []
+    for label in LABELS:
+        other = "sad" if label != "sad" else "happy"
+        for ds in ("CREMA-D", "RAVDESS"):
+            pool += [scored(label, ds, f"{ds}-{label}-a", [label] * 5),
+                     scored(label, ds, f"{ds}-{label}-b", [label, other, label, label, label]),
+                     scored(label, ds, f"{ds}-{label}-c", [other] * 5)]
+    chosen = pick(pool)
+    assert len(chosen) == 3 * len(LABELS)
+    for i, label in enumerate(LABELS):
+        mine = [r for r in chosen if r["label"] == label]
+        assert [kind(label, r["models"]) for r in mine] == list(KINDS)
+        assert {r["dataset"] for r in mine} == {"CREMA-D", "RAVDESS"}
+
+
+def test_pick_falls_back_to_the_closest_clip_when_no_clip_fools_every_model():
+    pool = [scored("angry", "RAVDESS", "s1", ["angry"] * 5), scored("angry", "RAVDESS", "s2", ["angry"] * 4 + ["sad"]),
+            scored("angry", "RAVDESS", "s3", ["sad", "sad", "angry", "angry", "sad"]),
+            scored("angry", "RAVDESS", "s4", ["sad", "angry", "angry", "angry", "sad"])]
+    chosen = pick(pool)
+    assert [r["speaker"] for r in chosen] == ["s1", "s2", "s3"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not WHISPER_DIR.is_dir(), reason=f"Whisper encoder not found at {WHISPER_DIR}")
+def test_refresh_reruns_the_models_without_repicking(tmp_path):
+    import shutil
+
+    from emotion_core.recognizer import Recognizer
+    from train.curate_examples import refresh
+
+    for f in EXAMPLES_DIR.iterdir():
+        shutil.copyfile(f, tmp_path / f.name)
+    doc = json.loads((tmp_path / EXAMPLES_JSON).read_text())
+    for r in doc["clips"]:  # answers as if from other models
+        r["models"] = {n: {"label": "neutral", "confidence": 1.0} for n in r["models"]}
+    (tmp_path / EXAMPLES_JSON).write_text(json.dumps(doc))
+    refresh(tmp_path, Recognizer(CHECKPOINTS, device="cpu", whisper=str(WHISPER_DIR)))
+    again = json.loads((tmp_path / EXAMPLES_JSON).read_text())
+    assert [r["file"] for r in again["clips"]] == [r["file"] for r in CLIPS]
+    for new, old in zip(again["clips"], CLIPS):
+        assert {n: a["label"] for n, a in new["models"].items()} == {n: a["label"] for n, a in old["models"].items()}
+        assert {k: v for k, v in new.items() if k != "models"} == {k: v for k, v in old.items() if k != "models"}
+    assert (tmp_path / "ATTRIBUTION.md").read_text() == (EXAMPLES_DIR / "ATTRIBUTION.md").read_text()
