@@ -45,9 +45,19 @@ def _results_table(name: str, report: dict | None) -> str:
     m = report["models"][name]
     per = m["per_dataset"]
     cb = sum(v["uar"] for v in per.values()) / max(len(per), 1)
-    rows = ["| test set | clips | accuracy | UAR |", "|---|---|---|---|"]
-    rows += [f"| {d} | {v['n']} | {v['accuracy']:.0%} | {v['uar']:.0%} |" for d, v in per.items()]
-    rows.append(f"| **all (corpus-balanced UAR {cb:.0%})** | {m['overall']['n']} | {m['overall']['accuracy']:.0%} | {m['overall']['uar']:.0%} |")
+    room = report.get("conditions", {}).get("classroom", {}).get("models", {}).get(name)
+    if room is None or report.get("condition") == "classroom":
+        rows = ["| test set | clips | accuracy | UAR |", "|---|---|---|---|"]
+        rows += [f"| {d} | {v['n']} | {v['accuracy']:.0%} | {v['uar']:.0%} |" for d, v in per.items()]
+        rows.append(f"| **all (corpus-balanced UAR {cb:.0%})** | {m['overall']['n']} | {m['overall']['accuracy']:.0%} | {m['overall']['uar']:.0%} |")
+    else:  # clean and through a simulated classroom (room, noise, laptop microphone, browser codec)
+        rp = room["per_dataset"]
+        rcb = sum(v["uar"] for v in rp.values()) / max(len(rp), 1)
+        rows = ["| test set | clips | accuracy | UAR | accuracy in a classroom | UAR in a classroom |", "|---|---|---|---|---|---|"]
+        rows += [f"| {d} | {v['n']} | {v['accuracy']:.0%} | {v['uar']:.0%} | {rp[d]['accuracy']:.0%} | {rp[d]['uar']:.0%} |"
+                 for d, v in per.items() if d in rp]
+        rows.append(f"| **all (corpus-balanced UAR {cb:.0%}; in a classroom {rcb:.0%})** | {m['overall']['n']} | "
+                    f"{m['overall']['accuracy']:.0%} | {m['overall']['uar']:.0%} | {room['overall']['accuracy']:.0%} | {room['overall']['uar']:.0%} |")
     cm = m["confusion"]
     conf = ["| true \\ said | " + " | ".join(l[:4] for l in LABELS) + " |", "|---|" + "---|" * len(LABELS)]
     conf += [f"| {lab} | " + " | ".join(str(x) for x in row) + " |" for lab, row in zip(LABELS, cm) if sum(row)]

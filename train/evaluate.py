@@ -1,21 +1,30 @@
 """Measure every shipped model, the ensemble included, on the clips under a directory.
 
-    python -m train.evaluate --data DIR --out FILE.json [--split test]
+    python -m train.evaluate --data DIR --out FILE.json [--split test] [--condition clean|classroom|both]
 
 Finds every 7-class clip under DIR with the corpus scanner (with --split test: only the speakers that
 train/splits.csv puts in test), runs them through exactly the inference path of the app
 (load_audio -> prepare_speech -> log-mel -> windows -> every family -> mean over windows) and writes
 FILE.json:
-  {"labels": [...], "models": {NAME: {"overall": M, "per_dataset": {DATASET: M}, "confusion": [[int]]}}}
+  {"labels": [...], "models": {NAME: {"overall": M, "per_dataset": {DATASET: M}, "confusion": [[int]]}},
+   "condition": C, "conditions": {C: {"models": {...}}}, "true_shares": {LABEL: share},
+   "answer_shares": {C: {NAME: {LABEL: share}}}}
   M = {"n", "accuracy", "uar", "macro_f1"}; confusion rows = true label, columns = predicted.
+  "models" holds the clean results (the classroom ones when only --condition classroom ran).
 plus FILE.md (tables, corpus-balanced UAR = mean over datasets of per-dataset UAR) and FILE.png
 (confusion matrices).
+
+--condition classroom passes every clip, after load_audio, through train.classroom's deterministic
+simulation of a pupil at a laptop in a classroom (room, babble of the evaluated split's speakers, HVAC noise,
+laptop microphone, level and clipping, Opus): the room impulse-response bank comes from the cache directory
+(`python -m train.classroom --build-bank`). `both` decodes each clip once and reports the two side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +40,10 @@ from .corpus import DATASETS, scan
 from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
 from .splits import SPLITS_CSV, read_splits
 
-
 GUARD_PER_LABEL = 20
 GUARD_SEED = 7
+CONDITIONS = ("clean", "classroom")
+MAX_ANSWER_SHARE = 0.30  # issue 15: no model gives any one emotion more than this share of its answers
 
 
 def select_clips(root: Path, split: str | None, splits_csv: Path = SPLITS_CSV):
@@ -58,29 +68,86 @@ def guard_clips(root: Path) -> list:
     return out
 
 
-def run(recognizer: Recognizer, clips, batch_clips: int = 32):
-    """-> ({name: predicted index per clip}, kept clips, refused [(path, message)])."""
-    preds: dict[str, list[int]] = {}
+def _decode(clip, condition_fns: dict):
+    """One clip -> {condition: 16 kHz audio}, decoded once; or the AudioError message."""
+    try:
+        audio = load_audio(clip.path)
+        return {name: fn(clip, audio) if fn else audio for name, fn in condition_fns.items()}
+    except AudioError as e:
+        return str(e)
+
+
+_WORKER_FNS: dict = {}
+
+
+def _init_worker(condition_fns):
+    torch.set_num_threads(1)
+    _WORKER_FNS.update(condition_fns)
+
+
+def _decode_in_worker(clip):
+    return _decode(clip, _WORKER_FNS)
+
+
+def decoded_clips(clips, condition_fns: dict, workers: int = 1):
+    """Yield (clip, {condition: audio} or error message) in clip order; decoding and simulation run in
+    `workers` processes (spawned: the parent's torch threads are not inherited) when workers > 1."""
+    if workers <= 1:
+        for c in clips:
+            yield c, _decode(c, condition_fns)
+        return
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(workers, _init_worker, (condition_fns,)) as pool:
+        yield from zip(clips, pool.imap(_decode_in_worker, clips, chunksize=4))
+
+
+def _batches(items, n: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_conditions(recognizer: Recognizer, clips, condition_fns: dict, batch_clips: int = 32, workers: int = 1):
+    """condition_fns: {condition: None (clean) or fn(clip, audio) -> audio}.
+    -> ({condition: {name: predicted index per clip}}, kept clips, refused [(path, message)])."""
+    preds: dict[str, dict[str, list[int]]] = {cond: {} for cond in condition_fns}
     kept, refused = [], []
-    for s in tqdm(range(0, len(clips), batch_clips), desc="evaluate", unit="batch", mininterval=5):
-        wins, owners, group = [], [], []
-        for c in clips[s : s + batch_clips]:
-            try:
-                w = recognizer.model_windows(load_audio(c.path)).windows
-            except AudioError as e:
-                refused.append((c.path, str(e)))
+    stream = decoded_clips(clips, condition_fns, workers)
+    n_batches = -(-len(clips) // batch_clips)
+    for batch in tqdm(_batches(stream, batch_clips), total=n_batches, desc="evaluate", unit="batch", mininterval=5):
+        group, audios = [], []
+        for c, out in batch:
+            if isinstance(out, str):
+                refused.append((c.path, out))
                 continue
-            owners.extend([len(group)] * len(w))
-            wins.append(w)
             group.append(c)
+            audios.append(out)
         if not group:
             continue
-        owners = np.array(owners)
-        probs = recognizer.predict_windows(torch.cat(wins))
-        for name, p in probs.items():
-            preds.setdefault(name, []).extend(clip_means(p, owners, len(group)).argmax(1).tolist())
+        for cond in condition_fns:
+            wins, owners = [], []
+            for i, a in enumerate(audios):
+                w = recognizer.model_windows(a[cond]).windows
+                owners.extend([i] * len(w))
+                wins.append(w)
+            owners = np.array(owners)
+            probs = recognizer.predict_windows(torch.cat(wins))
+            for name, p in probs.items():
+                preds[cond].setdefault(name, []).extend(clip_means(p, owners, len(group)).argmax(1).tolist())
         kept.extend(group)
     return preds, kept, refused
+
+
+def run(recognizer: Recognizer, clips, batch_clips: int = 32):
+    """The clean condition: -> ({name: predicted index per clip}, kept clips, refused [(path, message)])."""
+    preds, kept, refused = run_conditions(recognizer, clips, {"clean": None}, batch_clips)
+    return preds["clean"], kept, refused
 
 
 def report(preds, clips) -> dict:
@@ -93,14 +160,38 @@ def report(preds, clips) -> dict:
     return {"labels": list(LABELS), "models": models}
 
 
-def markdown(result: dict, title: str) -> str:
-    lines = [f"# {title}", "", "Corpus-balanced UAR = mean over datasets of the per-dataset UAR (headline metric).", ""]
-    names = list(result["models"])
-    datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in result["models"].values())]
+def shares(counts) -> dict:
+    """Counts per label (7,) -> {label: share of the total}."""
+    counts = np.asarray(counts, dtype=float)
+    return {lab: float(x / max(counts.sum(), 1)) for lab, x in zip(LABELS, counts)}
+
+
+def report_conditions(preds_by_condition: dict, clips) -> dict:
+    """{condition: preds} -> the report of every condition; "models" = the first condition's (clean first)."""
+    per = {cond: report(p, clips)["models"] for cond, p in preds_by_condition.items()}
+    first = next(iter(per))
+    any_models = next(iter(per[first].values()), None)
+    true_counts = np.array(any_models["confusion"]).sum(1) if any_models else np.zeros(len(LABELS))
+    return {
+        "labels": list(LABELS),
+        "models": per[first],
+        "condition": first if len(per) == 1 else "both",
+        "conditions": {cond: {"models": models} for cond, models in per.items()},
+        "true_shares": shares(true_counts),
+        "answer_shares": {cond: {name: shares(np.array(m["confusion"]).sum(0)) for name, m in models.items()}
+                          for cond, models in per.items()},
+    }
+
+
+def _model_tables(models: dict) -> list[str]:
+    """Markdown: the headline table, per dataset, and the confusion of every model, for one condition."""
+    lines = []
+    names = list(models)
+    datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in models.values())]
     lines += ["| model | corpus-balanced UAR | " + " | ".join(f"{d} UAR" for d in datasets) + " | pooled accuracy | pooled UAR | macro-F1 | n |",
               "|---|---|" + "---|" * len(datasets) + "---|---|---|---|"]
     for name in names:
-        m = result["models"][name]
+        m = models[name]
         cb = corpus_balanced_uar(m["per_dataset"])
         per = " | ".join(f"{m['per_dataset'][d]['uar']:.3f}" if d in m["per_dataset"] else "-" for d in datasets)
         o = m["overall"]
@@ -108,15 +199,63 @@ def markdown(result: dict, title: str) -> str:
     lines += ["", "Per dataset (accuracy / UAR / macro-F1, n):", ""]
     lines += ["| model | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for name in names:
-        m = result["models"][name]["per_dataset"]
+        m = models[name]["per_dataset"]
         cells = [f"{m[d]['accuracy']:.3f} / {m[d]['uar']:.3f} / {m[d]['macro_f1']:.3f} ({m[d]['n']})" if d in m else "-" for d in datasets]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name in names:
-        cm = result["models"][name]["confusion"]
+        cm = models[name]["confusion"]
         lines += ["", f"Confusion of {name} (rows = true, columns = predicted):", "",
                   "| true \\ pred | " + " | ".join(LABELS) + " |", "|---|" + "---|" * len(LABELS)]
         lines += [f"| {lab} | " + " | ".join(map(str, row)) + " |" for lab, row in zip(LABELS, cm)]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _side_by_side(result: dict) -> list[str]:
+    """Markdown: clean and classroom per family and per dataset, and the share of each model's answers."""
+    conds = list(result["conditions"])
+    per = {c: result["conditions"][c]["models"] for c in conds}
+    names = list(per[conds[0]])
+    datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in per[conds[0]].values())]
+    vs = " / ".join(conds)
+    lines = [f"Corpus-balanced UAR, {vs}:", "",
+             "| model | " + " | ".join(f"cb-UAR {c}" for c in conds) + " | " + " | ".join(f"{d} UAR {vs}" for d in datasets)
+             + f" | pooled accuracy {vs} |", "|---|" + "---|" * (len(conds) + len(datasets) + 1)]
+    for name in names:
+        cbs = " | ".join(f"**{corpus_balanced_uar(per[c][name]['per_dataset']):.3f}**" for c in conds)
+        ds = " | ".join(" / ".join(f"{per[c][name]['per_dataset'][d]['uar']:.3f}" if d in per[c][name]["per_dataset"] else "-"
+                                   for c in conds) for d in datasets)
+        acc = " / ".join(f"{per[c][name]['overall']['accuracy']:.3f}" for c in conds)
+        lines.append(f"| {name} | {cbs} | {ds} | {acc} |")
+    return lines
+
+
+def _answer_shares(result: dict) -> list[str]:
+    lines = [(f"Share of each model's answers per emotion, beside the true class shares (issue 15: no model should "
+              f"give any one emotion more than {MAX_ANSWER_SHARE:.0%} of its answers):"), "",
+             "| condition | model | " + " | ".join(LABELS) + " | largest share |", "|---|---|" + "---|" * (len(LABELS) + 1)]
+    true = result["true_shares"]
+    lines.append("| - | *true classes* | " + " | ".join(f"{true[lab]:.1%}" for lab in LABELS) + f" | {max(true.values()):.1%} |")
+    for cond, models in result["answer_shares"].items():
+        for name, sh in models.items():
+            top = max(sh, key=sh.get)
+            flag = " (over)" if sh[top] > MAX_ANSWER_SHARE else ""
+            lines.append(f"| {cond} | {name} | " + " | ".join(f"{sh[lab]:.1%}" for lab in LABELS)
+                         + f" | {top} {sh[top]:.1%}{flag} |")
+    return lines
+
+
+def markdown(result: dict, title: str) -> str:
+    lines = [f"# {title}", "", "Corpus-balanced UAR = mean over datasets of the per-dataset UAR (headline metric).", ""]
+    conditions = result.get("conditions") or {"clean": {"models": result["models"]}}
+    if len(conditions) > 1:
+        lines += _side_by_side(result) + [""]
+    if "answer_shares" in result:
+        lines += _answer_shares(result) + [""]
+    for cond, c in conditions.items():
+        if len(conditions) > 1 or cond != "clean":
+            lines += [f"## Condition: {cond}", ""]
+        lines += _model_tables(c["models"]) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def confusion_figure(result: dict, path: Path) -> None:
@@ -125,27 +264,42 @@ def confusion_figure(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    conditions = result.get("conditions") or {"clean": {"models": result["models"]}}
     names = list(result["models"])
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(len(conditions), len(names), figsize=(3.6 * len(names), 3.8 * len(conditions)), squeeze=False)
     short = [lab[:4] for lab in LABELS]
-    for ax, name in zip(axes[0], names):
-        cm = np.array(result["models"][name]["confusion"], dtype=float)
-        norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(LABELS)):
-            for j in range(len(LABELS)):
-                if cm[i].sum() > 0:
-                    ax.text(j, i, f"{norm[i, j]:.2f}".lstrip("0"), ha="center", va="center", fontsize=6,
-                            color="white" if norm[i, j] > 0.5 else "black")
-        cb = corpus_balanced_uar(result["models"][name]["per_dataset"])
-        ax.set_title(f"{name} (cb-UAR {cb:.2f})", fontsize=9)
-        ax.set_xticks(range(len(LABELS)), short, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(LABELS)), short, fontsize=7)
-        ax.set_xlabel("predicted", fontsize=8)
-    axes[0][0].set_ylabel("true (row-normalised)", fontsize=8)
+    for row, (cond, c) in zip(axes, conditions.items()):
+        for ax, name in zip(row, names):
+            cm = np.array(c["models"][name]["confusion"], dtype=float)
+            norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+            ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+            for i in range(len(LABELS)):
+                for j in range(len(LABELS)):
+                    if cm[i].sum() > 0:
+                        ax.text(j, i, f"{norm[i, j]:.2f}".lstrip("0"), ha="center", va="center", fontsize=6,
+                                color="white" if norm[i, j] > 0.5 else "black")
+            cb = corpus_balanced_uar(c["models"][name]["per_dataset"])
+            label = f"{name}, {cond}" if len(conditions) > 1 or cond != "clean" else name
+            ax.set_title(f"{label} (cb-UAR {cb:.2f})", fontsize=9)
+            ax.set_xticks(range(len(LABELS)), short, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(LABELS)), short, fontsize=7)
+            ax.set_xlabel("predicted", fontsize=8)
+        row[0].set_ylabel("true (row-normalised)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def classroom_condition(root: Path, clips, split: str | None, guard: bool, cache: str | None):
+    """The classroom simulation of this evaluation: the bank from the cache, the babble pool from the clips
+    of the evaluated split (the guard set: the test speakers; no split: the evaluated clips themselves)."""
+    from .cache import cache_dir
+    from .classroom import BabblePool, ClassroomCondition, load_bank
+
+    bank = load_bank(cache_dir(cache))
+    pool_split = "test" if guard else split
+    pool_clips = select_clips(root, pool_split) if pool_split else clips
+    return ClassroomCondition(root, bank, BabblePool.from_clips(pool_clips, pool_split))
 
 
 def main(argv=None) -> int:
@@ -154,6 +308,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="JSON file to write; .md and .png are written beside it")
     ap.add_argument("--split", choices=["train", "val", "test"], help="only the speakers of this split")
     ap.add_argument("--guard", action="store_true", help="only the fixed 140-clip quality-guard set of test speakers")
+    ap.add_argument("--condition", choices=["clean", "classroom", "both"], default="clean",
+                    help="clean clips, the simulated classroom (train.classroom), or both side by side")
+    ap.add_argument("--cache", help="cache directory holding the classroom bank (default $EMOTION_CACHE_DIR or ./cache)")
+    ap.add_argument("--workers", type=int, default=1, help="processes that decode and simulate clips")
     ap.add_argument("--checkpoints", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
@@ -163,25 +321,41 @@ def main(argv=None) -> int:
     if not clips:
         print(f"no clips found under {root}" + (f" for split {args.split}" if args.split else ""), file=sys.stderr)
         return 2
+    condition_fns = {}
+    if args.condition in ("clean", "both"):
+        condition_fns["clean"] = None
+    if args.condition in ("classroom", "both"):
+        try:
+            condition_fns["classroom"] = classroom_condition(root, clips, args.split, args.guard, args.cache)
+        except (FileNotFoundError, ValueError) as e:
+            print(e, file=sys.stderr)
+            return 2
     rec = Recognizer(args.checkpoints, args.device, args.whisper)
     for fam, why in rec.unavailable.items():
         print(f"not evaluated: {fam}: {why}", file=sys.stderr)
-    preds, kept, refused = run(rec, clips)
+    t = time.perf_counter()
+    preds, kept, refused = run_conditions(rec, clips, condition_fns, workers=args.workers)
+    seconds = time.perf_counter() - t
     for path, why in refused:
         print(f"refused {path}: {why}", file=sys.stderr)
     if not kept or not rec.models:
         print("nothing to evaluate: " + ("every clip was refused" if not kept else "no model could be loaded"), file=sys.stderr)
         return 2
-    result = report(preds, kept)
+    result = report_conditions(preds, kept)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     title = f"Evaluation on {len(kept)} clips" + (" of the quality-guard set" if args.guard else f" of the {args.split} speakers" if args.split else "")
+    if args.condition != "clean":
+        title += ", " + " and ".join(condition_fns)
     out.with_suffix(".md").write_text(markdown(result, title))
     confusion_figure(result, out.with_suffix(".png"))
-    for name, m in result["models"].items():
-        print(f"{name:9s} corpus-balanced UAR {corpus_balanced_uar(m['per_dataset']):.3f}  "
-              f"pooled accuracy {m['overall']['accuracy']:.3f}  n {m['overall']['n']}")
+    for cond, c in result["conditions"].items():
+        for name, m in c["models"].items():
+            print(f"{cond:9s} {name:9s} corpus-balanced UAR {corpus_balanced_uar(m['per_dataset']):.3f}  "
+                  f"pooled accuracy {m['overall']['accuracy']:.3f}  n {m['overall']['n']}")
+    print(f"{len(clips)} clips in {seconds:.0f} s ({seconds / len(clips) * 1000:.0f} ms a clip, "
+          f"{len(condition_fns)} condition(s), {args.workers} worker(s))")
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
     return 0
 
