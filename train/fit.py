@@ -52,11 +52,12 @@ from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir,
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
 from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop, validate
-from .metrics import clip_means
+from .metrics import both_conditions, clip_means
 from .recipe import RECIPES, Recipe
 from .splits import splits_hash
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
-from .trunk import cached_val_set, fit_from_cache, trunk_cache, validate_cached
+from .trunk import (cached_val_set, classroom_trunk_cache, classroom_val_set, fit_from_cache, trunk_cache,
+                    validate_conditions)
 
 log = logging.getLogger("fit")
 
@@ -72,10 +73,35 @@ def val_windows(rows, mels):
     return torch.cat(items), np.array(owners)
 
 
-def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None):
+def classroom_copies(cdir: Path, copies: int, rows) -> dict[int, list[torch.Tensor]]:
+    """Row index in clips.csv -> the log-mels (80, frames) of its classroom copies 0..copies-1 (train.classroom)."""
+    from .classroom import load_copy
+
+    out: dict[int, list[torch.Tensor]] = {}
+    for k in range(copies):
+        crows, cmels = load_copy(cdir, "train", k)
+        for r in crows:
+            out.setdefault(r["row"], []).append(clip_mel(cmels, r))
+    return out
+
+
+def classroom_val_windows(cdir: Path, rows):
+    """The validation clips' classroom copy 0 (what train.evaluate --condition classroom sees): (windows,
+    owner index into the returned rows, rows)."""
+    from .classroom import load_copy
+
+    crows, cmels = load_copy(cdir, "val", 0)
+    wins, owners = val_windows(crows, cmels)
+    return wins, owners, [rows[r["row"]] for r in crows]
+
+
+def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None,
+                   cdir: Path | None = None):
     """cnn1d/lstm end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
     teacher representations that a linear map of the model's pooled embedding learns to predict (mean squared
-    error, weight recipe.hint_weight); the map is used in training only and is not part of the checkpoint."""
+    error, weight recipe.hint_weight); the map is used in training only and is not part of the checkpoint.
+    With recipe.classroom copies (read from `cdir`), a training window comes from one of its clip's classroom
+    copies with chance recipe.classroom_share, and validation scores the mean of clean and classroom."""
     from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
     from emotion_core.models.lstm import Lstm, LstmConfig
 
@@ -90,19 +116,34 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     y_train = soft_targets(labels_of(train), None if teacher is None else teacher[train_idx], recipe.distill)
     weights = torch.from_numpy(sample_weights(train, recipe.dataset_power))
     vw, owners = val_windows(val, mels)
-    v_in = frame_features(vw)
+    val_sets = [(frame_features(vw), owners, val)]
+    copies = {}
+    if recipe.classroom:
+        by_row = classroom_copies(cdir, recipe.classroom, rows)
+        copies = {j: by_row[i] for j, i in enumerate(train_idx) if i in by_row}
+        cw, cowners, crows = classroom_val_windows(cdir, rows)
+        val_sets.append((frame_features(cw), cowners, crows))
     aug = None
+
+    def source(j: int, gen) -> torch.Tensor:
+        """Training clip j's clean log-mel, or (with chance classroom_share) one of its classroom copies."""
+        if j in copies and torch.rand((), generator=gen) < recipe.classroom_share:
+            return copies[j][int(torch.randint(0, len(copies[j]), (), generator=gen))]
+        return train_mels[j]
 
     def step(gen):
         nonlocal aug
         aug = aug or Augmenter(gen, strength=recipe.augment)
         idx = torch.multinomial(weights, recipe.batch, replacement=True, generator=gen)
-        x = aug(torch.stack([random_window(train_mels[i], gen) for i in idx.tolist()]))
+        x = aug(torch.stack([random_window(source(j, gen), gen) for j in idx.tolist()]))
         return frame_features(x), (y_train[idx] if hints is None else (y_train[idx], h_train[idx]))
 
     def evaluate():
-        probs = torch.cat([torch.softmax(model(v_in[s : s + 256]), -1) for s in range(0, len(v_in), 256)]).numpy()
-        return validate(clip_means(probs, owners, len(val)), val)
+        metrics = []
+        for v_in, v_owners, v_rows in val_sets:
+            probs = torch.cat([torch.softmax(model(v_in[s : s + 256]), -1) for s in range(0, len(v_in), 256)]).numpy()
+            metrics.append(validate(clip_means(probs, v_owners, len(v_rows)), v_rows))
+        return metrics[0] if len(metrics) == 1 else both_conditions(*metrics)
 
     if hints is None:
         return model, train_loop(model, model.parameters(), step, evaluate, recipe, recipe.seed, recipe.family)
@@ -119,13 +160,25 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
 
 
 # --- trunk-cached families ----------------------------------------------------------------------
+def trunk_caches(cdir: Path, name: str, rows, mels, trunk, recipe: Recipe):
+    """The trunk caches a recipe trains on and the validation sets it is chosen on: (cached, val_sets).
+    cached = clean windows + recipe.copies augmented copies (train.trunk.trunk_cache) + recipe.classroom
+    classroom copies; val_sets = [clean] or, with classroom copies, [clean, classroom]."""
+    cached = trunk_cache(cdir, name, rows, mels, trunk, recipe.copies, recipe.augment)
+    val_sets = [cached_val_set(rows, cached)]
+    if recipe.classroom:
+        cached += classroom_trunk_cache(cdir, name, trunk, recipe.classroom)
+        val_sets.append(classroom_val_set(cdir, name, rows, trunk))
+    return cached, val_sets
+
+
 def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
     """A bag of recipe.members heads on the cached pooled encoder states, seeds recipe.seed + i."""
     from emotion_core.models.whisper import (WhisperFamily, WhisperHead, WhisperHeadConfig, encoder_fingerprint,
                                              encoder_probe, load_encoder, pooled_states)
 
     enc = load_encoder(source)
-    cached = trunk_cache(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe.copies, recipe.augment)
+    cached, val_sets = trunk_caches(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe)
     cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
                             encoder_sha256=encoder_fingerprint(enc), encoder_probe=encoder_probe(enc),
                             members=recipe.members)
@@ -134,12 +187,13 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
         seed = recipe.seed + i
         torch.manual_seed(seed)
         heads.append(WhisperHead(cfg, len(LABELS)))
-        members.append(fit_from_cache(rows, cached, heads[-1], heads[-1].parameters(), recipe, seed, f"whisper-{i}"))
+        members.append(fit_from_cache(rows, cached, heads[-1], heads[-1].parameters(), recipe, seed, f"whisper-{i}",
+                                      val_sets=val_sets))
         log.info("whisper member %d (seed %d): val cb-UAR %.4f", i, seed, members[-1]["val"]["corpus_balanced_uar"])
     family = WhisperFamily(cfg, len(LABELS))
     family.heads = nn.ModuleList(heads)
     family.eval()
-    result = {"val": validate_cached(family, cached_val_set(rows, cached)),
+    result = {"val": validate_conditions(family, val_sets),
               "members": [{"seed": recipe.seed + i, "val_cb_uar": m["val"]["corpus_balanced_uar"], "best_epoch": m["best_epoch"]}
                           for i, m in enumerate(members)],
               "best_epoch": [m["best_epoch"] for m in members],
@@ -164,23 +218,27 @@ def fit_cnn2d(rows, mels, recipe: Recipe, variant: str, cdir: Path, teacher: tor
     model.set_input_norm(sample)
     model.eval()
     model.requires_grad_(False)
-    cached = trunk_cache(cdir, "cnn2d", rows, mels, model.trunk, recipe.copies, recipe.augment)
+    cached, val_sets = trunk_caches(cdir, "cnn2d", rows, mels, model.trunk, recipe)
     if variant == "frozen":
         # everything below the head is fixed: pool the backbone features once, train the head on them
         with torch.inference_mode():
             pooled = [(torch.cat([model.top_features(torch.from_numpy(x[s : s + 256]).float()) for s in range(0, len(x), 256)]).numpy(), o)
                       for x, o in cached]
+            # the clean validation set is cut from the pooled cache itself; a classroom set is pooled here
+            pooled_val = None if len(val_sets) == 1 else [cached_val_set(rows, pooled)] + [
+                (torch.cat([model.top_features(x[s : s + 256].float()) for s in range(0, len(x), 256)]), o, r)
+                for x, o, r in val_sets[1:]]
         model.head.requires_grad_(True)
         head_recipe = dataclasses.replace(recipe, lr=recipe.frozen_lr, epochs=recipe.frozen_epochs,
                                           patience=recipe.frozen_patience)
         result = fit_from_cache(rows, pooled, model.head, list(model.head.parameters()), head_recipe, recipe.seed,
-                                "cnn2d-frozen", teacher)
+                                "cnn2d-frozen", teacher, pooled_val)
     else:
         tuned = model.top_modules()
         for m in tuned:
             m.requires_grad_(True)
         result = fit_from_cache(rows, cached, Cnn2dTop(model), [p for m in tuned for p in m.parameters()], recipe,
-                                recipe.seed, "cnn2d-finetune", teacher)
+                                recipe.seed, "cnn2d-finetune", teacher, val_sets)
     model.requires_grad_(False)
     model.eval()
     return model, result
@@ -295,7 +353,7 @@ def main(argv=None) -> int:
     hinted = recipe.hint is not None and recipe.family in ("cnn1d", "lstm")
     if recipe.family in ("cnn1d", "lstm"):
         hints = teacher_embeddings(rows, cdir, teacher_path, recipe.hint, recipe.hint_dims) if hinted else None
-        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints)
+        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints, cdir)
     elif recipe.family == "whisper":
         model, result = fit_whisper(rows, mels, recipe, cdir, whisper_source(args.whisper))
     else:

@@ -48,3 +48,10 @@ def clip_means(window_probs: np.ndarray, owners: np.ndarray, n_clips: int) -> np
     out = np.zeros((n_clips, window_probs.shape[1]))
     np.add.at(out, owners, window_probs)
     return out / np.maximum(np.bincount(owners, minlength=n_clips), 1)[:, None]
+
+
+def both_conditions(clean: dict, classroom: dict) -> dict:
+    """Validation metrics under the two conditions -> the clean metrics, with corpus_balanced_uar replaced by
+    the mean of both (the selection score), and each condition's metrics kept under its name."""
+    mean = (clean["corpus_balanced_uar"] + classroom["corpus_balanced_uar"]) / 2
+    return {**clean, "corpus_balanced_uar": mean, "clean": clean, "classroom": classroom}

@@ -32,6 +32,10 @@ class Recipe:
     hint: str | None = None  # cnn1d/lstm: also predict the teacher's representation: "states" or "head"
     hint_weight: float = 1.0  # weight of the hint's mean squared error beside the classification loss
     hint_dims: int = 128  # principal components of the teacher representation the hint predicts
+    # classroom conditions (train.classroom): simulated copies of the training clips; with classroom > 0 the
+    # checkpoint is chosen on the mean of the clean and classroom validation scores
+    classroom: int = 0  # classroom copies of each training clip trained on (0: none)
+    classroom_share: float = 0.5  # cnn1d/lstm: chance that a training window is cut from a classroom copy
     # experiments (none shipped)
     ema: float = 0.0  # validate and keep a moving average of the weights with this decay per step (0: off)
     mixup: float = 0.0  # cnn2d/whisper: mixup of cached training windows, Beta(a, a) (0: off)

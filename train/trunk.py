@@ -14,10 +14,11 @@ from emotion_core.features import windows
 from .augment import Augmenter, random_window
 from .cache import clip_mel
 from .loop import labels_of, mixup, sample_weights, soft_targets, train_loop, validate
-from .metrics import clip_means
+from .metrics import both_conditions, clip_means
 from .recipe import Recipe
 
 CACHE_SEED = 1000  # copy k of a trunk cache draws its windows and augmentations from seed CACHE_SEED + k
+CLASSROOM_SEED = 2000  # classroom copy k of a trunk cache draws its windows from seed CLASSROOM_SEED + k
 
 
 def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: float = 1.0, batch: int = 32):
@@ -40,18 +41,71 @@ def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: f
                 elif r["split"] == "train":
                     items.append(aug(random_window(lm, gen)[None])[0])
                     owners.append(i)
-            feats = []
-            with torch.inference_mode():
-                for s in tqdm(range(0, len(items), batch), desc=f"{name} cache {k}", mininterval=10):
-                    feats.append(trunk(torch.stack(items[s : s + batch])).to(torch.float16).numpy())
-            np.save(path, np.concatenate(feats))
+            np.save(path, _run_trunk(trunk, items, f"{name} cache {k}", batch))
             np.save(own_path, np.array(owners, dtype=np.int32))
         result.append((np.load(path), np.load(own_path)))
     return result
 
 
-def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, desc, teacher: torch.Tensor | None = None):
-    """Train `head` on cached trunk features; validation on the clean windows of validation clips.
+def _run_trunk(trunk, items: list, desc: str, batch: int = 32) -> np.ndarray:
+    """Windows [(80, frames)] -> float16 trunk outputs (N, ...), in batches."""
+    feats = []
+    with torch.inference_mode():
+        for s in tqdm(range(0, len(items), batch), desc=desc, mininterval=10):
+            feats.append(trunk(torch.stack(items[s : s + batch])).to(torch.float16).numpy())
+    return np.concatenate(feats)
+
+
+def classroom_trunk_cache(out: Path, name: str, trunk, copies: int):
+    """Trunk outputs of the classroom copies of the training clips (train.classroom), built on first use as
+    out/<name>_classroom_<k>.npy (+ _owner.npy): one random window of each training clip's copy k, for
+    k < copies. Returns [(features float16 array, owner row index into clips.csv array), ...]: more
+    training copies, in the layout of trunk_cache's."""
+    from .classroom import load_copy
+
+    result = []
+    for k in range(copies):
+        path, own_path = out / f"{name}_classroom_{k}.npy", out / f"{name}_classroom_{k}_owner.npy"
+        if not path.exists():
+            crows, cmels = load_copy(out, "train", k)
+            gen = torch.Generator().manual_seed(CLASSROOM_SEED + k)
+            items = [random_window(clip_mel(cmels, r), gen, p_speed=0.0) for r in crows]  # speed is in the copy
+            np.save(path, _run_trunk(trunk, items, f"{name} classroom cache {k}"))
+            np.save(own_path, np.array([r["row"] for r in crows], dtype=np.int32))
+        result.append((np.load(path), np.load(own_path)))
+    return result
+
+
+def classroom_val_set(out: Path, name: str, rows, trunk):
+    """The validation clips' classroom copy 0 (the clips `train.evaluate --condition classroom` sees), every
+    window through the trunk, cached as out/<name>_classroom_val.npy: (windows, owner index into the val
+    rows, val rows) like cached_val_set."""
+    from .classroom import load_copy
+
+    crows, cmels = load_copy(out, "val", 0)
+    path, own_path = out / f"{name}_classroom_val.npy", out / f"{name}_classroom_val_owner.npy"
+    if not path.exists():
+        items, owners = [], []
+        for j, r in enumerate(crows):
+            w, _ = windows(clip_mel(cmels, r))
+            items.extend(w)
+            owners.extend([j] * len(w))
+        np.save(path, _run_trunk(trunk, items, f"{name} classroom val"))
+        np.save(own_path, np.array(owners, dtype=np.int32))
+    return torch.from_numpy(np.load(path)), np.load(own_path), [rows[r["row"]] for r in crows]
+
+
+def validate_conditions(head: nn.Module, val_sets: list) -> dict:
+    """Metrics of `head` on one cached validation set, or on [clean, classroom] (train.metrics.both_conditions:
+    the selection score is the mean of the two)."""
+    metrics = [validate_cached(head, v) for v in val_sets]
+    return metrics[0] if len(metrics) == 1 else both_conditions(*metrics)
+
+
+def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, desc, teacher: torch.Tensor | None = None,
+                   val_sets: list | None = None):
+    """Train `head` on cached trunk features (cached[0]'s training windows and every further copy); validation on
+    the clean windows of validation clips, or on `val_sets` (see validate_conditions).
     `teacher`: optional (n_rows, C) clip probabilities to distil from, with weight recipe.distill."""
     split = np.array([r["split"] for r in rows])
     y_all = labels_of(rows)
@@ -73,8 +127,8 @@ def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, 
             return mixup(x, y, recipe.mixup, gen)
         return x, y
 
-    val = cached_val_set(rows, cached)
-    return train_loop(head, params, step, lambda: validate_cached(head, val), recipe, seed, desc)
+    val_sets = val_sets or [cached_val_set(rows, cached)]
+    return train_loop(head, params, step, lambda: validate_conditions(head, val_sets), recipe, seed, desc)
 
 
 def cached_val_set(rows, cached):
