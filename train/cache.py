@@ -20,12 +20,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from corpus import read_splits, scan
 from emotion_core.audio import AudioError, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
 from emotion_core.paths import data_dir
-
-from .corpus import scan
-from .splits import read_splits
 
 CACHE_ENV = "EMOTION_CACHE_DIR"
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "cache"

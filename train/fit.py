@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from corpus import splits_hash
 from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.base import save_checkpoint
@@ -52,7 +53,6 @@ from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir,
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
 from .metrics import evaluate_predictions
-from .splits import splits_hash
 
 CONFIG = {  # per family: optimisation settings
     "cnn1d": dict(lr=2e-3, weight_decay=1e-2, batch=32, epochs=80, steps=100, patience=40, augment=0.7),
