@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         else:
             models = answer["models"]
             cells = [f"{n}={m['label']}:{max(m['probabilities'].values()):.2f}" for n, m in models.items()]
-            lead = models.get("ensemble") or next(iter(models.values()))
+            lead = models[answer["lead"]]
             print(f"{path}\t{lead['label']}\t" + " ".join(cells), flush=True)
     return 1 if failed else 0
 
