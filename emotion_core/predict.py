@@ -23,9 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--whisper")
     ap.add_argument("--device")
     args = ap.parse_args(argv)
-    rec = Recognizer(args.checkpoints, args.device, args.whisper)
-    for fam, why in rec.unavailable.items():
-        print(f"note: {fam} not running: {why}", file=sys.stderr)
+    rec = Recognizer(args.checkpoints, args.device, args.whisper)  # logs each family that is not running, once
     failed = 0
     for path in args.files:
         try:

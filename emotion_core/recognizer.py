@@ -138,6 +138,7 @@ class Recognizer:
             path = self.dir / f"{family}.pt"
             if not path.is_file():
                 self.unavailable[family] = f"no checkpoint at {path}"
+                log.warning("%s model not running: %s", family, self.unavailable[family])
                 continue
             model, meta = load_checkpoint(path, self.device)
             if tuple(meta["labels"]) != LABELS:
@@ -150,8 +151,8 @@ class Recognizer:
                 try:
                     self.encoder = self._load_whisper(model, whisper)
                 except Exception as e:  # the app runs the other families and says why
-                    self.unavailable[family] = str(e)
-                    log.warning("Whisper model not running (the other families are): %s", " ".join(str(e).split()))
+                    self.unavailable[family] = " ".join(str(e).split())
+                    log.warning("%s model not running: %s", family, self.unavailable[family])
                     continue
             self.models[family] = model
             self.meta[family] = meta

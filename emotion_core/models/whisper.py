@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -40,11 +41,19 @@ def hub_reachable(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> bool:
     if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
         return False
     url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
-        return True
-    except OSError:
-        return False
+    answered = []
+
+    def probe():  # in a thread: a name lookup that hangs is not bounded by the socket's timeout
+        try:
+            socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+            answered.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answered)
 
 
 def _from_pretrained(source: str, **kw):
