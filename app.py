@@ -10,7 +10,7 @@ import gradio as gr
 import torch
 
 from emotion_core import AudioError
-from emotion_core import howto, service
+from emotion_core import howto, service, settings
 from emotion_core.examples import example_clips
 from emotion_core.explain import occlusion_maps
 from emotion_core.paths import DATA_ENV
@@ -26,19 +26,19 @@ except ImportError:
         return fn
 
 # Two requests at once, each with every core, would oversubscribe the CPU: give each request its share.
-CONCURRENCY = int(os.environ.get("EMOTION_CONCURRENCY", 2))
+CONCURRENCY = settings.get("EMOTION_CONCURRENCY")
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
 RECOGNIZER = Recognizer()  # every checkpoint, loaded once, on CUDA when available
-DATA_DIR = Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else None
+DATA_DIR = settings.get(DATA_ENV) if settings.is_set(DATA_ENV) else None
 EXAMPLES = example_clips(DATA_DIR)  # examples/ shipped with the app, plus test-speaker clips of DATA_DIR
 # The example clips are served from where they are, never copied into Gradio's cache (which the sweep
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
-QUEUE_SIZE = int(os.environ.get("EMOTION_QUEUE_SIZE", 64))
-MAX_UPLOAD = os.environ.get("EMOTION_MAX_UPLOAD", "25mb")
-SWEEP_S = int(os.environ.get("EMOTION_SWEEP_S", 60))
+QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
+MAX_UPLOAD = settings.get("EMOTION_MAX_UPLOAD")
+SWEEP_S = settings.get("EMOTION_SWEEP_S")
 CACHE_SWEEP = (SWEEP_S, SWEEP_S)  # every SWEEP_S s delete Gradio's temporary files older than SWEEP_S s
 
 

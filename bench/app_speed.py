@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from emotion_core.audio import SAMPLE_RATE
 from emotion_core.paths import data_dir
 
 from .app_server import AppServer, memory_mb
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
         paths = {}
         for seconds in (5, 60):
             paths[seconds] = tmp / f"clip{seconds}.wav"
-            sf.write(paths[seconds], speech_clip(seconds, root), 16000)
+            sf.write(paths[seconds], speech_clip(seconds, root), SAMPLE_RATE)
         (tmp / "gradio").mkdir()
         server = AppServer(tmp / "gradio")
         with server as url:

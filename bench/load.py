@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import threading
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from emotion_core import settings
+from emotion_core.audio import SAMPLE_RATE
 from emotion_core.paths import data_dir
 
 from .app_server import AppServer, memory_mb
@@ -38,7 +39,7 @@ def client_run(url, speech, n, results, lock, folder: Path, seed: int):
     rng = np.random.default_rng(seed)
     for i in range(n):
         path = folder / f"client{seed}-{i}.wav"
-        sf.write(path, speech + rng.normal(0, 1e-4, speech.shape).astype(np.float32), 16000)
+        sf.write(path, speech + rng.normal(0, 1e-4, speech.shape).astype(np.float32), SAMPLE_RATE)
         t = time.perf_counter()
         try:
             answer = client.predict(handle_file(str(path)), api_name="/classify")
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         speech = speech_clip(5, data_dir(args.data))
         clip = tmp / "clip5.wav"
-        sf.write(clip, speech, 16000)
+        sf.write(clip, speech, SAMPLE_RATE)
         (tmp / "gradio").mkdir()
         server = AppServer(tmp / "gradio")
         with server as url:
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
         "throughput_per_s": round(len(ok) / wall, 2), "wall_s": round(wall, 1),
         "server_rss_mb_before": rss_before, "server_rss_mb_after": rss_after, "server_peak_rss_mb": peak,
         "server_alive_after": alive,
-        "app_queue": {"concurrency": int(os.environ.get("EMOTION_CONCURRENCY", 2)), "max_size": int(os.environ.get("EMOTION_QUEUE_SIZE", 64))},
+        "app_queue": {"concurrency": settings.get("EMOTION_CONCURRENCY"), "max_size": settings.get("EMOTION_QUEUE_SIZE")},
     }
     print(json.dumps(report, indent=1))
     if not alive or len(outcomes) > 2:

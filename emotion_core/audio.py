@@ -16,10 +16,12 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
+from . import settings
+
 # --- constants (units in the names) -------------------------------------------------------------
 SAMPLE_RATE = 16_000  # Hz: every model and feature in this project works at this rate
 MIN_DURATION_S = 0.5  # s: shorter clips hold at most a syllable; no family can judge them
-MAX_DURATION_S = float(os.environ.get("EMOTION_MAX_SECONDS", 600))  # s: 10 minutes by default
+MAX_DURATION_S = settings.get("EMOTION_MAX_SECONDS")  # s: 10 minutes by default
 MIN_INPUT_RATE_HZ = 4_000  # below this nothing of a voice's emotion survives
 MAX_INPUT_RATE_HZ = 384_000  # the highest rate real audio interfaces record at
 SILENCE_PEAK = 2.0**-15  # peak below one 16-bit step = digital silence

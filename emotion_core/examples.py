@@ -88,11 +88,10 @@ def corpus_examples(data_dir: Path | None, per_label: int = 2, seed: int = 1) ->
     there is no data directory."""
     if data_dir is None or not Path(data_dir).is_dir():
         return []
-    from train.corpus import scan
-    from train.splits import read_splits
+    from corpus import is_known_bad, read_splits, scan
 
     split = read_splits()
-    clips = [c for c in scan(data_dir)[0] if split.get(c.speaker) == "test" and "1076_MTI_SAD" not in c.path]
+    clips = [c for c in scan(data_dir)[0] if split.get(c.speaker) == "test" and not is_known_bad(c.path)]
     votes = human_votes(Path(data_dir).parent / "crema_d_human_votes.csv")
     rng = random.Random(seed)
     out = []

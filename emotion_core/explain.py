@@ -24,7 +24,7 @@ def occlusion_maps(recognizer, window: torch.Tensor) -> tuple[dict[str, np.ndarr
             batch.append(w)
             patches.append((b, f))
     probs = recognizer.window_probabilities(torch.stack(batch))
-    if len(recognizer.ensemble) > 1:
+    if recognizer.has_ensemble:
         probs["ensemble"] = (recognizer.combine({m: probs[m][0] for m in recognizer.ensemble}), 0.0)
     maps, labels = {}, {}
     for name, (p, _ms) in probs.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .labels import LABELS
+from .labels import LABELS, MODEL_NAMES
 from .paths import PROJECT_DIR
 
 TEST_REPORT = PROJECT_DIR / "reports" / "test.json"
@@ -72,7 +72,7 @@ def how_it_works(recognizer) -> str:
 3. **Four models** turn 3-second windows of it into seven probabilities; a long clip is read window by window over its speech, giving the timeline.
 
 **Speaker-independent testing:** every number below comes from speakers the models never heard in training. """ + HUMAN_BASELINE]
-    for name in list(recognizer.models) + (["ensemble"] if len(recognizer.ensemble) > 1 else []):
+    for name in recognizer.names:
         title, what = CARDS[name]
         meta = recognizer.meta.get(name, {})
         model = recognizer.models.get(name)
@@ -94,5 +94,20 @@ def how_it_works(recognizer) -> str:
     return "\n\n".join(parts)
 
 
+NUMBER_WORDS = ("no", "one", "two", "three", "four")
+
+
 def unavailable_note(recognizer) -> str:
-    return "\n".join(f"> ⚠️ The **{fam}** model is not available here: {why}" for fam, why in recognizer.unavailable.items())
+    """One sentence for the page when families are missing, e.g. "The Whisper model is not installed here;
+    the other three are running." The technical reason is in the log (and in recognizer.unavailable)."""
+    missing = [("Whisper" if f == "whisper" else MODEL_NAMES.get(f, f)) for f in recognizer.unavailable]
+    if not missing:
+        return ""
+    running = len(recognizer.models)
+    if not running:
+        return "> ⚠️ No trained models are installed here."
+    names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    verb = "model is" if len(missing) == 1 else "models are"
+    others = NUMBER_WORDS[running] if running < len(NUMBER_WORDS) else str(running)
+    rest = "the other one is running" if running == 1 else f"the other {others} are running"
+    return f"> ⚠️ The {names} {verb} not installed here; {rest}."

@@ -23,9 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--whisper")
     ap.add_argument("--device")
     args = ap.parse_args(argv)
-    rec = Recognizer(args.checkpoints, args.device, args.whisper)
-    for fam, why in rec.unavailable.items():
-        print(f"note: {fam} not running: {why}", file=sys.stderr)
+    rec = Recognizer(args.checkpoints, args.device, args.whisper)  # logs each family that is not running, once
     failed = 0
     for path in args.files:
         try:
@@ -39,7 +37,7 @@ def main(argv=None) -> int:
         else:
             models = answer["models"]
             cells = [f"{n}={m['label']}:{max(m['probabilities'].values()):.2f}" for n, m in models.items()]
-            lead = models.get("ensemble") or next(iter(models.values()))
+            lead = models[answer["lead"]]
             print(f"{path}\t{lead['label']}\t" + " ".join(cells), flush=True)
     return 1 if failed else 0
 

@@ -2,10 +2,18 @@
 
 Per clip the work is done once: prepare_speech, one log-mel, one set of 3 s windows; the frame features
 (MFCC = DCT of the log-mel) are shared by cnn1d and lstm, and the Whisper encoder reads the same windows.
+
+The lead model (the page's headline, the CLI's answer, the API's "lead") is the output that the committed
+evaluation says is most accurate among those running: the highest validation corpus-balanced UAR, from each
+checkpoint's record and, for the ensemble, from ensemble.json. Test scores are never used to choose.
+The ensemble's weights are renormalised over its members that are running; it is an output when at least two
+members with weight run, and its validation score counts only when every weighted member runs (that is the
+mix that was measured; a renormalised subset was not).
 """
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +23,35 @@ import torch
 
 from .audio import SAMPLE_RATE, prepare_speech, speech_bounds
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
-from .labels import LABELS
+from .labels import LABELS, MODEL_NAMES
 from .models.base import EmotionModel, load_checkpoint
 from .paths import checkpoint_dir, whisper_source
 
 FAMILY_ORDER = ("cnn1d", "lstm", "cnn2d", "whisper")
 ENSEMBLE = "ensemble"
-ENSEMBLE_FILE = "ensemble.json"  # {"members": [...], "weights": [...]}, chosen on the validation speakers
+ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
 TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over speech in long clips
+
+log = logging.getLogger(__name__)
+
+
+def lead_model(names: list[str], scores: dict[str, float]) -> str:
+    """The output to headline: the highest validation score among `names` (the outputs running, in order);
+    names without a score are passed over; the first name when none has one; the first of equals."""
+    scored = [n for n in names if n in scores]
+    return max(scored, key=lambda n: scores[n]) if scored else (names[0] if names else "")
+
+
+def lead_reason(lead: str, names: list[str], scores: dict[str, float]) -> str:
+    """One plain sentence: which output leads and why (its validation score against the others')."""
+    shown = MODEL_NAMES.get(lead, lead)
+    if lead not in scores:
+        return f"{shown} leads: no validation score was recorded for the models running here."
+    others = sorted((n for n in names if n != lead and n in scores), key=lambda n: -scores[n])
+    against = "; ".join(f"{MODEL_NAMES.get(n, n)} {scores[n]:.1%}" for n in others)
+    return (f"Why {shown} leads: of the models running here, it was right most often on voices none of them "
+            f"trained on ({scores[lead]:.1%} balanced recall on the validation speakers"
+            + (f"; {against}" if against else "") + ").")
 
 
 def default_device() -> str:
@@ -55,6 +84,8 @@ class Prediction:
     labels: tuple
     clip: ClipWindows
     models: dict = field(default_factory=dict)  # name -> ModelOutput, families in FAMILY_ORDER then "ensemble"
+    lead: str = ""  # the output to headline (see lead_model)
+    timing_ms: dict = field(default_factory=dict)  # {"features": shared work, "total": the whole answer}, ms
 
     @property
     def window_times_s(self) -> list:
@@ -70,11 +101,14 @@ class Prediction:
                 for (a, b), p in zip(self.clip.times_s, wp)]
 
     def to_json(self) -> dict:
-        """The API answer: {"duration_s", "device", "models": {name: {label, probabilities, latency_ms}}, "timeline"}."""
-        name = ENSEMBLE if ENSEMBLE in self.models else next(iter(self.models), None)
+        """The API answer: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms}},
+        "timing_ms": {"features", "total", ...}, "timeline"}. A model's latency_ms is its own work only;
+        the work shared by several models is timing_ms["features"]; timing_ms["total"] is the whole answer."""
+        name = self.lead or next(iter(self.models), None)
         return {
             "duration_s": round(self.duration_s, 3),
             "device": self.device,
+            "lead": name,
             "models": {
                 name: {
                     "label": out.label,
@@ -83,6 +117,7 @@ class Prediction:
                 }
                 for name, out in self.models.items()
             },
+            "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()},
             "timeline": self.timeline(name) if name else [],
         }
 
@@ -98,10 +133,12 @@ class Recognizer:
         self.unavailable: dict[str, str] = {}
         self.encoder = None
         self.features: FeatureConfig | None = None
+        self.ensemble_spec: dict = {}
         for family in FAMILY_ORDER:
             path = self.dir / f"{family}.pt"
             if not path.is_file():
                 self.unavailable[family] = f"no checkpoint at {path}"
+                log.warning("%s model not running: %s", family, self.unavailable[family])
                 continue
             model, meta = load_checkpoint(path, self.device)
             if tuple(meta["labels"]) != LABELS:
@@ -114,7 +151,8 @@ class Recognizer:
                 try:
                     self.encoder = self._load_whisper(model, whisper)
                 except Exception as e:  # the app runs the other families and says why
-                    self.unavailable[family] = str(e)
+                    self.unavailable[family] = " ".join(str(e).split())
+                    log.warning("%s model not running: %s", family, self.unavailable[family])
                     continue
             self.models[family] = model
             self.meta[family] = meta
@@ -129,17 +167,45 @@ class Recognizer:
         return enc
 
     def _load_ensemble(self) -> dict[str, float]:
+        """member -> weight, renormalised over the members with weight that are running."""
         path = self.dir / ENSEMBLE_FILE
         spec = json.loads(path.read_text()) if path.is_file() else {"members": list(FAMILY_ORDER)}
+        self.ensemble_spec = spec
         weights = dict(zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"]))))
         live = {m: w for m, w in weights.items() if m in self.models and w > 0}
         total = sum(live.values())
         return {m: w / total for m, w in live.items()} if total > 0 else {}
 
     @property
+    def has_ensemble(self) -> bool:
+        """True when the ensemble is an output: two or more of its members with weight are running."""
+        return len(self.ensemble) > 1 and all(m in self.models for m in self.ensemble)
+
+    @property
     def names(self) -> list[str]:
         """Names of the outputs predict_all gives, in order."""
-        return list(self.models) + ([ENSEMBLE] if len(self.ensemble) > 1 else [])
+        return list(self.models) + ([ENSEMBLE] if self.has_ensemble else [])
+
+    @property
+    def validation_scores(self) -> dict[str, float]:
+        """Output name -> validation corpus-balanced UAR from the committed records, for the outputs running.
+        The ensemble's counts only when all its weighted members run (see the module docstring)."""
+        scores = {f: float(m["record"]["val"]["corpus_balanced_uar"]) for f, m in self.meta.items()
+                  if f in self.models and "corpus_balanced_uar" in m.get("record", {}).get("val", {})}
+        spec = self.ensemble_spec
+        weighted = {m for m, w in zip(spec.get("members", []), spec.get("weights", [])) if w > 0}
+        if self.has_ensemble and "val_cb_uar" in spec and weighted == set(self.ensemble):
+            scores[ENSEMBLE] = float(spec["val_cb_uar"])
+        return scores
+
+    @property
+    def lead(self) -> str:
+        """The output to headline: the most accurate on validation speakers among those running."""
+        return lead_model(self.names, self.validation_scores)
+
+    @property
+    def lead_reason(self) -> str:
+        return lead_reason(self.lead, self.names, self.validation_scores)
 
     def model_windows(self, audio: np.ndarray, vad=None) -> ClipWindows:
         """16 kHz mono audio -> the clip's log-mel and model windows.
@@ -161,11 +227,13 @@ class Recognizer:
         return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))
 
     @torch.inference_mode()
-    def window_probabilities(self, wins: torch.Tensor) -> dict[str, tuple[np.ndarray, float]]:
+    def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None) -> dict[str, tuple[np.ndarray, float]]:
         """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}.
 
-        Each derived input is computed once and its time charged to the first family that needs it."""
+        Each derived input is computed once. Its time is charged to the family when only that family reads
+        it (the Whisper encoder), else added to timing_ms["features"] (the frame features of cnn1d and lstm)."""
         inputs: dict[str, torch.Tensor] = {"mel": wins}
+        readers = [m.input_kind for m in self.models.values()]
         out = {}
         for name, model in self.models.items():
             t = time.perf_counter()
@@ -177,6 +245,11 @@ class Recognizer:
                     from .models.whisper import pooled_states
 
                     inputs[kind] = pooled_states(self.encoder, wins)
+                if readers.count(kind) > 1:
+                    shared_ms = (time.perf_counter() - t) * 1000
+                    if timing_ms is not None:
+                        timing_ms["features"] = timing_ms.get("features", 0.0) + shared_ms
+                    t = time.perf_counter()
             probs = torch.softmax(model(inputs[kind]), dim=-1).float().cpu().numpy()
             if self.device.startswith("cuda"):
                 torch.cuda.synchronize()
@@ -195,16 +268,17 @@ class Recognizer:
             raise RuntimeError("No trained models were found in " + str(self.dir))
         t = time.perf_counter()
         clip = self.model_windows(audio, vad)
-        prep_ms = (time.perf_counter() - t) * 1000
-        pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip)
-        window_probs = self.window_probabilities(clip.windows)
-        for i, (name, (wp, ms)) in enumerate(window_probs.items()):
+        pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip, lead=self.lead)
+        pred.timing_ms["features"] = (time.perf_counter() - t) * 1000  # speech preparation, log-mel, windows
+        window_probs = self.window_probabilities(clip.windows, pred.timing_ms)
+        for name, (wp, ms) in window_probs.items():
             p = wp.mean(0)
-            pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms + (prep_ms if i == 0 else 0.0))
-        if len(self.ensemble) > 1 and all(m in window_probs for m in self.ensemble):
+            pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms)
+        if self.has_ensemble:
             wp = self.combine({m: window_probs[m][0] for m in self.ensemble})
             p = wp.mean(0)
             pred.models[ENSEMBLE] = ModelOutput(LABELS[int(p.argmax())], p, wp, 0.0)
+        pred.timing_ms["total"] = (time.perf_counter() - t) * 1000
         return pred
 
     def predict_windows(self, wins: torch.Tensor, batch: int = 64) -> dict[str, np.ndarray]:
@@ -214,7 +288,7 @@ class Recognizer:
             for name, (p, _ms) in self.window_probabilities(wins[s : s + batch]).items():
                 parts.setdefault(name, []).append(p)
         out = {name: np.concatenate(v) for name, v in parts.items()}
-        if len(self.ensemble) > 1:
+        if self.has_ensemble:
             out[ENSEMBLE] = self.combine(out)
         return out
 

@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import plots
-from .audio import AudioError, load_audio
+from .audio import SAMPLE_RATE, AudioError, load_audio
+from .labels import MODEL_NAMES
 from .recognizer import ENSEMBLE, Prediction, Recognizer
 from .vad import speech_regions
 
@@ -68,8 +69,14 @@ class RecentAnswers:
 
 
 def classify(source, recognizer: Recognizer) -> Prediction:
-    """Any audio source load_audio takes -> every model's answer (windows over speech for long clips)."""
-    return recognizer.predict_all(load_audio(source), vad=speech_regions)
+    """Any audio source load_audio takes -> every model's answer (windows over speech for long clips).
+    pred.timing_ms gets "decode" and a "total" that covers the whole answer, decoding included."""
+    t = time.perf_counter()
+    audio = load_audio(source)
+    decode_ms = (time.perf_counter() - t) * 1000
+    pred = recognizer.predict_all(audio, vad=speech_regions)
+    pred.timing_ms = {"decode": decode_ms, **pred.timing_ms, "total": (time.perf_counter() - t) * 1000}
+    return pred
 
 
 def analyse(source, recognizer: Recognizer) -> Analysis:
@@ -78,45 +85,41 @@ def analyse(source, recognizer: Recognizer) -> Analysis:
     lm = clip.log_mel.float().cpu().numpy()
     step = int(np.ceil(lm.shape[1] / MAX_DISPLAY_FRAMES))
     shown = np.log(np.exp(lm[:, : lm.shape[1] // step * step]).reshape(lm.shape[0], -1, step).mean(2)) if step > 1 else lm
-    speech = clip.speech if step == 1 and len(clip.speech) <= MAX_PITCH_S * 16000 else None
+    speech = clip.speech if step == 1 and len(clip.speech) <= MAX_PITCH_S * SAMPLE_RATE else None
     spectrogram = plots.spectrogram_figure(shown, clip.speech_s[0], pred.duration_s, speech, frame_step=step)
     bars = plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()})
     api = pred.to_json()
-    timeline = plots.timeline_figure(api["timeline"], pred.duration_s, _lead(pred)) if api["timeline"] else None
-    lead = pred.models[_lead(pred)]
+    timeline = plots.timeline_figure(api["timeline"], pred.duration_s, pred.lead) if api["timeline"] else None
+    lead = pred.models[pred.lead]
     w = int(lead.window_probabilities.max(1).argmax())
     best = {"log_mel": clip.windows[w].float().cpu().numpy(), "start_s": clip.times_s[w][0]}
-    return Analysis(pred, api, summary_markdown(pred, recognizer.unavailable), spectrogram, bars, timeline, best)
+    summary = summary_markdown(pred, recognizer.lead_reason)
+    return Analysis(pred, api, summary, spectrogram, bars, timeline, best)
 
 
-def _lead(pred: Prediction) -> str:
-    return ENSEMBLE if ENSEMBLE in pred.models else next(iter(pred.models))
-
-
-def summary_markdown(pred: Prediction, unavailable: dict[str, str] | None = None) -> str:
-    """Each model's top label and confidence, agreement, and a visible note when in doubt."""
-    lead = _lead(pred)
+def summary_markdown(pred: Prediction, lead_reason: str = "") -> str:
+    """The lead model's answer and why it leads, each model's top label and confidence, one total time,
+    agreement, and a visible note when in doubt. Per-model times are in the JSON, not here."""
+    lead = pred.lead or next(iter(pred.models))
     top = pred.models[lead]
     conf = float(top.probabilities.max())
     families = {n: o for n, o in pred.models.items() if n != ENSEMBLE}
     votes = {o.label for o in families.values()}
-    lines = [f"### {'Ensemble' if lead == ENSEMBLE else lead}: **{top.label}** ({conf:.0%})", "",
-             "| model | answer | confidence | time |", "|---|---|---|---|"]
+    lines = [f"### {MODEL_NAMES.get(lead, lead)}: **{top.label}** ({conf:.0%})", ""]
+    lines += [lead_reason, ""] if lead_reason else []
+    lines += ["| model | answer | confidence |", "|---|---|---|"]
     for name, o in pred.models.items():
-        lines.append(f"| {name} | {o.label} | {o.probabilities.max():.0%} | {o.latency_ms:.0f} ms |")
-    total_ms = sum(o.latency_ms for o in pred.models.values())
-    lines += ["", f"Ran on **{pred.device}** in {total_ms:.0f} ms of model time; {pred.duration_s:.1f} s of audio"
-              + (f", {len(pred.clip.times_s)} windows over the speech." if len(pred.clip.times_s) > 1 else ".")]
+        lines.append(f"| {MODEL_NAMES.get(name, name)} | {o.label} | {o.probabilities.max():.0%} |")
+    total_s = pred.timing_ms.get("total", 0.0) / 1000
+    lines += ["", f"Answered in **{total_s:.2f} s** on {pred.device} for {pred.duration_s:.1f} s of audio"
+              + (f" ({len(pred.clip.times_s)} windows over the speech)." if len(pred.clip.times_s) > 1 else ".")]
     notes = []
     if len(votes) == 1 and len(families) > 1:
         notes.append(f"All {len(families)} models agree.")
     elif len(families) > 1:
-        notes.append("**The models disagree** (" + ", ".join(f"{n}: {o.label}" for n, o in families.items()) + ").")
+        notes.append("**The models disagree** (" + ", ".join(f"{MODEL_NAMES.get(n, n)}: {o.label}" for n, o in families.items()) + ").")
     if conf < LOW_CONFIDENCE or len(votes) > 1:
         notes.append("⚠️ **Treat this answer as uncertain.** The models learned from actors reading sentences in a "
                      "studio; a real voice, microphone and room sound different, so low confidence and disagreement are "
                      "common here. That is part of what this demo teaches.")
-    for fam, why in (unavailable or {}).items():
-        if fam == "whisper":
-            notes.append(f"The Whisper model is not running here: {why}")
     return "\n".join(lines + [""] + notes)

@@ -25,7 +25,7 @@ from train.classroom import (
     simulate,
     simulate_scene,
 )
-from train.splits import read_splits
+from corpus import read_splits
 
 from .shared_paths import CHECKPOINTS, WHISPER_DIR
 from .test_load_audio import speechlike

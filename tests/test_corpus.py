@@ -3,8 +3,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from train.corpus import parse_clip, scan
-from train.splits import SPLITS_CSV, read_splits, speaker_split
+from corpus import SPLITS_CSV, parse_clip, read_splits, scan, speaker_split
 
 from .shared_paths import DATA_DIR, MANIFEST, needs_corpus
 
@@ -68,7 +67,7 @@ def test_committed_split_is_speaker_independent_and_balanced():
 
 @needs_corpus
 def test_split_covers_every_speaker_and_regenerates_identically(tmp_path):
-    from train.splits import main
+    from corpus.splits import main
 
     clips, skipped = scan(DATA_DIR)
     assignment = read_splits()
@@ -85,3 +84,23 @@ def test_speaker_split_never_shares_speakers():
     assert set(split) == set(speakers)
     counts = Counter(split.values())
     assert counts["test"] == counts["val"] == 6 and counts["train"] == 28
+
+
+def test_corpus_package_is_the_one_home_of_the_split_and_the_bad_clips(tmp_path):
+    """The app side imports the corpus package, never train/; the split file kept its bytes (and so the
+    splits_sha256 recorded in every checkpoint); a known bad clip is recognised whatever its extension."""
+    import subprocess
+    import sys
+
+    from corpus import KNOWN_BAD_CLIPS, is_known_bad, splits_hash
+
+    assert SPLITS_CSV.parent.name == "corpus"
+    assert splits_hash() == "d9599e3ad3a24a7908d2c7363a1d523f5f9a532a0239df5d4387d3c4c764c040"
+    assert "1076_MTI_SAD_XX" in KNOWN_BAD_CLIPS
+    assert is_known_bad("CREMA-D/AudioWAV/1076_MTI_SAD_XX.opus") and is_known_bad("x/1076_MTI_SAD_XX.wav")
+    assert not is_known_bad("CREMA-D/AudioWAV/1076_MTI_SAD_HI.opus")
+    code = ("import sys; sys.modules['train'] = None; import emotion_core.examples as e; "
+            "print(e.example_clips(sys.argv[1]))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr

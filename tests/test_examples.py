@@ -19,9 +19,9 @@ from emotion_core.examples import (
     shipped_examples,
 )
 from emotion_core.labels import LABELS
-from train.corpus import parse_clip
+from corpus.clips import parse_clip
 from train.curate_examples import KINDS, checkpoint_hashes, kind, pick, sha256
-from train.splits import read_splits
+from corpus import read_splits
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from corpus import splits_hash
 from emotion_core import DEFAULT_FEATURES, LABELS, load_audio
 from emotion_core.features import frame_features
 from emotion_core.models.base import load_checkpoint
 from emotion_core.recognizer import FAMILY_ORDER, Recognizer
-from train.splits import splits_hash
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, REPO, WHISPER_DIR, needs_corpus
 

@@ -35,7 +35,7 @@ def test_short_clip_figures(recognizer):
     assert ticks[:3] == ["100", "250", "500"] and "4k" in ticks  # Hz on the mel scale
     assert {t.name for t in a.spectrogram.data} >= {"loudness (dB)", "pitch (Hz)"}
     assert a.timeline is None and a.api["timeline"] == []
-    assert "Ensemble" in a.summary and "| whisper |" in a.summary
+    assert "Ensemble" in a.summary and "| Whisper encoder |" in a.summary
 
 
 @needs_corpus

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -20,20 +19,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from corpus import read_splits, scan
+from emotion_core import settings
 from emotion_core.audio import AudioError, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
 from emotion_core.paths import data_dir
 
-from .corpus import scan
-from .splits import read_splits
-
 CACHE_ENV = "EMOTION_CACHE_DIR"
-DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "cache"
 FIELDS = ["path", "dataset", "speaker", "label", "sentence", "split", "offset", "frames"]
 
 
 def cache_dir(cli_value: str | None = None) -> Path:
-    return Path(cli_value or os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+    return settings.get(CACHE_ENV, cli_value)
 
 
 def corpus_fingerprint(root: Path, clips) -> str:

@@ -3,7 +3,7 @@
     python -m train.curate_examples --data ../shared/data/audio          # pick, copy, answer, write
     python -m train.curate_examples --refresh                             # new model answers, same clips
 
-Picking (seeded, SEED): clips of the test-split speakers (train/splits.csv) of RAVDESS and CREMA-D only
+Picking (seeded, SEED): clips of the test-split speakers (corpus/splits.csv) of RAVDESS and CREMA-D only
 (their licences allow redistribution with attribution; TESS and SAVEE never), 2-4 s long, seven emotions.
 For each (emotion, dataset) CANDIDATES_PER_GROUP clips are drawn; every shipped model answers each one;
 then per emotion one clip that every model recognises, one that fools every model (or as many as any
@@ -35,7 +35,6 @@ DATASETS = ("CREMA-D", "RAVDESS")  # redistributable with attribution; TESS and 
 MIN_SECONDS, MAX_SECONDS = 2.0, 4.0  # s: short enough for a class to listen to, long enough to judge
 CANDIDATES_PER_GROUP = 20  # clips drawn per (emotion, dataset) for the models to answer
 KINDS = ("all right", "disagree", "all wrong")  # one clip of each per emotion
-SILENT_ORIGINALS = {"1076_MTI_SAD_XX"}  # digital silence in the official CREMA-D release
 SENTENCES = {  # what the actors say (the datasets' documentation)
     "statement01": "Kids are talking by the door.", "statement02": "Dogs are sitting by the door.",
     "DFA": "Don't forget a jacket.", "IEO": "It's eleven o'clock.", "IOM": "I'm on my way to the meeting.",
@@ -73,15 +72,15 @@ def sha256(path: Path) -> str:
 def candidates(data_dir: Path, seed: int = SEED) -> list:
     """Test-speaker clips of RAVDESS and CREMA-D, 2-4 s, seven emotions: CANDIDATES_PER_GROUP per
     (emotion, dataset), in a seeded order. Returns [(clip, duration_s)]."""
-    from train.corpus import scan
-    from train.splits import read_splits
+    from corpus import is_known_bad, scan
+    from corpus import read_splits
 
     split = read_splits()
     rng = random.Random(seed)
     groups: dict[tuple, list] = {}
     for c in scan(data_dir)[0]:
         if c.dataset in DATASETS and c.label in LABELS and split.get(c.speaker) == "test" \
-                and Path(c.path).stem not in SILENT_ORIGINALS:
+                and not is_known_bad(c.path):
             groups.setdefault((c.label, c.dataset), []).append(c)
     out = []
     for key in sorted(groups):

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from corpus import is_known_bad
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rec = Recognizer(args.checkpoints, None, args.whisper)
     clips = select_clips(data_dir(args.data), "val")
-    clips = [c for c in clips if "1076_MTI_SAD" not in c.path]  # the silent original
+    clips = [c for c in clips if not is_known_bad(c.path)]
     probs = clip_probabilities(rec, clips)
     y = [LABEL_INDEX[c.label] for c in clips]
     ds = [c.dataset for c in clips]

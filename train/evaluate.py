@@ -3,7 +3,7 @@
     python -m train.evaluate --data DIR --out FILE.json [--split test] [--condition clean|classroom|both]
 
 Finds every 7-class clip under DIR with the corpus scanner (with --split test: only the speakers that
-train/splits.csv puts in test), runs them through exactly the inference path of the app
+corpus/splits.csv puts in test), runs them through exactly the inference path of the app
 (load_audio -> prepare_speech -> log-mel -> windows -> every family -> mean over windows) and writes
 FILE.json:
   {"labels": [...], "models": {NAME: {"overall": M, "per_dataset": {DATASET: M}, "confusion": [[int]]}},
@@ -31,14 +31,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from corpus import DATASETS, SPLITS_CSV, read_splits, scan
 from emotion_core.audio import AudioError, load_audio
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
 
-from .corpus import DATASETS, scan
 from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
-from .splits import SPLITS_CSV, read_splits
 
 GUARD_PER_LABEL = 20
 GUARD_SEED = 7

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from corpus import splits_hash
 from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABELS
 from emotion_core.models.base import save_checkpoint
@@ -54,7 +55,6 @@ from .cache import build_mels, cache_dir, clip_mel, load_cache
 from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop, validate
 from .metrics import both_conditions, clip_means
 from .recipe import RECIPES, Recipe
-from .splits import splits_hash
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
 from .trunk import (cached_val_set, classroom_trunk_cache, classroom_val_set, fit_from_cache, trunk_cache,
                     validate_conditions)

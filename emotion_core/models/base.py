@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..audio import SAMPLE_RATE
 from ..features import FeatureConfig
 
 
@@ -72,8 +73,13 @@ def _families():
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[EmotionModel, dict]:
-    """Model in eval mode on `device`, and the checkpoint's metadata (everything but the weights)."""
+    """Model in eval mode on `device`, and the checkpoint's metadata (everything but the weights).
+    A checkpoint made for another sample rate than audio.SAMPLE_RATE is refused (ValueError)."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
+    rate = ck["features"].get("sample_rate")
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: this checkpoint was trained on {rate} Hz audio, but this code prepares all audio "
+                         f"at {SAMPLE_RATE} Hz (emotion_core.audio.SAMPLE_RATE); retrain it or use a matching version")
     cls = _families()[ck["family"]]
     cfg_cls = cls.config_class
     cfg = cfg_cls(**{f.name: ck["config"][f.name] for f in fields(cfg_cls) if f.name in ck["config"]})

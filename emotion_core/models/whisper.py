@@ -11,7 +11,12 @@ bag of `members` such heads trained from different seeds; its probabilities are 
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import threading
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -25,20 +30,67 @@ class EncoderError(RuntimeError):
     """The Whisper encoder could not be found, loaded, or does not match the checkpoint."""
 
 
-def load_encoder(source: str, device: str = "cpu") -> nn.Module:
-    """Whisper encoder in float32 from a local directory or a Hub id (e.g. openai/whisper-base)."""
-    try:
-        from transformers import WhisperForAudioClassification
-        from transformers.utils import logging as hf_logging
+HUB_CHECK_TIMEOUT_S = 2.0  # s: how long a start waits to learn whether the Hugging Face Hub answers
 
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the classifier/projector "missing" report is expected: we drop them
+
+def hub_reachable(timeout_s: float = HUB_CHECK_TIMEOUT_S) -> bool:
+    """False in offline mode (HF_HUB_OFFLINE) or when the Hub's host does not accept a connection in time:
+    one quick check instead of the Hub client's retries (about 29 s with no network)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    answered = []
+
+    def probe():  # in a thread: a name lookup that hangs is not bounded by the socket's timeout
         try:
-            model = WhisperForAudioClassification.from_pretrained(source, dtype=torch.float32)
-        finally:
-            hf_logging.set_verbosity(verbosity)
+            socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+            answered.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answered)
+
+
+def _from_pretrained(source: str, **kw):
+    from transformers import WhisperForAudioClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the classifier/projector "missing" report is expected: we drop them
+    try:
+        return WhisperForAudioClassification.from_pretrained(source, dtype=torch.float32, **kw)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def load_encoder(source: str, device: str = "cpu") -> nn.Module:
+    """Whisper encoder in float32 from a local directory or a Hub id (e.g. openai/whisper-base).
+
+    A Hub id is looked up in the local Hugging Face cache first; only if it is not there is the Hub asked,
+    and only after a quick check that it can be reached (so an offline start fails at once, in one line)."""
+    local = Path(source).is_dir()
+    if not local and (os.path.isabs(source) or source.startswith((".", "~"))):
+        raise EncoderError(f"Whisper encoder '{source}' could not be loaded: no such directory")
+    try:
+        try:
+            model = _from_pretrained(source, local_files_only=not local)
+        except OSError:
+            if local:
+                raise
+            if not hub_reachable():
+                raise EncoderError(f"Whisper encoder '{source}' is not in the local Hugging Face cache and the "
+                                   "Hub cannot be reached (offline)") from None
+            model = _from_pretrained(source)  # the real download (a Space's first start)
+    except EncoderError:
+        raise
     except Exception as e:
-        raise EncoderError(f"Whisper encoder '{source}' could not be loaded: {type(e).__name__}: {e}") from e
+        detail = " ".join(str(e).split())
+        raise EncoderError(f"Whisper encoder '{source}' could not be loaded: {type(e).__name__}: {detail}") from e
     enc = model.encoder.to(device).eval()
     enc.requires_grad_(False)
     return enc

@@ -1,6 +1,6 @@
 """Find every clip of RAVDESS, CREMA-D, TESS and SAVEE under a directory, by each dataset's own file naming.
 
-    python -m train.corpus DIR        # prints clips per dataset and label, speakers, and what was skipped
+    python -m corpus.clips DIR        # prints clips per dataset and label, speakers, and what was skipped
 
 Works on the official downloads and on ../shared/data/audio alike: any audio extension is accepted, and
 the dataset is recognised from the file name (and, for SAVEE and TESS, the folder) rather than the path.

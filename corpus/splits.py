@@ -1,6 +1,6 @@
 """Speaker-independent split: every speaker in exactly one of train / val / test.
 
-    python -m train.splits --data DIR [--manifest FILE] [--out train/splits.csv]
+    python -m corpus.splits --data DIR [--manifest FILE] [--out corpus/splits.csv]
 
 Seeded (SEED) and stratified by dataset and sex: within each (dataset, sex) group the speakers are
 shuffled and VAL_SHARE / TEST_SHARE of them (rounded, at least one when the group allows) go to val and
@@ -21,7 +21,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from .corpus import DATASETS, data_dir, scan
+from .clips import DATASETS, data_dir, scan
 
 SEED = 20261124
 VAL_SHARE = 0.15
