@@ -158,3 +158,67 @@ def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
         assert "clips ** 0" in record["balancing"]
     if family == "cnn2d":
         assert record["chosen_variant"] == "frozen" and len(record["history"]) == 2
+
+
+def write_classroom_copies(cache, rows, seed: int = 0):
+    """Stand-in classroom copies in train.classroom's layout (copy 0 of the training and the validation clips):
+    each clip's clean log-mel with a noise floor raised by 3 (what matters here is the plumbing, not the room)."""
+    import csv
+
+    import numpy as np
+
+    from train.cache import FIELDS, load_cache
+    from train.classroom import copy_files
+
+    _, mels = load_cache(cache)
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        out_rows, parts, offset = [], [], 0
+        for i, r in enumerate(rows):
+            if r["split"] != split:
+                continue
+            lm = np.asarray(mels[r["offset"] : r["offset"] + r["frames"]], dtype=np.float32)
+            lm = np.logaddexp(lm, 3.0 * rng.random(lm.shape)).astype(np.float16)
+            out_rows.append({**{k: r[k] for k in FIELDS}, "offset": offset, "frames": len(lm), "row": i})
+            parts.append(lm)
+            offset += len(lm)
+        mels_path, rows_path = copy_files(cache, split, 0)
+        np.save(mels_path, np.concatenate(parts))
+        with open(rows_path, "w", newline="") as f:
+            w = csv.DictWriter(f, FIELDS + ["row"], lineterminator="\n")
+            w.writeheader()
+            w.writerows(out_rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["whisper", "cnn1d"])
+def test_classroom_copies_are_trained_on_and_selection_uses_both_conditions(small_runs, tiny, tmp_path, family):
+    """With --classroom 1 a family trains on the classroom copies of the training clips too, and each epoch is
+    scored (and the checkpoint chosen) on the mean of the clean and the classroom validation scores."""
+    import shutil
+
+    import numpy as np
+
+    from train.cache import load_cache
+
+    cache, encoder, out = tiny
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(cache, cache_copy)
+    rows, _ = load_cache(cache_copy)
+    write_classroom_copies(cache_copy, rows)
+    extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
+    small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1"]
+    assert fit.main(["--family", family, "--cache", str(cache_copy), "--out", str(tmp_path / "out"), "--classroom", "1"]
+                    + small + extra) == 0
+    record = load_checkpoint(tmp_path / "out" / f"{family}.pt")[1]["record"]
+    val = record["val"]
+    assert val["corpus_balanced_uar"] == pytest.approx(
+        (val["clean"]["corpus_balanced_uar"] + val["classroom"]["corpus_balanced_uar"]) / 2)
+    assert record["recipe"]["classroom"] == 1
+    for h in record["history"] if family != "whisper" else record["history"][0]:
+        assert 0.0 <= h["val_cb_uar"] <= 1.0
+    if family == "whisper":  # the classroom trunk cache: one window of every training clip's copy, nothing else
+        owners = np.load(cache_copy / "whisper_classroom_0_owner.npy")
+        assert sorted(owners.tolist()) == [i for i, r in enumerate(rows) if r["split"] == "train"]
+        val_owners = np.load(cache_copy / "whisper_classroom_val_owner.npy")
+        assert set(val_owners.tolist()) == set(range(sum(r["split"] == "val" for r in rows)))
