@@ -14,7 +14,7 @@ from tests.synthetic_cache import build_cache, build_tiny_whisper
 from train import fit
 from train.recipe import RECIPES, Recipe
 
-SMALL = ["--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16"]
+SMALL = ["--classroom", "0", "--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16"]
 
 # Recorded from train/fit.py at b5cf376 (before the split), on tests/synthetic_cache.py's cache and encoder, one
 # thread, with its module settings patched to the same small run (steps 2, batch 8, epochs 1, 2 Whisper members,
