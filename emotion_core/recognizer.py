@@ -161,13 +161,16 @@ class Recognizer:
         return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))
 
     @torch.inference_mode()
-    def window_probabilities(self, wins: torch.Tensor) -> dict[str, tuple[np.ndarray, float]]:
+    def window_probabilities(self, wins: torch.Tensor, progress=None) -> dict[str, tuple[np.ndarray, float]]:
         """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}.
 
-        Each derived input is computed once and its time charged to the first family that needs it."""
+        Each derived input is computed once and its time charged to the first family that needs it.
+        progress: called with each family's name before it runs (None: silent)."""
         inputs: dict[str, torch.Tensor] = {"mel": wins}
         out = {}
         for name, model in self.models.items():
+            if progress is not None:
+                progress(name)
             t = time.perf_counter()
             kind = model.input_kind
             if kind not in inputs:
@@ -187,17 +190,22 @@ class Recognizer:
         """Ensemble of clip (or window) probabilities: the validation-chosen weighted mean."""
         return sum(w * per_family[m] for m, w in self.ensemble.items())
 
-    def predict_all(self, audio: np.ndarray, vad=None) -> Prediction:
+    def predict_all(self, audio: np.ndarray, vad=None, progress=None) -> Prediction:
         """16 kHz mono float32 audio (from load_audio) -> every family's answer and the ensemble's.
 
-        The clip answer of a family is the mean of its window probabilities (see model_windows for `vad`)."""
+        The clip answer of a family is the mean of its window probabilities (see model_windows for `vad`).
+        progress(stage, n_windows): called with "speech" before the speech is found and cut into windows,
+        then with each family's name before it reads the n_windows windows (None: silent)."""
         if not self.models:
             raise RuntimeError("No trained models were found in " + str(self.dir))
         t = time.perf_counter()
+        if progress is not None:
+            progress("speech", 0)
         clip = self.model_windows(audio, vad)
         prep_ms = (time.perf_counter() - t) * 1000
         pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip)
-        window_probs = self.window_probabilities(clip.windows)
+        n_windows = len(clip.windows)
+        window_probs = self.window_probabilities(clip.windows, None if progress is None else lambda m: progress(m, n_windows))
         for i, (name, (wp, ms)) in enumerate(window_probs.items()):
             p = wp.mean(0)
             pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms + (prep_ms if i == 0 else 0.0))
