@@ -231,7 +231,7 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
         with gr.Row():
             family = gr.Radio([(MODEL_NAMES.get(n, n), n) for n in names], value=names[0] if names else None,
                               label="Confusion matrix of")
-            condition = gr.Radio(list(REPORTS), value="clean", label="conditions", visible=len(REPORTS) > 1)
+            condition = gr.Radio(list(REPORTS), value=next(iter(REPORTS), None), label="conditions", visible=len(REPORTS) > 1)
         confusion = gr.Plot(report_figures.confusion_figure(REPORTS, names[0]) if names else None, label="confusion matrix", elem_id="confusion")
         gr.Markdown("## The models")
         for name in howto.family_names(RECOGNIZER):
@@ -244,7 +244,8 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
     gr.on([go_btn.click, audio.stop_recording, audio.upload], on_audio, inputs=audio, outputs=outputs,
           api_name="analyse", api_visibility="undocumented",  # the full page result; bench/app_speed.py times it
           show_progress_on=[spectrogram])  # the stages show over the spectrogram, not over the summary text
-    gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private", show_progress="hidden")
+    gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
+          show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
     explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
     play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")

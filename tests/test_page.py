@@ -143,9 +143,9 @@ def test_results_belong_to_the_clip_shown_and_progress_has_real_stages(browser, 
     page.evaluate(WATCH_PROGRESS)
     analyse_upload(page, clips / "upload.wav")
     texts = page.evaluate("window.progressTexts")
-    stages = {stage for stage in ("decoding the audio", "finding the speech", " reads ", "drawing the pictures")
-              if any(stage in t for t in texts)}
-    assert len(stages) >= 3 and " reads " in stages, [t for t in texts if "%" in t]  # real stages, not one "listening"
+    shown = {t.split(" - ")[0] for t in texts if "%" in t}  # stage texts the bar moved through
+    # real stages (quick ones may pass between two updates of the page; tests/test_plots_and_cli.py checks them all)
+    assert len(shown) >= 3 and any(" reads " in t for t in shown), shown
     assert page.evaluate("window.progressOverSummary") is False, page.evaluate("window.progressOverSummary")
     page.get_by_text("Explain: which parts").click()
     page.get_by_role("button", name="Explain the most confident window").click()
