@@ -224,9 +224,10 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
         act_result = gr.Markdown("", elem_id="act-result")
     with gr.Tab("How it works"):
         gr.Markdown(howto.PIPELINE)
-        pipeline = gr.Plot(label="from sound to answer (the last clip analysed, else an example)", elem_id="pipeline")
+        pipeline = gr.Plot(label="from sound to answer (the last clip analysed, else an example)", show_label=False,
+                           elem_id="pipeline")
         gr.Markdown(howto.RESULTS_INTRO)
-        gr.Plot(report_figures.uar_figure(REPORTS) if REPORTS else None, label="accuracy per test dataset", elem_id="uar")
+        gr.Plot(report_figures.uar_figure(REPORTS) if REPORTS else None, label="accuracy per test dataset", show_label=False, elem_id="uar")
         names = report_figures.model_order(REPORTS)
         with gr.Row():
             family = gr.Radio([(MODEL_NAMES.get(n, n), n) for n in names], value=names[0] if names else None,

@@ -56,6 +56,8 @@ PIPELINE = """## From sound to answer
 1. **Audio in.** Any file or recording is decoded, mixed to mono and resampled to 16 kHz. Silence at the start and end is cut and the loudness is normalised, so a quiet laptop and a loud studio look alike.
 2. **Mel spectrogram.** 100 times a second, the energy in 80 frequency bands spaced like human hearing (the mel scale). This picture is what every model reads.
 3. **Four models** turn 3-second windows of it into seven probabilities; a long clip is read window by window over its speech, giving the timeline.
+
+Below: the last clip you analysed in **Try it** (before that, an example clip), from sound to answer.
 """
 
 RESULTS_INTRO = ("## How often is each model right?\n**Speaker-independent testing:** every number here comes from speakers "

@@ -83,9 +83,8 @@ def uar_figure(reports: dict[str, dict]) -> go.Figure:
         fig.add_trace(go.Scatter(x=x, y=[HUMAN_LISTENER_ACCURACY] * len(x), mode="lines", legendgroup="human",
                                  name=f"human listeners (CREMA-D) {HUMAN_LISTENER_ACCURACY:.1%}", showlegend=col == 1,
                                  line=dict(color=HUMAN_COLOUR, dash="dash", width=2), hoverinfo="name"), row=1, col=col)
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="UAR (unweighted average recall)", col=1)
-    fig.update_layout(barmode="group", height=440, margin=dict(l=60, r=20, t=90, b=40),
-                      title="How often each model is right, on speakers it never heard",
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="UAR", col=1)
+    fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
     return fig
 
@@ -110,7 +109,7 @@ def confusion_figure(reports: dict[str, dict], name: str, condition: str = "clea
     fig.update_xaxes(title_text="the model's answer", side="bottom", tickangle=-45)
     fig.update_yaxes(title_text="the true emotion", autorange="reversed")
     fig.update_layout(height=480, margin=dict(l=90, r=20, t=60, b=90),
-                      title=f"{MODEL_NAMES.get(name, name)}: what it answers for each true emotion ({condition})")
+                      title=f"{MODEL_NAMES.get(name, name)}: its answers ({condition})")
     return fig
 
 
@@ -120,10 +119,10 @@ def pipeline_figure(audio: np.ndarray, sample_rate: int, log_mel: np.ndarray, pr
     and the probabilities the models give. audio: (samples,) the prepared speech starting at start_s;
     log_mel: (n_mels, frames) of it; probabilities: {model: (n_labels,)}."""
     cfg = DEFAULT_FEATURES
-    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.11, row_heights=[0.22, 0.38, 0.40], subplot_titles=[
-        "1. the sound: air pressure over time",
-        "2. the mel spectrogram: energy per pitch band, 100 times a second (what every model reads)",
-        "3. each model gives seven probabilities (the ensemble mixes them)"])
+    families = [n for n in probabilities if n != "ensemble"]
+    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.14, row_heights=[0.22, 0.38, 0.40], subplot_titles=[  # short: they must fit a phone
+        "1. the sound wave", "2. the mel spectrogram every model reads",
+        f"3. the {len(families)} models' answers"])
     step = max(1, len(audio) // WAVEFORM_POINTS)
     env = audio[: len(audio) // step * step].reshape(-1, step)
     t_wave = start_s + np.arange(len(env)) * step / sample_rate
@@ -142,7 +141,7 @@ def pipeline_figure(audio: np.ndarray, sample_rate: int, log_mel: np.ndarray, pr
     fig.update_yaxes(showticklabels=False, row=1, col=1)
     fig.update_yaxes(tickvals=vals, ticktext=text, title_text="Hz", row=2, col=1)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=3, col=1)
-    fig.update_layout(barmode="group", height=720, margin=dict(l=50, r=20, t=60, b=40), title="From sound to answer",
+    fig.update_layout(barmode="group", height=760, margin=dict(l=50, r=20, t=40, b=40),  # titled by the page's heading
                       legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, xanchor="left"))
     return fig
 

@@ -45,6 +45,7 @@ PLOT_BOXES = """(sel) => { const root = document.querySelector(sel + ' .js-plotl
           area: Array.from(root.querySelectorAll('.cartesianlayer .bg, .bglayer rect')).map(box),
           ticks: Array.from(root.querySelectorAll('.xtick text, .ytick text')).map(box),
           title: Array.from(root.querySelectorAll('.g-gtitle text')).map(box),
+          axisTitles: Array.from(root.querySelectorAll('.infolayer g[class*="title"]:not(.g-gtitle) text')).map(box),
           label: Array.from(document.querySelectorAll(sel + ' [data-testid=block-label]')).map(box)}; }"""
 
 
@@ -130,12 +131,31 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     assert "human listeners" in uar and "all (corpus-balanced)" in uar
     for dataset in next(iter(report["models"].values()))["per_dataset"]:
         assert dataset in uar
-    assert "1D CNN: what it answers" in page.locator("#confusion").inner_text()
+    assert "1D CNN: its answers" in page.locator("#confusion").inner_text()
     page.get_by_label("LSTM", exact=True).check()
-    page.locator("#confusion").get_by_text("LSTM: what it answers").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator("#confusion").get_by_text("LSTM: its answers").wait_for(timeout=RESULT_TIMEOUT_MS)
     assert "mel spectrogram" in page.locator("#pipeline").inner_text()
     assert page.get_by_text("Technical card: Whisper encoder").is_visible()
     page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
+    phone = open_page(browser, app_url, PHONE)
+    phone.get_by_role("tab", name="How it works").click()
+    phone.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    phone.wait_for_timeout(800)
+    phone.wait_for_function("document.querySelector('#pipeline .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    pipeline = phone.evaluate(PLOT_BOXES, "#pipeline")
+    titles = phone.evaluate("Array.from(document.querySelectorAll('#pipeline .annotation-text')).map(e => "
+                            "{ const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })")
+    assert len(titles) == 3
+    for t in titles:
+        assert pipeline["svg"][0] - 1 <= t[0] and t[2] <= pipeline["svg"][2] + 1, "a pipeline title is cut"
+        assert not any(overlap(t, b) for b in pipeline["ticks"] + pipeline["label"] + pipeline["axisTitles"]), \
+            "a pipeline title is covered"
+    uar = phone.evaluate(PLOT_BOXES, "#uar")
+    for legend in uar["legend"]:
+        assert not any(overlap(legend, b) for b in uar["area"] + uar["title"] + uar["label"]), "legend over the chart"
+        assert legend[1] >= uar["svg"][1] - 1, "legend cut at the top"
+    assert phone.evaluate(SPLIT_WORDS) == []
+    phone.screenshot(path=str(ARTIFACTS / "how-it-works-phone.png"), full_page=True)
 
 
 def test_results_belong_to_the_clip_shown_and_progress_has_real_stages(browser, app_url, clips):  # noqa: F811
