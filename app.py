@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import lru_cache, partial
 from pathlib import Path
 
 import gradio as gr
 import torch
 
-from emotion_core import AudioError
-from emotion_core import howto, service, settings
+from emotion_core import AudioError, game, howto, load_audio, report_figures, service, settings, theme
+from emotion_core.audio import SAMPLE_RATE
 from emotion_core.examples import example_clips
 from emotion_core.explain import occlusion_maps
+from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import DATA_ENV
 from emotion_core.plots import explanation_figure
 from emotion_core.recognizer import Recognizer
@@ -34,6 +36,8 @@ EXAMPLES = example_clips(DATA_DIR)  # examples/ shipped with the app, plus test-
 # The example clips are served from where they are, never copied into Gradio's cache (which the sweep
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
+REPORTS = report_figures.load_reports()
+GAME_CLIPS = EXAMPLES  # the guessing game plays the example clips (true label, listeners' votes)
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
 QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
@@ -58,28 +62,37 @@ def forget(path) -> None:
 
 
 @gpu
-def run(path):
+def run(path, progress=None):
     try:
-        return service.analyse(path, RECOGNIZER)
+        return service.analyse(path, RECOGNIZER, progress)
     finally:
         forget(path)
 
 
+START = "Record or upload a clip to start."
+
+
 def on_audio(path, progress=gr.Progress()):
-    """UI event: spectrogram, bars, timeline, summary, JSON, and the window to explain."""
+    """UI event: spectrogram, bars, timeline, summary, JSON, the window to explain, the explanation (cleared:
+    it belonged to the previous clip) and the How-it-works pipeline picture of this clip."""
     if not path:
-        return gr.skip(), gr.skip(), gr.skip(), "Record or upload a clip to start.", gr.skip(), None
+        return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip()
     if not RECOGNIZER.models:
         forget(path)
-        return None, None, gr.update(visible=False), "No trained models are installed.", None, None
-    progress(0.1, desc="listening")
+        return None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, gr.skip()
     try:
-        a = run(path)
+        a = run(path, lambda fraction, text: progress(fraction, desc=text))
     except AudioError as e:
-        return None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None
+        return None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None, gr.skip()
     progress(1.0)
     timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
-    return a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window
+    return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None,
+            report_figures.pipeline_of_analysis(a))
+
+
+def on_clear():
+    """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page."""
+    return None, None, gr.update(value=None, visible=False), START, None, None, None
 
 
 def on_explain(window, progress=gr.Progress()):
@@ -89,20 +102,80 @@ def on_explain(window, progress=gr.Progress()):
 
     progress(0.2, desc="hiding patches of the spectrogram")
     maps, labels = occlusion_maps(RECOGNIZER, torch.as_tensor(window["log_mel"]))
-    return explanation_figure(window["log_mel"], maps, window["start_s"], labels)
+    return explanation_figure(window["log_mel"], maps, window["start_s"], labels, window.get("duration_s"))
+
+
+@lru_cache(maxsize=64)
+def clip_probabilities(path: str) -> dict:
+    """Every model's probabilities for one of the app's own example clips (never a user's recording)."""
+    pred = gpu(service.classify)(path, RECOGNIZER)
+    return {n: tuple(o.probabilities.tolist()) for n, o in pred.models.items()}
+
+
+@lru_cache(maxsize=1)
+def default_pipeline():
+    """The How-it-works pipeline picture of the first example clip, before a clip has been analysed."""
+    if not GAME_CLIPS or not RECOGNIZER.models:
+        return None
+    return report_figures.pipeline_of_analysis(service.analyse(GAME_CLIPS[0].path, RECOGNIZER))
+
+
+def on_play(state):
+    """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
+    state = game.next_clip(state or game.new_game(), GAME_CLIPS)
+    clip = GAME_CLIPS[state["clip"]]
+    sound = (SAMPLE_RATE, load_audio(clip.path))  # served as audio only: the file name would give the answer away
+    return state, sound, "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
+
+
+def on_guess(guess, state):
+    if not state or state["clip"] is None or state["answered"]:
+        return state, "Press **Play a clip** first.", gr.skip(), *[gr.skip()] * len(LABELS)
+    clip = GAME_CLIPS[state["clip"]]
+    answers = game.model_answers(clip_probabilities(clip.path), clip.label)
+    state = game.score_guess(state, guess, clip.label, answers, clip.votes)
+    return (state, game.reveal_markdown(guess, clip, answers), game.scoreboard_markdown(state),
+            *[gr.update(interactive=False)] * len(LABELS))
+
+
+def on_act_target(state):
+    state, target = game.act_target(state or game.new_game())
+    return state, f"## Say any sentence so that it sounds **{target}**, then stop the recording.", None, ""
+
+
+def on_act(path, state):
+    """Act it out: which models heard the emotion the pupil meant. The recording is deleted once read."""
+    if not path:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        if not state or not state["target"]:
+            return state, "Press **Give me an emotion** first.", None
+        try:
+            pred = gpu(service.classify)(path, RECOGNIZER)
+        except AudioError as e:
+            return state, f"### ⚠️ {e}", None
+    finally:
+        forget(path)
+    answers = game.model_answers({n: o.probabilities for n, o in pred.models.items()}, state["target"])
+    state = game.score_act(state, answers)
+    return state, game.act_markdown(state, answers), None  # the take is gone: the player is ready for the next one
+
+
+def on_family(name, condition):
+    return report_figures.confusion_figure(REPORTS, name, condition)
 
 
 ANSWERS = service.RecentAnswers()  # identical uploads share one temp file; see RecentAnswers
 
 
-def classify_api(path):
+def classify_api(audio):
     """JSON API: {"duration_s", "device", "models": {name: {label, probabilities, latency_ms}}, "timeline"}."""
     try:
-        return ANSWERS.get_or_compute(path, lambda: gpu(service.classify)(path, RECOGNIZER).to_json())
+        return ANSWERS.get_or_compute(audio, lambda: gpu(service.classify)(audio, RECOGNIZER).to_json())
     except AudioError as e:
         raise gr.Error(str(e)) from None
     finally:
-        forget(path)
+        forget(audio)
 
 
 with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as demo:
@@ -111,38 +184,81 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
         gr.Markdown(howto.unavailable_note(RECOGNIZER))
     with gr.Tab("Try it"):
         with gr.Row():
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, min_width=300):
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Record or upload (0.5 s to 10 min)")
-                go_btn = gr.Button("Analyse", variant="primary")
-                summary = gr.Markdown("Record or upload a clip to start.")
-                if EXAMPLES:
-                    examples = gr.Examples([[e.path] for e in EXAMPLES], inputs=[audio], example_labels=[e.caption for e in EXAMPLES],
-                                           label="Clips of speakers the models never heard: click one to analyse it "
-                                                 "(true label; CREMA-D: what listeners said; how the models did)",
-                                           examples_per_page=len(EXAMPLES), cache_examples=False)
-            with gr.Column(scale=3):
-                spectrogram = gr.Plot(label="mel spectrogram")
-                bars = gr.Plot(label="probabilities")
-                timeline = gr.Plot(label="emotion over time", visible=False)
+                go_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                summary = gr.Markdown(START, elem_id="summary")
+            with gr.Column(scale=3, min_width=300):
+                spectrogram = gr.Plot(label="mel spectrogram", elem_id="spectrogram")
+                bars = gr.Plot(label="each model's probabilities", show_label=False, elem_id="bars")  # label would cover the legend
+                timeline = gr.Plot(label="emotion over time", show_label=False, visible=False, elem_id="timeline")
+        if EXAMPLES:  # after the results, so that on a phone the result comes right after the button
+            examples = gr.Examples([[e.path] for e in EXAMPLES], inputs=[audio], example_labels=[e.caption for e in EXAMPLES],
+                                   label="Clips of speakers the models never heard: click one to analyse it "
+                                         "(true label; CREMA-D: what listeners said; how the models did)",
+                                   examples_per_page=len(EXAMPLES), cache_examples=False)
         with gr.Accordion("Explain: which parts of the spectrogram drove each decision", open=False):
             explain_btn = gr.Button("Explain the most confident window")
-            explanation = gr.Plot(label="occlusion")
+            explanation = gr.Plot(label="occlusion", elem_id="explanation")
         with gr.Accordion("The answer as JSON (what the API returns)", open=False):
             answer = gr.JSON()
         window = gr.State(None)
+    session = gr.State(None)  # the game of this browser session only: scores, clip, emotion to act
+    with gr.Tab("Guess the emotion"):
+        gr.Markdown("## Can you beat the models?\nListen to an actor, pick the emotion you hear, then see what the "
+                    "models and real listeners said. Scores last until you close the page; nothing is kept.")
+        play_btn = gr.Button("Play a clip", variant="primary", interactive=bool(GAME_CLIPS))
+        game_audio = gr.Audio(label="the clip", interactive=False, autoplay=True, elem_id="game-audio")
+        with gr.Row(elem_classes="guess-buttons"):
+            guess_btns = [gr.Button(lab, interactive=False, size="sm") for lab in LABELS]
+        reveal = gr.Markdown("" if GAME_CLIPS else "_No example clips are installed here._", elem_id="reveal")
+        score = gr.Markdown(game.scoreboard_markdown(game.new_game(0)), elem_id="score")
+        gr.Markdown("## Act it out\nThe page names an emotion; you say any sentence that way. Which models hear what you meant?")
+        act_btn = gr.Button("Give me an emotion")
+        act_prompt = gr.Markdown("", elem_id="act-prompt")
+        act_audio = gr.Audio(sources=["microphone"], type="filepath", label="Your take (deleted once the models heard it)", elem_id="act-audio")
+        act_result = gr.Markdown("", elem_id="act-result")
     with gr.Tab("How it works"):
-        gr.Markdown(howto.how_it_works(RECOGNIZER))
-    outputs = [spectrogram, bars, timeline, summary, answer, window]
+        gr.Markdown(howto.PIPELINE)
+        pipeline = gr.Plot(label="from sound to answer (the last clip analysed, else an example)", show_label=False,
+                           elem_id="pipeline")
+        gr.Markdown(howto.RESULTS_INTRO)
+        gr.Plot(report_figures.uar_figure(REPORTS) if REPORTS else None, label="accuracy per test dataset", show_label=False, elem_id="uar")
+        names = report_figures.model_order(REPORTS)
+        with gr.Row():
+            family = gr.Radio([(MODEL_NAMES.get(n, n), n) for n in names], value=names[0] if names else None,
+                              label="Confusion matrix of")
+            condition = gr.Radio(list(REPORTS), value=next(iter(REPORTS), None), label="conditions", visible=len(REPORTS) > 1)
+        confusion = gr.Plot(report_figures.confusion_figure(REPORTS, names[0]) if names else None, label="confusion matrix", elem_id="confusion")
+        gr.Markdown("## The models")
+        for name in howto.family_names(RECOGNIZER):
+            gr.Markdown(f"### {MODEL_NAMES.get(name, name)}\n{howto.STORIES[name]}")
+            with gr.Accordion(f"Technical card: {MODEL_NAMES.get(name, name)}", open=False):
+                gr.Markdown(howto.technical_card(name, RECOGNIZER))
+        with gr.Accordion("The exact numbers (reports/test.md)", open=False):
+            gr.Markdown(howto.report_tables())
+    outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, pipeline]
     gr.on([go_btn.click, audio.stop_recording, audio.upload], on_audio, inputs=audio, outputs=outputs,
-          api_name="analyse", api_visibility="undocumented")  # the full page result; bench/app_speed.py times it
+          api_name="analyse", api_visibility="undocumented",  # the full page result; bench/app_speed.py times it
+          show_progress_on=[spectrogram])  # the stages show over the spectrogram, not over the summary text
+    gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
+          show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
     explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
     if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
         examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
-                                       api_name="analyse_example")
-    api_in, api_out = gr.Audio(type="filepath", visible=False), gr.JSON(visible=False)
+                                       api_name="analyse_example", show_progress_on=[spectrogram])
+    demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
+    play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")
+    for lab, btn in zip(LABELS, guess_btns):
+        btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, *guess_btns], api_visibility="private")
+    act_btn.click(on_act_target, inputs=session, outputs=[session, act_prompt, act_audio, act_result], api_visibility="private")
+    gr.on([act_audio.stop_recording], on_act, inputs=[act_audio, session], outputs=[session, act_result, act_audio], api_visibility="private")
+    gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
+    api_in, api_out = gr.Audio(type="filepath", visible=False, label="audio"), gr.JSON(visible=False, label="result")
     gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
-    demo.launch(max_file_size=MAX_UPLOAD)  # serves the example clips (static paths above) and nothing else of the disk
+    # serves the example clips (static paths above) and nothing else of the disk
+    demo.launch(max_file_size=MAX_UPLOAD, css=theme.CSS, head=theme.HEAD)

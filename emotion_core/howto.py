@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .labels import LABELS, MODEL_NAMES
+from .labels import MODEL_NAMES
 from .paths import PROJECT_DIR
 
 TEST_REPORT = PROJECT_DIR / "reports" / "test.json"
@@ -39,59 +39,68 @@ def _report() -> dict | None:
         return None
 
 
-def _results_table(name: str, report: dict | None) -> str:
-    if not report or name not in report["models"]:
-        return "_Not evaluated yet._"
-    m = report["models"][name]
-    per = m["per_dataset"]
-    cb = sum(v["uar"] for v in per.values()) / max(len(per), 1)
-    room = report.get("conditions", {}).get("classroom", {}).get("models", {}).get(name)
-    if room is None or report.get("condition") == "classroom":
-        rows = ["| test set | clips | accuracy | UAR |", "|---|---|---|---|"]
-        rows += [f"| {d} | {v['n']} | {v['accuracy']:.0%} | {v['uar']:.0%} |" for d, v in per.items()]
-        rows.append(f"| **all (corpus-balanced UAR {cb:.0%})** | {m['overall']['n']} | {m['overall']['accuracy']:.0%} | {m['overall']['uar']:.0%} |")
-    else:  # clean and through a simulated classroom (room, noise, laptop microphone, browser codec)
-        rp = room["per_dataset"]
-        rcb = sum(v["uar"] for v in rp.values()) / max(len(rp), 1)
-        rows = ["| test set | clips | accuracy | UAR | accuracy in a classroom | UAR in a classroom |", "|---|---|---|---|---|---|"]
-        rows += [f"| {d} | {v['n']} | {v['accuracy']:.0%} | {v['uar']:.0%} | {rp[d]['accuracy']:.0%} | {rp[d]['uar']:.0%} |"
-                 for d, v in per.items() if d in rp]
-        rows.append(f"| **all (corpus-balanced UAR {cb:.0%}; in a classroom {rcb:.0%})** | {m['overall']['n']} | "
-                    f"{m['overall']['accuracy']:.0%} | {m['overall']['uar']:.0%} | {room['overall']['accuracy']:.0%} | {room['overall']['uar']:.0%} |")
-    cm = m["confusion"]
-    conf = ["| true \\ said | " + " | ".join(l[:4] for l in LABELS) + " |", "|---|" + "---|" * len(LABELS)]
-    conf += [f"| {lab} | " + " | ".join(str(x) for x in row) + " |" for lab, row in zip(LABELS, cm) if sum(row)]
-    return "\n".join(rows) + "\n\nConfusion matrix (rows: true emotion, columns: the model's answer):\n\n" + "\n".join(conf)
+# Each family in two sentences a 14-year-old can follow (the technical card is folded below each).
+STORIES = {
+    "cnn1d": "It measures a few dozen things about your voice a hundred times a second, such as how loud it is and "
+             "which pitches are strong. It then looks for short patterns in those numbers, like a sudden loud rise.",
+    "lstm": "It reads the same voice measurements in order, from the first moment to the last, like reading a "
+            "sentence word by word. It remembers what came before and pays most attention to the moments that matter.",
+    "cnn2d": "It treats the spectrogram as a photo and looks at it with a network that first learned to recognise "
+             "things in millions of photos. It finds shapes in the picture, like bright bands that rise or shake.",
+    "whisper": "It starts from Whisper, a program that learned to write down speech from 680,000 hours of people "
+               "talking. A small extra part learned to read emotion from what Whisper already understands about a voice.",
+    "ensemble": "It asks the models together and mixes their answers, giving more say to the ones that were right "
+                "more often. Like asking several friends, the mix is often better than most of them alone.",
+}
 
-
-def how_it_works(recognizer) -> str:
-    report = _report()
-    parts = ["""## From sound to answer
+PIPELINE = """## From sound to answer
 1. **Audio in.** Any file or recording is decoded, mixed to mono and resampled to 16 kHz. Silence at the start and end is cut and the loudness is normalised, so a quiet laptop and a loud studio look alike.
 2. **Mel spectrogram.** 100 times a second, the energy in 80 frequency bands spaced like human hearing (the mel scale). This picture is what every model reads.
 3. **Four models** turn 3-second windows of it into seven probabilities; a long clip is read window by window over its speech, giving the timeline.
 
-**Speaker-independent testing:** every number below comes from speakers the models never heard in training. """ + HUMAN_BASELINE]
-    for name in recognizer.names:
-        title, what = CARDS[name]
-        meta = recognizer.meta.get(name, {})
-        model = recognizer.models.get(name)
-        params = f"{sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
-        if name == "whisper":
-            params += " trained (+ 20.6 M frozen encoder)"
-        extra = ""
-        members = getattr(getattr(model, "cfg", None), "members", 1)
-        if name == "whisper" and members > 1:
-            extra = f" {members} heads trained from different random starts answer together (their mean)."
-        if name == "cnn2d" and meta.get("record", {}).get("chosen_variant"):
-            extra = f" Backbone: {meta['record']['chosen_variant']} (chosen on validation speakers)."
-        if meta.get("record", {}).get("distilled_from"):
-            extra += " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
-        if name == "ensemble":
-            extra = " Weights: " + ", ".join(f"{m} {w:.2f}" for m, w in recognizer.ensemble.items()) + "."
-        parts.append(f"### {title} (`{name}`)\n{what} {params}.{extra} Trained on RAVDESS, CREMA-D, TESS and SAVEE "
-                     f"(training speakers only).\n\n{_results_table(name, report)}")
-    return "\n\n".join(parts)
+Below: the last clip you analysed in **Try it** (before that, an example clip), from sound to answer.
+"""
+
+RESULTS_INTRO = ("## How often is each model right?\n**Speaker-independent testing:** every number here comes from speakers "
+                 "the models never heard in training. UAR is the average, over the seven emotions, of the share of clips "
+                 "of that emotion the model got right (chance: 14%). " + HUMAN_BASELINE)
+
+
+def family_names(recognizer) -> list[str]:
+    """The families running here, then the ensemble when it has two or more members."""
+    return recognizer.names
+
+
+def technical_card(name: str, recognizer) -> str:
+    """What the family is, in technical words: input, network, size, training."""
+    title, what = CARDS[name]
+    meta = recognizer.meta.get(name, {})
+    model = recognizer.models.get(name)
+    params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
+    if name == "whisper":
+        params += " trained (+ 20.6 M frozen encoder)"
+    extra = ""
+    members = getattr(getattr(model, "cfg", None), "members", 1)
+    if name == "whisper" and members > 1:
+        extra = f" {members} heads trained from different random starts answer together (their mean)."
+    if name == "cnn2d" and meta.get("record", {}).get("chosen_variant"):
+        extra = f" Backbone: {meta['record']['chosen_variant']} (chosen on validation speakers)."
+    if meta.get("record", {}).get("distilled_from"):
+        extra += " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
+    if name == "ensemble":
+        extra = " Weights: " + ", ".join(f"{m} {w:.2f}" for m, w in recognizer.ensemble.items()) + "."
+    return (f"**{title}** (`{name}`): {what}{params + '.' if params else ''}{extra} Trained on RAVDESS, CREMA-D, TESS "
+            "and SAVEE (training speakers only).")
+
+
+def report_tables() -> str:
+    """The exact numbers: the committed reports/test.md (and reports/classroom.md when it exists)."""
+    parts = []
+    for name in ("test.md", "classroom.md"):
+        path = TEST_REPORT.parent / name
+        if path.is_file():
+            parts.append(f"From `reports/{name}` in the repository:\n\n" + path.read_text())
+    return "\n\n".join(parts) or "_No evaluation report is committed yet._"
 
 
 NUMBER_WORDS = ("no", "one", "two", "three", "four")

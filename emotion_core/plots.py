@@ -7,10 +7,16 @@ from plotly.subplots import make_subplots
 
 from .audio import SAMPLE_RATE
 from .features import DEFAULT_FEATURES, mel_centres_hz
-from .labels import LABELS
+from .labels import LABELS, MODEL_NAMES
 
-MODEL_COLOURS = {"cnn1d": "#1f77b4", "lstm": "#ff7f0e", "cnn2d": "#2ca02c", "whisper": "#9467bd", "ensemble": "#222222"}
-LABEL_COLOURS = dict(zip(LABELS, ["#d62728", "#8c564b", "#9467bd", "#ffbf00", "#7f7f7f", "#1f77b4", "#17becf"]))
+# Two palettes that never share a colour (tests/test_palettes.py checks they stay apart): emotions in the
+# colours people expect (angry red, sad blue), models in hues no emotion uses. Every figure uses them.
+LABEL_COLOURS = {"angry": "#d62728", "disgust": "#7a9a01", "fearful": "#9467bd", "happy": "#f2b701",
+                 "neutral": "#a0a0a0", "sad": "#1f77b4", "surprised": "#ff7f0e"}
+MODEL_COLOURS = {"cnn1d": "#00a3a3", "lstm": "#e377c2", "cnn2d": "#8c564b", "whisper": "#303f9f", "ensemble": "#5a5a5a"}
+HUMAN_COLOUR = "#7f7f7f"  # the human listeners' line (dashed) in the How-it-works charts
+LOUDNESS_COLOUR = "#888888"
+PITCH_COLOUR = "#2ca02c"
 HZ_TICKS = (100, 250, 500, 1000, 2000, 4000, 8000)
 DB_PER_NEPER = 10 / np.log(10)  # natural-log power -> dB
 
@@ -48,34 +54,39 @@ def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, s
     loud = DB_PER_NEPER * np.log(np.exp(log_mel).sum(0) + 1e-10)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.28, 0.72], vertical_spacing=0.04,
                         specs=[[{"secondary_y": True}], [{}]])
-    fig.add_trace(go.Scatter(x=t, y=loud, name="loudness (dB)", line=dict(color="#888", width=1)), row=1, col=1)
+    fig.add_trace(go.Scatter(x=t, y=loud, name="loudness (dB)", line=dict(color=LOUDNESS_COLOUR, width=1)), row=1, col=1)
     if speech is not None:
         f0 = pitch_contour(speech, frames)
         quiet = loud < loud.max() - 30
         f0[quiet] = np.nan
-        fig.add_trace(go.Scatter(x=t, y=f0, name="pitch (Hz)", mode="lines", line=dict(color="#d62728", width=2)),
+        fig.add_trace(go.Scatter(x=t, y=f0, name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
                       row=1, col=1, secondary_y=True)
     fig.add_trace(go.Heatmap(x=t, z=db, zmin=float(db.max() - 80), zmax=float(db.max()), colorscale="Magma",
                              colorbar=dict(title="dB", len=0.7, y=0.36), name="mel spectrogram",
                              hovertemplate="%{x:.2f} s, band %{y}<br>%{z:.0f} dB<extra></extra>"), row=2, col=1)
     vals, text = _band_ticks(cfg)
     fig.update_yaxes(title_text="frequency (Hz, mel scale)", tickvals=vals, ticktext=text, row=2, col=1)
-    fig.update_yaxes(title_text="dB", row=1, col=1, secondary_y=False)
-    fig.update_yaxes(title_text="Hz", row=1, col=1, secondary_y=True)
+    # the two curves are named on their own axes (no legend that could cover the panel on a phone)
+    fig.update_yaxes(title_text="loudness (dB)", title_font_color=LOUDNESS_COLOUR, row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="pitch (Hz)", title_font_color=PITCH_COLOUR, row=1, col=1, secondary_y=True)
     fig.update_xaxes(title_text="time (s)", range=[0, duration_s], row=2, col=1)
-    fig.update_layout(height=430, margin=dict(l=60, r=20, t=30, b=40), title="What the models hear: mel spectrogram",
-                      legend=dict(orientation="h", y=1.1, x=0.5, xanchor="center"))
+    fig.update_layout(height=450, margin=dict(l=60, r=20, t=40, b=40), title="What the models hear: mel spectrogram",
+                      showlegend=False)
     return fig
 
 
 def probabilities_figure(probabilities: dict[str, np.ndarray]) -> go.Figure:
-    """Grouped bars: one trace per model over the labels. probabilities: {model: (n_labels,)}."""
+    """Grouped horizontal bars: one trace per model, one group per label (labels stay readable on a
+    phone, the legend sits above the plot). probabilities: {model: (n_labels,)}."""
     fig = go.Figure()
-    for name, p in probabilities.items():
-        fig.add_trace(go.Bar(x=list(LABELS), y=np.asarray(p, dtype=float), name=name,
-                             marker_color=MODEL_COLOURS.get(name), hovertemplate="%{x}: %{y:.0%}<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group", height=330, margin=dict(l=50, r=20, t=40, b=40), yaxis=dict(range=[0, 1], tickformat=".0%"),
-                      title="Each model's probabilities", legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center"))
+    for name, p in probabilities.items():  # with the reversed y axis the first model is the top bar of each group
+        shown = MODEL_NAMES.get(name, name)
+        fig.add_trace(go.Bar(y=list(LABELS), x=np.asarray(p, dtype=float), name=shown, orientation="h",
+                             marker_color=MODEL_COLOURS.get(name), hovertemplate="%{y}: %{x:.0%}<extra>" + shown + "</extra>"))
+    fig.update_layout(barmode="group", height=120 + 45 * len(LABELS), margin=dict(l=80, r=20, t=40, b=40),
+                      xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+                      yaxis=dict(autorange="reversed", title=None),  # no title: the legend takes the top, even on a phone
+                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
     return fig
 
 
@@ -86,36 +97,50 @@ def timeline_figure(timeline: list[dict], duration_s: float, model: str = "ensem
     for lab in LABELS:
         fig.add_trace(go.Scatter(x=centres, y=[w["probabilities"][lab] for w in timeline], name=lab, mode="lines+markers",
                                  line=dict(color=LABEL_COLOURS[lab])))
-    fig.update_layout(height=300, margin=dict(l=60, r=20, t=40, b=40), title=f"Emotion over time ({model}, 3 s windows over speech)",
-                      xaxis=dict(title="time (s)", range=[0, duration_s]), yaxis=dict(range=[0, 1], tickformat=".0%"))
+    fig.update_layout(height=340, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend takes the top
+                      xaxis=dict(title="time (s), 3 s windows over the speech", range=[0, duration_s]),
+                      yaxis=dict(range=[0, 1], tickformat=".0%", title=f"probability ({MODEL_NAMES.get(model, model)})"),
+                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
     return fig
 
 
-def explanation_figure(log_mel: np.ndarray, maps: dict[str, np.ndarray], start_s: float, labels: dict[str, str]) -> go.Figure:
+def explanation_figure(log_mel: np.ndarray, maps: dict[str, np.ndarray], start_s: float, labels: dict[str, str],
+                       duration_s: float | None = None) -> go.Figure:
     """The explained window's spectrogram once per model, with the occlusion map drawn over it.
 
-    log_mel: (n_mels, frames) of the window; maps: {model: (n_mels, frames) drop in the chosen label's
-    probability when that patch is hidden}; labels: {model: label explained}."""
+    log_mel: (n_mels, frames) model window, possibly padded with silence (pad_value) around a short clip;
+    maps: {model: (n_mels, frames) drop in the chosen label's probability when that patch is hidden};
+    start_s: time of the window's first frame of audio (not padding), in seconds of the clip given;
+    labels: {model: label explained}; duration_s: the clip's length, for the spectrogram's time axis.
+    Padding columns are cut away, so the panels share the spectrogram's time axis, and one colour scale
+    (0 to the largest drop of any panel) serves every panel."""
     cfg = DEFAULT_FEATURES
+    audio_cols = np.flatnonzero((log_mel > cfg.pad_value + 1e-3).any(0))
+    keep = slice(int(audio_cols[0]), int(audio_cols[-1]) + 1) if len(audio_cols) else slice(None)
+    log_mel = log_mel[:, keep]
+    maps = {n: m[:, keep] for n, m in maps.items()}
     names = list(maps)
     cols = 2 if len(names) > 1 else 1
     rows = int(np.ceil(len(names) / cols)) or 1
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{n}: why '{labels[n]}'" for n in names],
-                        shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.06)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{MODEL_NAMES.get(n, n)}: why '{labels[n]}'" for n in names],
+                        shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08)
     t = start_s + np.arange(log_mel.shape[1]) / cfg.frames_per_s
     db = log_mel * DB_PER_NEPER
     vals, text = _band_ticks(cfg)
+    peak = max([float(np.clip(m, 0, None).max()) for m in maps.values()] + [1e-6])
     for i, name in enumerate(names):
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(go.Heatmap(x=t, z=db, colorscale="Greys", reversescale=True, showscale=False, zmin=float(db.max() - 80),
                                  zmax=float(db.max()), hoverinfo="skip"), row=r, col=c)
         m = maps[name]
-        peak = max(float(np.abs(m).max()), 1e-6)
         fig.add_trace(go.Heatmap(x=t, z=np.where(m > 0.1 * peak, m, np.nan), colorscale="Reds", opacity=0.6, zmin=0, zmax=peak,
-                                 showscale=(i == 0), colorbar=dict(title="drop", len=0.5),
-                                 hovertemplate="%{x:.2f} s<br>hiding this lowers '" + labels[name] + "' by %{z:.0%}<extra>" + name + "</extra>"),
+                                 showscale=(i == 0), colorbar=dict(title="drop in<br>probability", tickformat=".0%"),
+                                 hovertemplate="%{x:.2f} s<br>hiding this lowers '" + labels[name] + "' by %{z:.0%}<extra>"
+                                 + MODEL_NAMES.get(name, name) + "</extra>"),
                       row=r, col=c)
-        fig.update_yaxes(tickvals=vals, ticktext=text, row=r, col=c)
-    fig.update_layout(height=260 * rows + 60, margin=dict(l=50, r=20, t=60, b=40),
-                      title="Which parts of the spectrogram drove each decision (occlusion: red = hiding it changes the answer most)")
+        fig.update_yaxes(tickvals=vals, ticktext=text, title_text="frequency (Hz)" if c == 1 else None, row=r, col=c)
+        whole_clip = duration_s is not None and duration_s <= cfg.window_s + 0.5  # else zoom on the window
+        fig.update_xaxes(range=[0, duration_s] if whole_clip else None, title_text="time (s)" if r == rows else None, row=r, col=c)
+    fig.update_layout(height=260 * rows + 80, margin=dict(l=60, r=20, t=80, b=40),
+                      title="Which parts drove each decision (red: hiding that patch lowers the answer's probability)")
     return fig

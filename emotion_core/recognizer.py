@@ -227,15 +227,19 @@ class Recognizer:
         return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))
 
     @torch.inference_mode()
-    def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None) -> dict[str, tuple[np.ndarray, float]]:
+    def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None,
+                             progress=None) -> dict[str, tuple[np.ndarray, float]]:
         """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}.
 
         Each derived input is computed once. Its time is charged to the family when only that family reads
-        it (the Whisper encoder), else added to timing_ms["features"] (the frame features of cnn1d and lstm)."""
+        it (the Whisper encoder), else added to timing_ms["features"] (the frame features of cnn1d and lstm).
+        progress: called with each family's name before it runs (None: silent)."""
         inputs: dict[str, torch.Tensor] = {"mel": wins}
         readers = [m.input_kind for m in self.models.values()]
         out = {}
         for name, model in self.models.items():
+            if progress is not None:
+                progress(name)
             t = time.perf_counter()
             kind = model.input_kind
             if kind not in inputs:
@@ -260,17 +264,23 @@ class Recognizer:
         """Ensemble of clip (or window) probabilities: the validation-chosen weighted mean."""
         return sum(w * per_family[m] for m, w in self.ensemble.items())
 
-    def predict_all(self, audio: np.ndarray, vad=None) -> Prediction:
+    def predict_all(self, audio: np.ndarray, vad=None, progress=None) -> Prediction:
         """16 kHz mono float32 audio (from load_audio) -> every family's answer and the ensemble's.
 
-        The clip answer of a family is the mean of its window probabilities (see model_windows for `vad`)."""
+        The clip answer of a family is the mean of its window probabilities (see model_windows for `vad`).
+        progress(stage, n_windows): called with "speech" before the speech is found and cut into windows,
+        then with each family's name before it reads the n_windows windows (None: silent)."""
         if not self.models:
             raise RuntimeError("No trained models were found in " + str(self.dir))
         t = time.perf_counter()
+        if progress is not None:
+            progress("speech", 0)
         clip = self.model_windows(audio, vad)
         pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip, lead=self.lead)
         pred.timing_ms["features"] = (time.perf_counter() - t) * 1000  # speech preparation, log-mel, windows
-        window_probs = self.window_probabilities(clip.windows, pred.timing_ms)
+        n_windows = len(clip.windows)
+        window_probs = self.window_probabilities(clip.windows, pred.timing_ms,
+                                                 None if progress is None else lambda m: progress(m, n_windows))
         for name, (wp, ms) in window_probs.items():
             p = wp.mean(0)
             pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms)

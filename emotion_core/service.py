@@ -68,19 +68,37 @@ class RecentAnswers:
         return value
 
 
-def classify(source, recognizer: Recognizer) -> Prediction:
+def classify(source, recognizer: Recognizer, progress=None) -> Prediction:
     """Any audio source load_audio takes -> every model's answer (windows over speech for long clips).
-    pred.timing_ms gets "decode" and a "total" that covers the whole answer, decoding included."""
+    pred.timing_ms gets "decode" and a "total" that covers the whole answer, decoding included.
+
+    progress(fraction, text): called at each real stage (decoding, speech detection, each model over
+    its windows); None: silent."""
+    stages = ["decode", "speech", *recognizer.models]
+
+    def stage(name, n_windows=0):
+        if progress is None:
+            return
+        text = STAGE_TEXT.get(name) or f"{MODEL_NAMES.get(name, name)} reads {n_windows} window{'s' * (n_windows != 1)} of 3 s"
+        progress(stages.index(name) / (len(stages) + 1), text)
+
     t = time.perf_counter()
+    stage("decode")
     audio = load_audio(source)
     decode_ms = (time.perf_counter() - t) * 1000
-    pred = recognizer.predict_all(audio, vad=speech_regions)
+    pred = recognizer.predict_all(audio, vad=speech_regions, progress=stage)
     pred.timing_ms = {"decode": decode_ms, **pred.timing_ms, "total": (time.perf_counter() - t) * 1000}
     return pred
 
 
-def analyse(source, recognizer: Recognizer) -> Analysis:
-    pred = classify(source, recognizer)
+STAGE_TEXT = {"decode": "decoding the audio", "speech": "finding the speech", "draw": "drawing the pictures"}
+
+
+def analyse(source, recognizer: Recognizer, progress=None) -> Analysis:
+    """classify, then the figures and the summary; progress as in classify, plus the drawing stage."""
+    pred = classify(source, recognizer, progress)
+    if progress is not None:
+        progress((len(recognizer.models) + 2) / (len(recognizer.models) + 3), STAGE_TEXT["draw"])
     clip = pred.clip
     lm = clip.log_mel.float().cpu().numpy()
     step = int(np.ceil(lm.shape[1] / MAX_DISPLAY_FRAMES))
@@ -92,7 +110,7 @@ def analyse(source, recognizer: Recognizer) -> Analysis:
     timeline = plots.timeline_figure(api["timeline"], pred.duration_s, pred.lead) if api["timeline"] else None
     lead = pred.models[pred.lead]
     w = int(lead.window_probabilities.max(1).argmax())
-    best = {"log_mel": clip.windows[w].float().cpu().numpy(), "start_s": clip.times_s[w][0]}
+    best = {"log_mel": clip.windows[w].float().cpu().numpy(), "start_s": clip.times_s[w][0], "duration_s": pred.duration_s}
     summary = summary_markdown(pred, recognizer.lead_reason)
     return Analysis(pred, api, summary, spectrogram, bars, timeline, best)
 

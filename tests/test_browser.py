@@ -73,7 +73,7 @@ def check_result_page(page):
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=RESULT_TIMEOUT_MS)
     plots = page.locator(".js-plotly-plot")  # spectrogram and probabilities
     bars_text = plots.nth(1).inner_text()
-    for name in ("cnn1d", "lstm", "cnn2d", "whisper", "ensemble"):
+    for name in ("1D CNN", "LSTM", "2D CNN (spectrogram image)", "Whisper encoder", "Ensemble"):
         assert name in bars_text, f"no {name} bars"
     assert "frequency (Hz, mel scale)" in plots.nth(0).inner_text()
     summary = page.locator(".prose").filter(has_text="Ensemble:").first.inner_text()
@@ -107,7 +107,7 @@ def test_long_clip_shows_the_timeline(browser, app_url, clips):
     upload(page, clips / "long.wav")
     wait_for_result(page)
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=RESULT_TIMEOUT_MS)
-    assert "Emotion over time" in page.locator(".js-plotly-plot").nth(2).inner_text()
+    assert "3 s windows over the speech" in page.locator(".js-plotly-plot").nth(2).inner_text()
     page.screenshot(path=str(ARTIFACTS / "timeline.png"), full_page=True)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from emotion_core import service
 from emotion_core.explain import occlusion_maps
-from emotion_core.labels import LABELS
+from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.plots import explanation_figure
 from emotion_core.recognizer import Recognizer
 
@@ -26,8 +26,8 @@ def recognizer():
 def test_short_clip_figures(recognizer):
     a = service.analyse((16000, speechlike(16000, 2.0)), recognizer)
     names = [t.name for t in a.probabilities.data]
-    assert names == recognizer.names  # one bar group per model, the ensemble included
-    assert all(list(t.x) == list(LABELS) for t in a.probabilities.data)
+    assert names == [MODEL_NAMES[n] for n in recognizer.names]  # one bar per model in each group, ensemble included
+    assert all(list(t.y) == list(LABELS) for t in a.probabilities.data)  # horizontal: labels readable on a phone
     assert a.probabilities.layout.barmode == "group"
     heat = [t for t in a.spectrogram.data if t.type == "heatmap"]
     assert len(heat) == 1 and np.asarray(heat[0].z).shape[0] == 80
@@ -36,6 +36,17 @@ def test_short_clip_figures(recognizer):
     assert {t.name for t in a.spectrogram.data} >= {"loudness (dB)", "pitch (Hz)"}
     assert a.timeline is None and a.api["timeline"] == []
     assert "Ensemble" in a.summary and "| Whisper encoder |" in a.summary
+
+
+def test_progress_reports_each_real_stage_in_order(recognizer):
+    seen = []
+    service.analyse((16000, speechlike(16000, 2.0)), recognizer, progress=lambda f, text: seen.append((f, text)))
+    texts = [t for _, t in seen]
+    assert texts[:2] == ["decoding the audio", "finding the speech"] and texts[-1] == "drawing the pictures"
+    assert [t.split(" reads ")[0] for t in texts[2:-1]] == [MODEL_NAMES[n] for n in recognizer.models]
+    assert all("reads 1 window of 3 s" in t for t in texts[2:-1])
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] < 1
 
 
 @needs_corpus

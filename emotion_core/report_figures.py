@@ -1,0 +1,159 @@
+"""Pictures of the committed evaluation for the "How it works" tab, read from reports/*.json (no number is
+written here except the human listeners' published accuracy), and the pipeline picture of one clip.
+
+A report is the JSON of `python -m train.evaluate`: {"labels", "models": {name: {"overall", "per_dataset":
+{dataset: {"n", "accuracy", "uar", ...}}, "confusion": (n_labels, n_labels) counts, rows true}}}. Results under
+classroom conditions, when they exist, are a second report of the same shape (reports/classroom.json), or a
+"classroom" entry of the same shape inside a model's entry of reports/test.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .audio import SAMPLE_RATE
+from .features import DEFAULT_FEATURES
+from .labels import LABELS, MODEL_NAMES
+from .paths import PROJECT_DIR
+from .plots import DB_PER_NEPER, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks
+
+REPORT_DIR = PROJECT_DIR / "reports"
+CLEAN_REPORT = "test.json"  # the test speakers, clean studio audio
+CLASSROOM_REPORT = "classroom.json"  # the same speakers under classroom conditions (when evaluated)
+CONDITIONS = ("clean", "classroom")
+HUMAN_LISTENER_ACCURACY = 0.409  # CREMA-D listeners, voice only (Cao et al., 2014); a published figure
+BALANCED = "all (corpus-balanced)"
+WAVEFORM_POINTS = 2000  # samples drawn of the waveform (min/max envelope beyond that)
+PIPELINE_MAX_S = 6.0  # s of a clip drawn in the pipeline picture
+
+
+def load_reports(report_dir: Path = REPORT_DIR) -> dict[str, dict]:
+    """{"clean": report, "classroom": report} for the conditions that have results ({} when none do)."""
+    out = {}
+    for condition, name in zip(CONDITIONS, (CLEAN_REPORT, CLASSROOM_REPORT)):
+        try:
+            out[condition] = json.loads((Path(report_dir) / name).read_text())
+        except (OSError, ValueError):
+            continue
+    clean = out.get("clean", {})
+    room = clean.get("conditions", {}).get("classroom")  # train.evaluate --condition both writes it here
+    if room and clean.get("condition") != "classroom" and "classroom" not in out:
+        out["classroom"] = {"labels": clean.get("labels", list(LABELS)), "models": room["models"]}
+    return out
+
+
+def corpus_balanced_uar(entry: dict) -> float:
+    """Mean over datasets of the per-dataset UAR (the headline metric of reports/test.md)."""
+    per = entry["per_dataset"]
+    return float(np.mean([v["uar"] for v in per.values()])) if per else float("nan")
+
+
+def model_order(reports: dict[str, dict]) -> list[str]:
+    """Models in the order of the clean report (families, then the ensemble)."""
+    first = next(iter(reports.values()), {"models": {}})
+    return list(first["models"])
+
+
+def uar_figure(reports: dict[str, dict]) -> go.Figure:
+    """Bars of each model's UAR per test dataset and corpus-balanced, one panel per condition (clean, and
+    classroom when there are results), with the human listeners' accuracy drawn across."""
+    conditions = [c for c in CONDITIONS if c in reports]
+    fig = make_subplots(rows=1, cols=max(len(conditions), 1), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"{c} audio" if c == "clean" else "classroom conditions" for c in conditions]
+                        if len(conditions) > 1 else None)
+    for col, condition in enumerate(conditions, start=1):
+        models = reports[condition]["models"]
+        for name in model_order(reports):
+            if name not in models:
+                continue
+            entry = models[name]
+            datasets = list(entry["per_dataset"])
+            x = datasets + [BALANCED]
+            y = [entry["per_dataset"][d]["uar"] for d in datasets] + [corpus_balanced_uar(entry)]
+            n = [entry["per_dataset"][d]["n"] for d in datasets] + [entry["overall"]["n"]]
+            shown = MODEL_NAMES.get(name, name)
+            fig.add_trace(go.Bar(x=x, y=y, name=shown, legendgroup=name, showlegend=col == 1, customdata=n,
+                                 marker_color=MODEL_COLOURS.get(name), text=[f"{v:.0%}" for v in y], textposition="outside",
+                                 textfont_size=9, cliponaxis=False,
+                                 hovertemplate="%{x}: %{y:.1%} UAR (%{customdata} clips)<extra>" + shown + "</extra>"),
+                          row=1, col=col)
+        fig.add_trace(go.Scatter(x=x, y=[HUMAN_LISTENER_ACCURACY] * len(x), mode="lines", legendgroup="human",
+                                 name=f"human listeners (CREMA-D) {HUMAN_LISTENER_ACCURACY:.1%}", showlegend=col == 1,
+                                 line=dict(color=HUMAN_COLOUR, dash="dash", width=2), hoverinfo="name"), row=1, col=col)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="UAR", col=1)
+    fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend
+                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+    return fig
+
+
+def confusion_figure(reports: dict[str, dict], name: str, condition: str = "clean") -> go.Figure:
+    """One model's confusion matrix as a heatmap: rows the true emotion, columns the model's answer, each
+    row in percent of that emotion's clips (the counts in the hover)."""
+    report = reports.get(condition) or {}
+    entry = report.get("models", {}).get(name)
+    fig = go.Figure()
+    if entry is None:
+        fig.update_layout(title=f"No {condition} results for {MODEL_NAMES.get(name, name)}", height=200)
+        return fig
+    labels = list(report.get("labels", LABELS))
+    counts = np.asarray(entry["confusion"], dtype=float)
+    totals = counts.sum(1, keepdims=True)
+    share = np.divide(counts, totals, out=np.full_like(counts, np.nan), where=totals > 0)
+    text = [[f"{v:.0%}" if np.isfinite(v) else "" for v in row] for row in share]
+    fig.add_trace(go.Heatmap(z=share, x=labels, y=labels, customdata=counts, colorscale="Blues", zmin=0, zmax=1,
+                             text=text, texttemplate="%{text}", colorbar=dict(title="share", tickformat=".0%"),
+                             hovertemplate="true %{y}, answered %{x}: %{z:.0%} (%{customdata:.0f} clips)<extra></extra>"))
+    fig.update_xaxes(title_text="the model's answer", side="bottom", tickangle=-45)
+    fig.update_yaxes(title_text="the true emotion", autorange="reversed")
+    fig.update_layout(height=480, margin=dict(l=90, r=20, t=60, b=90),
+                      title=f"{MODEL_NAMES.get(name, name)}: its answers ({condition})")
+    return fig
+
+
+def pipeline_figure(audio: np.ndarray, sample_rate: int, log_mel: np.ndarray, probabilities: dict[str, np.ndarray],
+                    start_s: float = 0.0) -> go.Figure:
+    """From sound to answer for one clip, top to bottom: the waveform, the mel spectrogram every model reads,
+    and the probabilities the models give. audio: (samples,) the prepared speech starting at start_s;
+    log_mel: (n_mels, frames) of it; probabilities: {model: (n_labels,)}."""
+    cfg = DEFAULT_FEATURES
+    families = [n for n in probabilities if n != "ensemble"]
+    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.14, row_heights=[0.22, 0.38, 0.40], subplot_titles=[  # short: they must fit a phone
+        "1. the sound wave", "2. the mel spectrogram every model reads",
+        f"3. the {len(families)} models' answers"])
+    step = max(1, len(audio) // WAVEFORM_POINTS)
+    env = audio[: len(audio) // step * step].reshape(-1, step)
+    t_wave = start_s + np.arange(len(env)) * step / sample_rate
+    fig.add_trace(go.Scatter(x=np.repeat(t_wave, 2), y=np.stack([env.max(1), env.min(1)], 1).ravel(), mode="lines",
+                             line=dict(color="#888888", width=1), hoverinfo="skip", showlegend=False), row=1, col=1)
+    t = start_s + np.arange(log_mel.shape[1]) / cfg.frames_per_s
+    db = log_mel * DB_PER_NEPER
+    fig.add_trace(go.Heatmap(x=t, z=db, zmin=float(db.max() - 80), zmax=float(db.max()), colorscale="Magma",
+                             showscale=False, hoverinfo="skip"), row=2, col=1)
+    for name, p in probabilities.items():
+        shown = MODEL_NAMES.get(name, name)
+        fig.add_trace(go.Bar(x=list(LABELS), y=np.asarray(p, dtype=float), name=shown, marker_color=MODEL_COLOURS.get(name),
+                             hovertemplate="%{x}: %{y:.0%}<extra>" + shown + "</extra>"), row=3, col=1)
+    vals, text = _band_ticks(cfg)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_yaxes(showticklabels=False, row=1, col=1)
+    fig.update_yaxes(tickvals=vals, ticktext=text, title_text="Hz", row=2, col=1)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=3, col=1)
+    fig.update_layout(barmode="group", height=760, margin=dict(l=50, r=20, t=40, b=40),  # titled by the page's heading
+                      legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, xanchor="left"))
+    return fig
+
+
+def pipeline_of_analysis(analysis, max_s: float = PIPELINE_MAX_S) -> go.Figure:
+    """pipeline_figure of an analysed clip (service.Analysis): its prepared speech from the most confident
+    window on, at most max_s seconds, and the clip's probabilities."""
+    clip = analysis.prediction.clip
+    offset_s = max(0.0, analysis.best_window["start_s"] - clip.speech_s[0])
+    a = int(offset_s * SAMPLE_RATE)
+    f = int(offset_s * DEFAULT_FEATURES.frames_per_s)
+    speech = clip.speech[a : a + int(max_s * SAMPLE_RATE)]
+    log_mel = clip.log_mel[:, f : f + int(max_s * DEFAULT_FEATURES.frames_per_s)].float().cpu().numpy()
+    probabilities = {n: o.probabilities for n, o in analysis.prediction.models.items()}
+    return pipeline_figure(speech, SAMPLE_RATE, log_mel, probabilities, clip.speech_s[0] + offset_s)

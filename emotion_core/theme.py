@@ -1,0 +1,50 @@
+"""How the page looks beyond Gradio's defaults: plots that follow the light/dark theme, and a layout that
+holds at phone width (390 px). Passed to demo.launch(css=CSS, head=HEAD)."""
+from __future__ import annotations
+
+import json
+
+import plotly.io as pio
+
+TRANSPARENT = "rgba(0,0,0,0)"
+
+
+def dark_template() -> dict:
+    """plotly's own dark template, on a transparent background so the page's dark colour shows through."""
+    t = pio.templates["plotly_dark"].to_plotly_json()
+    t["layout"].update(paper_bgcolor=TRANSPARENT, plot_bgcolor=TRANSPARENT)
+    return t
+
+
+# Gradio draws every gr.Plot with window.Plotly.react. When the page is dark (Gradio puts the class "dark"
+# on <body> for ?__theme=dark or a dark system setting), each figure is drawn with the dark template instead
+# of the light one its JSON carries; the figures themselves stay theme-free.
+HEAD = """<script>
+(() => {
+  const DARK = %s;
+  const isDark = () => document.body.classList.contains("dark") || document.documentElement.classList.contains("dark");
+  const themed = (layout) => (layout && isDark()) ? Object.assign({}, layout, {template: DARK}) : layout;
+  let plotly;
+  Object.defineProperty(window, "Plotly", {configurable: true, get: () => plotly, set: (P) => {
+    plotly = P;
+    for (const name of ["react", "newPlot"]) {
+      const original = P[name];
+      if (typeof original !== "function" || original.themed) continue;
+      P[name] = function (gd, data, layout, config) { return original.call(this, gd, data, themed(layout), config); };
+      P[name].themed = true;
+    }
+  }});
+})();
+</script>""" % json.dumps(dark_template())
+
+# Phone width: words in table headings and titles are never split mid-word (a wide table scrolls instead).
+CSS = """
+.prose th, .prose td, .prose h1, .prose h2, .prose h3 { word-break: normal !important; overflow-wrap: normal !important;
+  hyphens: none !important; }
+.prose th { white-space: nowrap; }
+.guess-buttons button { min-width: 6.5em; }
+@media (max-width: 500px) {
+  .prose table { display: block; overflow-x: auto; max-width: 100%; }
+  .prose th, .prose td { padding: 4px 6px !important; }
+}
+"""

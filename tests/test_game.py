@@ -1,0 +1,78 @@
+"""The guessing game's rules: clips in a per-session order, one score per clip, listeners as a lower bound,
+act it out. Pure functions over the session dict; no model needed."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from emotion_core import game
+from emotion_core.labels import LABELS
+
+
+def clip(label, votes=(), dataset="CREMA-D"):
+    return SimpleNamespace(path=f"/clips/{label}.opus", label=label, dataset=dataset, votes=tuple(votes))
+
+
+def probs(label, sure=0.6):
+    p = np.full(len(LABELS), (1 - sure) / (len(LABELS) - 1))
+    p[LABELS.index(label)] = sure
+    return p
+
+
+def test_each_clip_plays_once_before_any_repeats():
+    clips = [clip(lab) for lab in LABELS]
+    g = game.new_game(seed=3)
+    order = []
+    for _ in range(len(clips)):
+        g = game.next_clip(g, clips)
+        order.append(g["clip"])
+        g = game.score_guess(g, "angry", clips[g["clip"]].label, {}, ())
+    assert sorted(order) == list(range(len(clips)))
+    g = game.next_clip(g, clips)  # all played: a new cycle starts
+    assert g["played"] == [g["clip"]]
+    with pytest.raises(ValueError):
+        game.next_clip(g, [])
+
+
+def test_a_round_scores_you_each_model_and_the_listeners():
+    c = clip("angry", votes=[("angry", 80.0)])
+    g = game.next_clip(game.new_game(seed=1), [c])
+    answers = game.model_answers({"cnn1d": probs("angry"), "lstm": probs("sad"), "ensemble": probs("angry", 0.4)}, c.label)
+    assert answers["lstm"].label == "sad" and answers["lstm"].target_probability == pytest.approx(0.4 / 6)
+    g = game.score_guess(g, "angry", c.label, answers, c.votes)
+    assert (g["rounds"], g["you"], g["models"], g["listener_rounds"]) == (1, 1, {"cnn1d": 1, "lstm": 0, "ensemble": 1}, 1)
+    assert g["listener_points"] == pytest.approx(0.8)
+    again = game.score_guess(g, "sad", c.label, answers, c.votes)  # a second guess for the same clip
+    assert again == g
+    board = dict((who, share) for who, _, share in game.scoreboard(g))
+    assert board["You"] == 1 and board["LSTM"] == 0 and board["Average listener (CREMA-D clips)"] == pytest.approx(0.8)
+    reveal = game.reveal_markdown("angry", c, answers)
+    assert "It was **angry**" in reveal and "angry** (80%)" in reveal and "| LSTM | sad |" in reveal
+
+
+def test_listeners_count_only_when_they_said_the_truth_and_clips_without_votes_do_not_count():
+    assert game.listener_share((("neutral", 59.0),), "fearful") == 0.0  # majority said something else
+    assert game.listener_share((("angry", 37.2), ("disgust", 58.6)), "disgust") == pytest.approx(0.586)
+    assert game.listener_share((), "sad") is None
+    g = game.next_clip(game.new_game(seed=2), [clip("sad", dataset="RAVDESS")])
+    g = game.score_guess(g, "sad", "sad", {}, ())
+    assert g["listener_rounds"] == 0 and "listener" not in game.scoreboard_markdown(g)
+    with pytest.raises(ValueError):
+        game.score_guess(game.next_clip(g, [clip("sad")]), "bored", "sad", {}, ())
+
+
+def test_act_it_out_names_a_new_emotion_and_counts_who_heard_it():
+    g = game.new_game(seed=5)
+    seen = set()
+    for _ in range(20):
+        last = g["target"]
+        g, target = game.act_target(g)
+        assert target in LABELS and target != last
+        seen.add(target)
+    assert len(seen) > 3
+    g = {**g, "target": "happy"}
+    answers = game.model_answers({"cnn1d": probs("happy"), "whisper": probs("neutral")}, "happy")
+    g = game.score_act(g, answers)
+    assert g["heard"] == {"cnn1d": 1, "whisper": 0} and g["acted"] == 1
+    text = game.act_markdown(g, answers)
+    assert "You meant **happy**" in text and "Heard as happy by: 1D CNN." in text

@@ -1,0 +1,224 @@
+"""The page as a pupil and a teacher meet it, in Debian's Chromium: the guessing game, act it out with the fake
+microphone, the How-it-works charts, results that belong to the clip shown, progress stages, phone width, dark
+mode and the API's names. Screenshots go to artifacts/browser/ (docs/ holds copies for the README)."""
+import json
+import urllib.request
+
+import pytest
+
+from .shared_paths import DATA_DIR
+from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, app_url, clips, upload  # noqa: F401 (fixtures)
+from .test_browser import pytestmark as browser_marks
+
+pytestmark = browser_marks  # skip without Chromium or the corpus; slow
+
+MODELS = ("1D CNN", "LSTM", "2D CNN (spectrogram image)", "Whisper encoder", "Ensemble")
+PHONE = {"width": 390, "height": 844}
+CLIP = DATA_DIR / "CREMA-D/AudioWAV/1015_IEO_HAP_HI.opus"
+# every progress text shown while a request runs, and whether any was drawn inside the summary
+WATCH_PROGRESS = """() => { window.progressTexts = []; window.progressOverSummary = false;
+  new MutationObserver(() => {
+    for (const e of document.querySelectorAll('.progress-text, .progress-level, .meta-text, .meta-text-center')) {
+      const t = e.textContent.trim();
+      if (t && window.progressTexts[window.progressTexts.length - 1] !== t) window.progressTexts.push(t);
+      const shown = e.checkVisibility({opacityProperty: true, visibilityProperty: true}) && !e.closest('.hidden');
+      if (shown && e.closest('#summary')) window.progressOverSummary = e.className + ': ' + t;
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+# words split over two lines in headings and table headings
+SPLIT_WORDS = """() => { const out = [];
+  for (const el of document.querySelectorAll('.prose th, .prose h1, .prose h2, .prose h3')) {
+    if (!el.offsetParent) continue;
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.textContent.matchAll(/\\S+/g)) {
+        const r = document.createRange(); r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(r.getClientRects()).map(b => Math.round(b.top)));
+        if (lines.size > 1) out.push(m[0]);
+      } } }
+  return out; }"""
+# boxes of a plot's legend, plotting area, tick labels and main title, relative to its svg
+PLOT_BOXES = """(sel) => { const root = document.querySelector(sel + ' .js-plotly-plot');
+  const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const svg = box(root.querySelector('svg.main-svg'));
+  return {svg, legend: Array.from(root.querySelectorAll('g.legend')).map(box),
+          area: Array.from(root.querySelectorAll('.cartesianlayer .bg, .bglayer rect')).map(box),
+          ticks: Array.from(root.querySelectorAll('.xtick text, .ytick text')).map(box),
+          title: Array.from(root.querySelectorAll('.g-gtitle text')).map(box),
+          axisTitles: Array.from(root.querySelectorAll('.infolayer g[class*="title"]:not(.g-gtitle) text')).map(box),
+          label: Array.from(document.querySelectorAll(sel + ' [data-testid=block-label]')).map(box)}; }"""
+
+
+def overlap(a, b):
+    return a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+
+
+@pytest.fixture(scope="module")
+def browser(clips):  # noqa: F811 (the clips fixture of test_browser)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+def open_page(browser, url, viewport=None, query=""):
+    page = browser.new_page(viewport=viewport or {"width": 1400, "height": 1100})
+    page.goto(url + query)
+    page.get_by_role("button", name="Analyse").wait_for()
+    return page
+
+
+def analyse_upload(page, path):
+    upload(page, path)
+    page.wait_for_function("document.querySelectorAll('#bars .js-plotly-plot').length == 1 && "
+                           "!document.querySelector('#summary').innerText.includes('Record or upload')", timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_timeout(800)  # plotly finishes laying out
+
+
+def test_guessing_game_full_round(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.get_by_role("tab", name="Guess the emotion").click()
+    guesses = [page.get_by_role("button", name=lab, exact=True) for lab in ("angry", "sad")]
+    assert all(b.is_disabled() for b in guesses)  # nothing to guess before a clip plays
+    for n in (1, 2):
+        page.get_by_role("button", name="Play a clip").click()
+        page.locator("#reveal").get_by_text("Listen, then pick").wait_for(timeout=RESULT_TIMEOUT_MS)
+        page.wait_for_function("() => !Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() == 'angry').disabled",
+                               timeout=RESULT_TIMEOUT_MS)
+        page.get_by_role("button", name="angry", exact=True).click()
+        page.locator("#reveal h3").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+        reveal = page.locator("#reveal").inner_text()
+        assert "You said angry" in reveal
+        for name in MODELS:
+            assert name in reveal, f"{name} missing from the reveal"
+        page.locator("#score").get_by_text(f"of {n}").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+        assert page.get_by_role("button", name="sad", exact=True).is_disabled()  # one guess per clip
+    score = page.locator("#score").inner_text()
+    assert "You" in score and all(name in score for name in MODELS)
+    assert "Average listener" in score or "listener" not in reveal.lower() or "No listener votes" in reveal
+    page.screenshot(path=str(ARTIFACTS / "game.png"), full_page=True)
+
+
+def test_act_it_out_with_the_fake_microphone(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.get_by_role("tab", name="Guess the emotion").click()
+    page.get_by_role("button", name="Give me an emotion").click()
+    page.locator("#act-prompt").get_by_text("so that it sounds").wait_for(timeout=RESULT_TIMEOUT_MS)
+    target = page.locator("#act-prompt strong").inner_text().strip()
+    page.locator("#act-audio").get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(3500)
+    page.locator("#act-audio button.stop-button").first.click()
+    page.locator("#act-result h3").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    result = page.locator("#act-result").inner_text()
+    assert f"You meant {target}" in result and "1 take" in result
+    assert all(name in result for name in MODELS)
+    page.screenshot(path=str(ARTIFACTS / "act-it-out.png"), full_page=True)
+
+
+def test_how_it_works_charts(browser, app_url):  # noqa: F811
+    report = json.loads((ARTIFACTS.parent.parent / "reports" / "test.json").read_text())
+    page = open_page(browser, app_url)
+    page.get_by_role("tab", name="How it works").click()
+    page.wait_for_function("['#uar', '#confusion', '#pipeline'].every(s => document.querySelector(s + ' .js-plotly-plot'))",
+                           timeout=RESULT_TIMEOUT_MS)
+    uar = page.locator("#uar").inner_text()
+    assert "human listeners" in uar and "all (corpus-balanced)" in uar
+    for dataset in next(iter(report["models"].values()))["per_dataset"]:
+        assert dataset in uar
+    assert "1D CNN: its answers" in page.locator("#confusion").inner_text()
+    page.get_by_label("LSTM", exact=True).check()
+    page.locator("#confusion").get_by_text("LSTM: its answers").wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert "mel spectrogram" in page.locator("#pipeline").inner_text()
+    assert page.get_by_text("Technical card: Whisper encoder").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
+    phone = open_page(browser, app_url, PHONE)
+    phone.get_by_role("tab", name="How it works").click()
+    phone.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    phone.wait_for_timeout(800)
+    phone.wait_for_function("document.querySelector('#pipeline .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    pipeline = phone.evaluate(PLOT_BOXES, "#pipeline")
+    titles = phone.evaluate("Array.from(document.querySelectorAll('#pipeline .annotation-text')).map(e => "
+                            "{ const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })")
+    assert len(titles) == 3
+    for t in titles:
+        assert pipeline["svg"][0] - 1 <= t[0] and t[2] <= pipeline["svg"][2] + 1, "a pipeline title is cut"
+        assert not any(overlap(t, b) for b in pipeline["ticks"] + pipeline["label"] + pipeline["axisTitles"]), \
+            "a pipeline title is covered"
+    uar = phone.evaluate(PLOT_BOXES, "#uar")
+    for legend in uar["legend"]:
+        assert not any(overlap(legend, b) for b in uar["area"] + uar["title"] + uar["label"]), "legend over the chart"
+        assert legend[1] >= uar["svg"][1] - 1, "legend cut at the top"
+    assert phone.evaluate(SPLIT_WORDS) == []
+    phone.screenshot(path=str(ARTIFACTS / "how-it-works-phone.png"), full_page=True)
+
+
+def test_results_belong_to_the_clip_shown_and_progress_has_real_stages(browser, app_url, clips):  # noqa: F811
+    page = open_page(browser, app_url)
+    page.evaluate(WATCH_PROGRESS)
+    analyse_upload(page, clips / "upload.wav")
+    texts = page.evaluate("window.progressTexts")
+    shown = {t.split(" - ")[0] for t in texts if "%" in t}  # stage texts the bar moved through
+    # real stages (quick ones may pass between two updates of the page; tests/test_plots_and_cli.py checks them all)
+    assert len(shown) >= 3 and any(" reads " in t for t in shown), shown
+    assert page.evaluate("window.progressOverSummary") is False, page.evaluate("window.progressOverSummary")
+    page.get_by_text("Explain: which parts").click()
+    page.get_by_role("button", name="Explain the most confident window").click()
+    page.wait_for_function("document.querySelector('#explanation .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    page.get_by_label("Clear").first.click()  # the player's Clear (x): nothing of the old clip stays
+    page.wait_for_function("document.querySelectorAll('#spectrogram .js-plotly-plot, #bars .js-plotly-plot, "
+                           "#explanation .js-plotly-plot').length == 0", timeout=RESULT_TIMEOUT_MS)
+    assert "Record or upload a clip to start" in page.locator("#summary").inner_text()
+    analyse_upload(page, CLIP)  # a new clip: its own results, no explanation of the old one
+    assert page.locator("#explanation .js-plotly-plot").count() == 0
+
+
+def test_phone_width_result_first_no_split_words_no_overlaps(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url, PHONE)
+    analyse_upload(page, CLIP)
+    top = {sel: page.locator(sel).bounding_box()["y"] for sel in ("#analyse", "#summary", "#spectrogram", "#bars")}
+    examples = page.get_by_text("Clips of speakers the models never heard")
+    if examples.count():
+        assert top["#bars"] < examples.first.bounding_box()["y"], "the result must come before the example list"
+    assert top["#analyse"] < top["#summary"] < top["#spectrogram"] < top["#bars"]
+    assert page.evaluate(SPLIT_WORDS) == []
+    bars = page.evaluate(PLOT_BOXES, "#bars")
+    for legend in bars["legend"]:
+        assert not any(overlap(legend, t) for t in bars["ticks"] + bars["area"] + bars["title"]), "legend over the bars"
+        assert not any(overlap(legend, t) for t in bars["label"]), "the plot's label covers the legend"
+        assert legend[1] >= bars["svg"][1] - 1, "legend cut at the top"
+    for t in bars["ticks"]:
+        assert bars["svg"][0] - 1 <= t[0] and t[2] <= bars["svg"][2] + 1, "a bar label is cut"
+    spec = page.evaluate(PLOT_BOXES, "#spectrogram")
+    assert not any(overlap(legend, a) for legend in spec["legend"] for a in spec["area"]), "legend over the loudness panel"
+    page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+
+
+def test_dark_mode_draws_dark_plots(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url, query="?__theme=dark")
+    analyse_upload(page, CLIP)
+    colours = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => "
+                            "[g._fullLayout.paper_bgcolor, g._fullLayout.font.color])")
+    assert colours
+    for paper, font in colours:
+        assert paper in ("rgba(0, 0, 0, 0)", "rgb(17, 17, 17)"), paper
+        r, g, b = (int(font[i : i + 2], 16) for i in (1, 3, 5))
+        assert 0.2126 * r + 0.7152 * g + 0.0722 * b > 180, f"dark text {font} on a dark page"
+    page.screenshot(path=str(ARTIFACTS / "dark.png"), full_page=True)
+    light = open_page(browser, app_url)
+    analyse_upload(light, CLIP)
+    light.screenshot(path=str(ARTIFACTS / "desktop.png"), full_page=True)
+    font = light.evaluate("document.querySelector('#bars .js-plotly-plot')._fullLayout.font.color")
+    assert font != colours[0][1]  # the light page keeps light plots
+
+
+def test_api_names_its_input_and_output(app_url):  # noqa: F811
+    info = json.loads(urllib.request.urlopen(app_url + "gradio_api/info", timeout=30).read())
+    classify = info["named_endpoints"]["/classify"]
+    assert [(p["label"], p["parameter_name"]) for p in classify["parameters"]] == [("audio", "audio")]
+    assert [r["label"] for r in classify["returns"]] == ["result"]
