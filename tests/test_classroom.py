@@ -12,9 +12,9 @@ import soundfile as sf
 import torch
 from scipy.signal import welch
 
-import train.classroom as classroom
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
+from train import classroom
 from train.classroom import (
     PAD_S,
     BabblePool,
@@ -114,7 +114,7 @@ def test_babble_comes_from_the_pool_without_the_speaker(speech, bank, monkeypatc
     tones = BabblePool("val", ["A", "B"], [tone(1000.0), tone(2500.0)])
     _, scene, parts = simulate_scene(speech, clip_rng("clip", 0), bank, tones, exclude_speaker="A")
     f, psd = welch(parts["noise"], SAMPLE_RATE, nperseg=4096)
-    at = lambda hz: psd[np.abs(f - hz) < 30].sum()  # noqa: E731
+    at = lambda hz: psd[np.abs(f - hz) < 30].sum()
     assert scene.noise == "babble" and scene.talkers >= 3
     assert at(2500) > 1e4 * at(1000)
 
