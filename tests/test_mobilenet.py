@@ -108,3 +108,24 @@ def test_checkpoint_round_trip_needs_no_shared_file(tmp_path, monkeypatch):
     lm = torch.randn(3, 80, DEFAULT_FEATURES.window_frames) - 8
     with torch.no_grad():
         torch.testing.assert_close(loaded(lm), model(lm))
+
+
+@needs_weights
+@pytest.mark.slow
+def test_fit_mobilenet_trains_every_layer_on_a_cache(tmp_path):
+    """Two steps on the synthetic cache: the whole network moves, and validation is scored."""
+    import dataclasses
+
+    from tests.synthetic_cache import build_cache
+    from train.cache import load_cache
+    from train.fit_mobilenet import MOBILENET_RECIPE, fit_mobilenet
+
+    build_cache(tmp_path)
+    rows, mels = load_cache(tmp_path)
+    start = Efficientat2d(Efficientat2dConfig(), 7, weights=str(WEIGHTS)).state_dict()
+    recipe = dataclasses.replace(MOBILENET_RECIPE, epochs=1, steps=2, batch=4, augment=0.0)
+    model, result = fit_mobilenet(rows, mels, recipe, weights=str(WEIGHTS))
+    moved = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items()
+             if k.startswith("features.") and v.is_floating_point() and not torch.equal(v, start[k])}
+    assert {"features.0", "features.8", "features.16"} <= moved  # stem, middle and last layers all trained
+    assert 0.0 <= result["val"]["corpus_balanced_uar"] <= 1.0 and len(result["history"]) == 1
