@@ -3,8 +3,13 @@
     python -m train.ensemble --data DIR [--checkpoints DIR]
 
 Every weight vector on a grid (each family an integer weight 0-10; at least two families) is scored by the
-validation corpus-balanced UAR of its weighted mean; the best is written to checkpoints/ensemble.json
-with the plain mean's score beside it. The test speakers are not read.
+validation corpus-balanced UAR of its weighted mean. The best mix is kept only if it beats the best single
+family by more than the validation noise (`choose`): the validation speakers are resampled with replacement
+(within each dataset, BOOTSTRAPS times), and the mix must beat the best single family on at least
+CONFIDENCE of the resamples (a paired, one-sided speaker bootstrap); otherwise the ensemble is the best single
+family (its weight 1, the others 0). The choice, its validation score and how the rule decided go to
+checkpoints/ensemble.json, checkpoints/ensemble_decision.json and reports/ensemble_choice.md. The test
+speakers are not read.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import argparse
 import itertools
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +30,86 @@ from .evaluate import select_clips
 from .metrics import clip_means, evaluate_predictions
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
+BOOTSTRAPS = 500  # speaker resamples of the validation set
+CONFIDENCE = 0.95  # share of resamples on which a mix must beat the best single family to be chosen
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cb_uar(probs: np.ndarray, y, datasets) -> float:
+    """Corpus-balanced UAR of the argmax of clip probabilities (n, C)."""
+    return evaluate_predictions(y, probs.argmax(1), datasets, len(LABELS))["corpus_balanced_uar"]
+
+
+def speaker_resamples(speakers, datasets, n: int, seed: int = 0) -> list[np.ndarray]:
+    """n bootstrap resamples of clip indices: each dataset's speakers drawn with replacement (as many as it has),
+    every clip of a drawn speaker taken (a speaker drawn twice counts twice)."""
+    speakers, datasets = np.asarray(speakers), np.asarray(datasets)
+    rng = np.random.default_rng(seed)
+    by_speaker = {s: np.flatnonzero(speakers == s) for s in np.unique(speakers)}
+    per_dataset = {d: np.unique(speakers[datasets == d]) for d in np.unique(datasets)}
+    out = []
+    for _ in range(n):
+        drawn = [rng.choice(spk, size=len(spk), replace=True) for spk in per_dataset.values()]
+        out.append(np.concatenate([by_speaker[s] for group in drawn for s in group]))
+    return out
+
+
+def grid_search(probs: dict[str, np.ndarray], y, datasets, grid=GRID) -> tuple[float, tuple]:
+    """Best weight vector (at least two families weighted) on the full validation set: (score, weights);
+    ties go to the smaller total weight."""
+    names = list(probs)
+    candidates = [w for w in itertools.product(grid, repeat=len(names)) if sum(x > 0 for x in w) >= 2]
+    return max(((cb_uar(sum(w * probs[n] for n, w in zip(names, ws)), y, datasets), ws) for ws in candidates),
+               key=lambda t: (t[0], -sum(t[1])))
+
+
+def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, bootstraps: int = BOOTSTRAPS,
+           confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+    """The ensemble rule. probs {family: (n_clips, C)} on the validation clips, their labels, datasets, speakers
+    -> {"members", "weights", "val_cb_uar", "decision": {...how it decided}}."""
+    names = list(probs)
+    y, datasets = np.asarray(y), np.asarray(datasets)
+    singles = {n: cb_uar(probs[n], y, datasets) for n in names}
+    best_single = max(singles, key=singles.get)
+    mix_score, mix = grid_search(probs, y, datasets, grid)
+    mixed = sum(w * probs[n] for n, w in zip(names, mix))
+    diffs = np.array([cb_uar(mixed[i], y[i], datasets[i]) - cb_uar(probs[best_single][i], y[i], datasets[i])
+                      for i in speaker_resamples(speakers, datasets, bootstraps, seed)])
+    wins = float((diffs > 0).mean())
+    take_mix = mix_score > singles[best_single] and wins >= confidence
+    weights = [float(w) for w in mix] if take_mix else [1.0 if n == best_single else 0.0 for n in names]
+    decision = {
+        "rule": f"the best single family unless the best grid mix beats it on at least {confidence:.0%} of "
+                f"{bootstraps} speaker bootstrap resamples of the validation set (within each dataset)",
+        "chosen": "mix" if take_mix else f"single: {best_single}",
+        "val_cb_uar_single": singles, "best_single": best_single,
+        "best_mix": {"weights": [float(w) for w in mix], "val_cb_uar": mix_score},
+        "margin": mix_score - singles[best_single],
+        "bootstrap": {"resamples": bootstraps, "mix_wins_share": wins, "margin_mean": float(diffs.mean()),
+                      "margin_std": float(diffs.std()), "margin_5th_percentile": float(np.percentile(diffs, 5))},
+        "validation": {"clips": int(len(y)), "speakers": int(len(set(speakers)))},
+    }
+    return {"members": names, "weights": weights, "val_cb_uar": mix_score if take_mix else singles[best_single],
+            "decision": decision}
+
+
+def decision_report(spec: dict) -> str:
+    """Markdown: how the rule decided."""
+    d = spec["decision"]
+    b = d["bootstrap"]
+    lines = ["# How the ensemble was chosen", "", f"Rule: {d['rule']}.", "",
+             f"Validation: {d['validation']['clips']} clips of {d['validation']['speakers']} speakers "
+             "(never the test speakers). Generated by `python -m train.ensemble`.", "",
+             "| candidate | weights | val cbUAR |", "|---|---|---|"]
+    lines += [f"| {n} | single | {s:.4f} |" for n, s in d["val_cb_uar_single"].items()]
+    lines += [f"| best mix | {', '.join(f'{n} {w:g}' for n, w in zip(spec['members'], d['best_mix']['weights']))} "
+              f"| {d['best_mix']['val_cb_uar']:.4f} |", "",
+              f"The mix beats the best single family ({d['best_single']}) by {d['margin']:+.4f} on the whole "
+              f"validation set; over {b['resamples']} speaker resamples the margin is {b['margin_mean']:+.4f} "
+              f"+- {b['margin_std']:.4f} (5th percentile {b['margin_5th_percentile']:+.4f}) and the mix wins on "
+              f"{b['mix_wins_share']:.0%} of them.", "",
+              f"**Chosen: {d['chosen']}**, validation cbUAR {spec['val_cb_uar']:.4f}.", ""]
+    return "\n".join(lines)
 
 
 def clip_probabilities(rec: Recognizer, clips) -> dict[str, np.ndarray]:
@@ -54,23 +140,16 @@ def main(argv=None) -> int:
     probs = clip_probabilities(rec, clips)
     y = [LABEL_INDEX[c.label] for c in clips]
     ds = [c.dataset for c in clips]
-    names = list(probs)
-
-    def score(weights):
-        p = sum(w * probs[n] for n, w in zip(names, weights))
-        return evaluate_predictions(y, p.argmax(1), ds, len(LABELS))["corpus_balanced_uar"]
-
-    singles = {n: score([1.0 if m == n else 0.0 for m in names]) for n in names}
-    mean_score = score([1.0] * len(names))
-    candidates = [w for w in itertools.product(GRID, repeat=len(names)) if sum(x > 0 for x in w) >= 2]
-    scored = sorted(((score(w), w) for w in candidates), key=lambda t: (-t[0], sum(t[1])))
-    best_score, best = scored[0]
-    spec = {"members": names, "weights": [float(w) for w in best], "val_cb_uar": best_score,
-            "val_cb_uar_plain_mean": mean_score, "val_cb_uar_single": singles,
-            "chosen_on": f"{len(clips)} clips of the validation speakers"}
+    chosen = choose(probs, y, ds, [c.speaker for c in clips])
+    decision = chosen.pop("decision")
+    spec = {**chosen, "val_cb_uar_plain_mean": cb_uar(sum(probs.values()), y, ds),
+            "val_cb_uar_single": decision["val_cb_uar_single"], "chosen": decision["chosen"],
+            "chosen_on": f"{len(clips)} clips of the validation speakers", "decision_file": "ensemble_decision.json"}
     out = rec.dir / ENSEMBLE_FILE
     out.write_text(json.dumps(spec, indent=1) + "\n")
-    print(json.dumps(spec, indent=1))
+    (rec.dir / "ensemble_decision.json").write_text(json.dumps(decision, indent=1) + "\n")
+    (REPO / "reports" / "ensemble_choice.md").write_text(decision_report({**spec, "decision": decision}))
+    print(json.dumps({**spec, "decision": decision}, indent=1))
     return 0
 
 

@@ -81,6 +81,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[EmotionModel
         raise ValueError(f"{path}: this checkpoint was trained on {rate} Hz audio, but this code prepares all audio "
                          f"at {SAMPLE_RATE} Hz (emotion_core.audio.SAMPLE_RATE); retrain it or use a matching version")
     cls = _families()[ck["family"]]
+    if ck["config"].get("backbone") == "efficientat-mn04":  # the 2D family on the AudioSet network
+        from .mobilenet import Efficientat2d
+
+        cls = Efficientat2d
     cfg_cls = cls.config_class
     cfg = cfg_cls(**{f.name: ck["config"][f.name] for f in fields(cfg_cls) if f.name in ck["config"]})
     model = cls(cfg, n_classes=len(ck["labels"]), pretrained=False)
