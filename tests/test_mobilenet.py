@@ -112,19 +112,18 @@ def test_checkpoint_round_trip_needs_no_shared_file(tmp_path, monkeypatch):
 
 @needs_weights
 @pytest.mark.slow
-def test_fit_mobilenet_trains_every_layer_on_a_cache(tmp_path):
+def test_train_fit_trains_every_layer_of_mn04_on_a_cache(tmp_path):
     """Two steps on the synthetic cache: the whole network moves, and validation is scored."""
-    import dataclasses
-
     from tests.synthetic_cache import build_cache
     from train.cache import load_cache
-    from train.fit_mobilenet import MOBILENET_RECIPE, fit_mobilenet
+    from train.fit import fit_end_to_end
+    from train.recipe import Recipe
 
     build_cache(tmp_path)
     rows, mels = load_cache(tmp_path)
     start = Efficientat2d(Efficientat2dConfig(), 7, weights=str(WEIGHTS)).state_dict()
-    recipe = dataclasses.replace(MOBILENET_RECIPE, epochs=1, steps=2, batch=4, augment=0.0)
-    model, result = fit_mobilenet(rows, mels, recipe, weights=str(WEIGHTS))
+    recipe = Recipe("cnn2d", lr=1e-3, backbone="efficientat-mn04", epochs=1, steps=2, batch=4, augment=0.0)
+    model, result = fit_end_to_end(rows, mels, recipe, efficientat=str(WEIGHTS))
     moved = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items()
              if k.startswith("features.") and v.is_floating_point() and not torch.equal(v, start[k])}
     assert {"features.0", "features.8", "features.16"} <= moved  # stem, middle and last layers all trained

@@ -60,6 +60,7 @@ from .trunk import (cached_val_set, classroom_trunk_cache, classroom_val_set, fi
                     validate_conditions)
 
 log = logging.getLogger("fit")
+EVAL_BATCH = 256  # validation windows per forward pass
 
 
 # --- end-to-end families ------------------------------------------------------------------------
@@ -95,20 +96,30 @@ def classroom_val_windows(cdir: Path, rows):
     return wins, owners, [rows[r["row"]] for r in crows]
 
 
+def end_to_end_model(recipe: Recipe, efficientat: str | None = None):
+    """A new model of an end-to-end family: cnn1d, lstm, or cnn2d on the AudioSet-pretrained EfficientAT mn04
+    (its pretrained weights from `efficientat`, else $EMOTION_EFFICIENTAT, else ../shared)."""
+    from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
+    from emotion_core.models.lstm import Lstm, LstmConfig
+    from emotion_core.models.mobilenet import Efficientat2d, Efficientat2dConfig
+
+    if recipe.family == "cnn2d":
+        cfg = dataclasses.replace(Efficientat2dConfig(), **dict(recipe.arch))
+        return Efficientat2d(cfg, len(LABELS), pretrained=True, weights=efficientat)
+    cls, cfg = {"cnn1d": (Cnn1d, Cnn1dConfig()), "lstm": (Lstm, LstmConfig())}[recipe.family]
+    return cls(dataclasses.replace(cfg, **dict(recipe.arch)), len(LABELS))
+
+
 def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None,
-                   cdir: Path | None = None):
-    """cnn1d/lstm end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
+                   cdir: Path | None = None, efficientat: str | None = None):
+    """cnn1d, lstm and cnn2d-mn04 (recipe.backbone "efficientat-mn04") end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
     teacher representations that a linear map of the model's pooled embedding learns to predict (mean squared
     error, weight recipe.hint_weight); the map is used in training only and is not part of the checkpoint.
     With recipe.classroom copies (read from `cdir`), a training window comes from one of its clip's classroom
     copies with chance recipe.classroom_share, and validation scores the mean of clean and classroom."""
-    from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
-    from emotion_core.models.lstm import Lstm, LstmConfig
-
-    cls, cfg = {"cnn1d": (Cnn1d, Cnn1dConfig()), "lstm": (Lstm, LstmConfig())}[recipe.family]
-    cfg = dataclasses.replace(cfg, **dict(recipe.arch))
     torch.manual_seed(recipe.seed)
-    model = cls(cfg, len(LABELS))
+    model = end_to_end_model(recipe, efficientat)
+    inputs = frame_features if model.input_kind == "frames" else (lambda w: w)  # cnn2d-mn04 reads the log-mel
     train_idx = [i for i, r in enumerate(rows) if r["split"] == "train"]
     train = [rows[i] for i in train_idx]
     val = [r for r in rows if r["split"] == "val"]
@@ -116,13 +127,13 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     y_train = soft_targets(labels_of(train), None if teacher is None else teacher[train_idx], recipe.distill)
     weights = torch.from_numpy(sample_weights(train, recipe.dataset_power))
     vw, owners = val_windows(val, mels)
-    val_sets = [(frame_features(vw), owners, val)]
+    val_sets = [(inputs(vw), owners, val)]
     copies = {}
     if recipe.classroom:
         by_row = classroom_copies(cdir, recipe.classroom, rows)
         copies = {j: by_row[i] for j, i in enumerate(train_idx) if i in by_row}
         cw, cowners, crows = classroom_val_windows(cdir, rows)
-        val_sets.append((frame_features(cw), cowners, crows))
+        val_sets.append((inputs(cw), cowners, crows))
     aug = None
 
     def source(j: int, gen) -> torch.Tensor:
@@ -136,12 +147,13 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
         aug = aug or Augmenter(gen, strength=recipe.augment)
         idx = torch.multinomial(weights, recipe.batch, replacement=True, generator=gen)
         x = aug(torch.stack([random_window(source(j, gen), gen) for j in idx.tolist()]))
-        return frame_features(x), (y_train[idx] if hints is None else (y_train[idx], h_train[idx]))
+        return inputs(x), (y_train[idx] if hints is None else (y_train[idx], h_train[idx]))
 
     def evaluate():
         metrics = []
         for v_in, v_owners, v_rows in val_sets:
-            probs = torch.cat([torch.softmax(model(v_in[s : s + 256]), -1) for s in range(0, len(v_in), 256)]).numpy()
+            probs = torch.cat([torch.softmax(model(v_in[s : s + EVAL_BATCH]), -1)
+                               for s in range(0, len(v_in), EVAL_BATCH)]).numpy()
             metrics.append(validate(clip_means(probs, v_owners, len(v_rows)), v_rows))
         return metrics[0] if len(metrics) == 1 else both_conditions(*metrics)
 
@@ -261,7 +273,8 @@ def fit_cnn2d_variants(rows, mels, recipe: Recipe, cdir: Path, teacher: torch.Te
 
 
 # --- command line -------------------------------------------------------------------------------
-CHOICES = {"hint": ["states", "head", "none"], "variant": ["frozen", "finetune", "compare"]}
+CHOICES = {"hint": ["states", "head", "none"], "variant": ["frozen", "finetune", "compare"],
+           "backbone": ["efficientnet-lite0", "efficientat-mn04"]}
 
 
 def parse_bool(text: str) -> bool:
@@ -297,6 +310,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--teacher", help="the Whisper checkpoint to distil from (default: whisper.pt in the output directory)")
+    ap.add_argument("--efficientat", help="cnn2d --backbone efficientat-mn04: the AudioSet-pretrained mn04 state dict "
+                    "(default $EMOTION_EFFICIENTAT, else ../shared/weights/efficientat-mn04-as/)")
     recipe = ap.add_argument_group("recipe fields (default: the family's shipped recipe; meanings in train/recipe.py)")
     for f in dataclasses.fields(Recipe):
         if f.name == "family":
@@ -351,9 +366,9 @@ def main(argv=None) -> int:
     distilled = recipe.distill > 0 and recipe.family != "whisper"
     teacher = teacher_targets(rows, cdir, teacher_path) if distilled else None
     hinted = recipe.hint is not None and recipe.family in ("cnn1d", "lstm")
-    if recipe.family in ("cnn1d", "lstm"):
+    if recipe.family in ("cnn1d", "lstm") or recipe.backbone == "efficientat-mn04":
         hints = teacher_embeddings(rows, cdir, teacher_path, recipe.hint, recipe.hint_dims) if hinted else None
-        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints, cdir)
+        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints, cdir, args.efficientat)
     elif recipe.family == "whisper":
         model, result = fit_whisper(rows, mels, recipe, cdir, whisper_source(args.whisper))
     else:

@@ -41,6 +41,8 @@ class Recipe:
     mixup: float = 0.0  # cnn2d/whisper: mixup of cached training windows, Beta(a, a) (0: off)
     arch: tuple = ()  # cnn1d/lstm: (field, value) overrides of the architecture dataclass
     # family specific
+    backbone: str = "efficientnet-lite0"  # cnn2d: ImageNet EfficientNet-Lite0 on a cached trunk, or the AudioSet
+    # EfficientAT "efficientat-mn04" fine-tuned end to end like cnn1d/lstm (lr ~1e-3)
     variant: str = "compare"  # cnn2d: "frozen", "finetune", or "compare" (both, keep the better on validation)
     frozen_lr: float = 2e-3  # cnn2d frozen variant: only the head trains, on pooled cached features
     frozen_epochs: int = 60
@@ -56,7 +58,7 @@ class Recipe:
 # The shipped checkpoints were trained with exactly these (their records say so). Train whisper first:
 # it is the teacher of the distilled families.
 RECIPES = {
-    "whisper": Recipe("whisper", lr=1e-3, batch=128, epochs=60, patience=10, copies=1, members=5, classroom=1),
+    "whisper": Recipe("whisper", lr=1e-3, batch=128, epochs=60, patience=10, copies=0, members=5, classroom=1),
     "cnn1d": Recipe("cnn1d", lr=2e-3, epochs=40, patience=20, augment=0.7, distill=0.8, hint="head", classroom=1),
     "lstm": Recipe("lstm", lr=1.5e-3, epochs=40, patience=20, augment=0.7, distill=0.8, hint="head", classroom=1),
     "cnn2d": Recipe("cnn2d", lr=5e-4, batch=64, epochs=40, patience=20, copies=3, distill=0.5),
