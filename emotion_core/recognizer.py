@@ -178,8 +178,10 @@ class Recognizer:
 
     @property
     def has_ensemble(self) -> bool:
-        """True when the ensemble is an output: two or more of its members with weight are running."""
-        return len(self.ensemble) > 1 and all(m in self.models for m in self.ensemble)
+        """True when the ensemble is an output: two or more families are running and its members with weight
+        are among them (the rule of train.ensemble may give all the weight to one family: the ensemble is then
+        that family's answer, and the API keeps its "ensemble" entry)."""
+        return len(self.models) > 1 and bool(self.ensemble) and all(m in self.models for m in self.ensemble)
 
     @property
     def names(self) -> list[str]:
@@ -190,8 +192,12 @@ class Recognizer:
     def validation_scores(self) -> dict[str, float]:
         """Output name -> validation corpus-balanced UAR from the committed records, for the outputs running.
         The ensemble's counts only when all its weighted members run (see the module docstring)."""
-        scores = {f: float(m["record"]["val"]["corpus_balanced_uar"]) for f, m in self.meta.items()
-                  if f in self.models and "corpus_balanced_uar" in m.get("record", {}).get("val", {})}
+        scores = {}
+        for f, m in self.meta.items():
+            val = m.get("record", {}).get("val", {})
+            val = val.get("clean", val)  # a family chosen on clean + classroom keeps its clean score there
+            if f in self.models and "corpus_balanced_uar" in val:
+                scores[f] = float(val["corpus_balanced_uar"])
         spec = self.ensemble_spec
         weighted = {m for m, w in zip(spec.get("members", []), spec.get("weights", [])) if w > 0}
         if self.has_ensemble and "val_cb_uar" in spec and weighted == set(self.ensemble):
