@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
@@ -299,10 +300,33 @@ def _speech_activity(audio: np.ndarray):
     return int(start), int(end), float(np.sqrt(np.mean(power[active])))
 
 
+@dataclass
+class PreparedSpeech:
+    """prepare_speech's result with where it came from: audio (samples',) float32 at 16 kHz is
+    input[start:end] scaled; start and end are sample indices of the input."""
+
+    audio: np.ndarray
+    start: int
+    end: int
+
+
 def speech_bounds(audio: np.ndarray) -> tuple[int, int]:
     """(start, end) sample indices of the span that prepare_speech keeps."""
     start, end, _ = _speech_activity(np.asarray(audio, dtype=np.float32))
     return start, end
+
+
+def prepare_speech_span(audio: np.ndarray) -> PreparedSpeech:
+    """prepare_speech and the span it kept, from one pass of the energy measurement."""
+    audio = np.asarray(audio, dtype=np.float32)
+    start, end, rms = _speech_activity(audio)
+    out = audio[start:end]
+    if rms > 0 and out.size:
+        gain = 10 ** (TARGET_RMS_DBFS / 20) / rms
+        peak = float(np.abs(out).max())
+        gain = min(gain, PEAK_LIMIT / peak) if peak > 0 else gain
+        out = out * gain
+    return PreparedSpeech(out.astype(np.float32), start, end)
 
 
 def prepare_speech(audio: np.ndarray) -> np.ndarray:
@@ -316,12 +340,4 @@ def prepare_speech(audio: np.ndarray) -> np.ndarray:
        that no sample exceeds PEAK_LIMIT (0.99). Loudness says little about emotion once the microphone
        distance is unknown, and this puts studio clips and laptop recordings on one footing.
     """
-    audio = np.asarray(audio, dtype=np.float32)
-    start, end, rms = _speech_activity(audio)
-    out = audio[start:end]
-    if rms > 0 and out.size:
-        gain = 10 ** (TARGET_RMS_DBFS / 20) / rms
-        peak = float(np.abs(out).max())
-        gain = min(gain, PEAK_LIMIT / peak) if peak > 0 else gain
-        out = out * gain
-    return out.astype(np.float32)
+    return prepare_speech_span(audio).audio
