@@ -7,14 +7,13 @@ inference.
 from __future__ import annotations
 
 import io
-import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
-import torch
-import torchaudio.functional as AF
+import soxr
 
 from . import settings
 
@@ -26,12 +25,14 @@ MIN_INPUT_RATE_HZ = 4_000  # below this nothing of a voice's emotion survives
 MAX_INPUT_RATE_HZ = 384_000  # the highest rate real audio interfaces record at
 SILENCE_PEAK = 2.0**-15  # peak below one 16-bit step = digital silence
 
-# The one resampler: torchaudio's windowed-sinc with a Kaiser window at "kaiser_best" settings
-# (librosa/resampy's name for them): 64 zero crossings, roll-off 0.9475, beta 14.77. Attenuation in the
-# stop band is above 100 dB, so 44.1/48/96 kHz material arrives at 16 kHz without aliasing.
-RESAMPLER = dict(
-    lowpass_filter_width=64, rolloff=0.9475, resampling_method="sinc_interp_kaiser", beta=14.769656459379492
-)
+BLOCK_S = 1.0  # s of input decoded, checked, mixed and resampled at a time (see MonoStream)
+MIX_CANCEL_DB = -20.0  # dB: a channel mean this far below the channels' own energy cancelled; take one channel
+
+# The one resampler: libsoxr (the SoX resampler) at "VHQ", streamed block by block. Its pass band ends
+# at 95% of the new Nyquist frequency and its stop band is attenuated by 175 dB, so 44.1/48/96/384 kHz
+# material arrives at 16 kHz without aliasing, and any rate ratio (24414 Hz, 22051 Hz...) costs memory
+# for one block only. The corpus is 16 kHz already: training never resamples.
+RESAMPLER_QUALITY = "VHQ"
 
 # prepare_speech policy (see its docstring)
 TRIM_TOP_DB = 40.0  # dB below the loudest 25 ms frame counts as silence at the ends
@@ -46,7 +47,7 @@ class AudioError(ValueError):
     """Input that cannot be used. The message is written for the person who supplied the audio."""
 
 
-# --- decoding -----------------------------------------------------------------------------------
+# --- decoding: blocks in, 16 kHz mono out --------------------------------------------------------
 def _int_to_float(x: np.ndarray) -> np.ndarray:
     """Integer PCM of any width to float32 in [-1, 1]."""
     if x.dtype == np.uint8:
@@ -55,18 +56,14 @@ def _int_to_float(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float64) / float(-info.min)).astype(np.float32)
 
 
-def _as_float_frames(x: np.ndarray) -> np.ndarray:
-    """Any numeric array to float32 (samples, channels)."""
+def _as_frames(x: np.ndarray) -> np.ndarray:
+    """Any numeric array to (samples, channels), dtype unchanged (converted block by block later)."""
     x = np.asarray(x)
     if x.size == 0:
         raise AudioError("The recording is empty: it contains no samples.")
-    if x.dtype.kind in "iu":
-        x = _int_to_float(x)
-    elif x.dtype.kind == "f":
-        x = x.astype(np.float32, copy=False)
-    elif x.dtype.kind == "b":
+    if x.dtype.kind == "b":
         raise AudioError("That is not audio: the samples are true/false values.")
-    else:
+    if x.dtype.kind not in "iuf":
         raise AudioError("That is not audio: the samples are not numbers.")
     if x.ndim == 1:
         x = x[:, None]
@@ -79,23 +76,103 @@ def _as_float_frames(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _decode_soundfile(data: bytes):
+def _as_float(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) of any numeric dtype -> float32."""
+    return _int_to_float(block) if block.dtype.kind in "iu" else block.astype(np.float32, copy=False)
+
+
+class MonoStream:
+    """Blocks of (frames, channels) float32 at one input rate in; 16 kHz mono float32 out.
+
+    Each block is checked (finite samples, duration so far), mixed to mono and resampled at once
+    (soxr's streaming resampler), so memory holds the 16 kHz result and one block, never the decoded
+    file. Two mixes are kept: the channel mean and the first channel alone. `result` returns the first
+    channel when the mean lost more than MIX_CANCEL_DB of the channels' energy (channels in opposite
+    polarity, e.g. a stereo file with one channel inverted), else the mean.
+    """
+
+    def __init__(self, rate: int):
+        _check_rate(rate)
+        self.rate = int(rate)
+        self.frames = 0  # input frames seen
+        self.peak = 0.0  # over every channel
+        self.mix_energy = 0.0  # sum of squares of the channel mean
+        self.channel_energy = 0.0  # sum of squares of the channels, averaged over channels
+        self._stream = None  # soxr stream over (mean, first channel), created by the first block
+        self._out: list[np.ndarray] = []  # (n, 2) blocks at SAMPLE_RATE
+
+    def add(self, block: np.ndarray) -> None:
+        """block: (frames, channels) float32 at self.rate."""
+        if block.shape[0] == 0:
+            return
+        if not np.isfinite(block).all():
+            raise AudioError("The recording is damaged: some samples are not numbers (NaN or infinite).")
+        self.frames += block.shape[0]
+        if self.frames > MAX_DURATION_S * self.rate:
+            raise _too_long(None)
+        self.peak = max(self.peak, float(np.abs(block).max()))
+        mean = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+        self.mix_energy += float(np.dot(mean, mean))
+        self.channel_energy += float(np.einsum("ij,ij->", block, block, dtype=np.float64)) / block.shape[1]
+        self._resample(np.stack([mean, block[:, 0]], axis=1), last=False)
+
+    def _resample(self, pair: np.ndarray, last: bool) -> None:
+        if self.rate == SAMPLE_RATE:
+            self._out.append(pair.astype(np.float32, copy=True))
+            return
+        if self._stream is None:
+            self._stream = soxr.ResampleStream(self.rate, SAMPLE_RATE, 2, dtype="float32", quality=RESAMPLER_QUALITY)
+        self._out.append(self._stream.resample_chunk(np.ascontiguousarray(pair, dtype=np.float32), last=last))
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+    def result(self) -> np.ndarray:
+        """The validated 16 kHz mono float32 (samples,); raises AudioError for unusable audio."""
+        if self.frames == 0:
+            raise AudioError("The recording is empty: it contains no samples.")
+        if self.seconds < MIN_DURATION_S:
+            raise AudioError(
+                f"The recording is too short ({self.seconds:.2f} s). Please record at least {MIN_DURATION_S:g} s of speech."
+            )
+        if self.peak < SILENCE_PEAK:
+            raise AudioError("The recording is silent: no sound at all was captured. Check the microphone.")
+        self._resample(np.zeros((0, 2), np.float32), last=True)
+        cancelled = self.mix_energy < self.channel_energy * 10 ** (MIX_CANCEL_DB / 10)
+        column = 1 if cancelled else 0
+        mono = np.empty(sum(len(b) for b in self._out), np.float32)
+        i = 0
+        for b in self._out:
+            mono[i : i + len(b)] = b[:, column]
+            i += len(b)
+        self._out = []
+        peak = float(np.abs(mono).max()) if mono.size else 0.0
+        if peak > 1.0:  # float files may carry headroom above full scale; bring them into range
+            mono /= peak
+        return mono
+
+
+def _decode_soundfile(data: bytes) -> np.ndarray:
     import soundfile as sf
 
     with sf.SoundFile(io.BytesIO(data)) as f:
         rate, frames = f.samplerate, f.frames
         _check_rate(rate)
-        if frames > 0 and frames / rate > MAX_DURATION_S:
+        if 0 < frames < 2**62 and frames / rate > MAX_DURATION_S:  # the header's length; unknown is huge or 0
             raise _too_long(frames / rate)
-        x = f.read(dtype="float32", always_2d=True)
-    return x, rate
+        mono = MonoStream(rate)
+        block = max(1, int(BLOCK_S * rate))
+        for x in f.blocks(block, dtype="float32", always_2d=True):
+            mono.add(x)
+    return mono.result()
 
 
-def _decode_av(data: bytes):
-    """Containers libsndfile cannot open (m4a/aac, webm, mp4...). PyAV bundles its own FFmpeg."""
+def _decode_av(data: bytes) -> np.ndarray:
+    """Containers libsndfile cannot open (m4a/aac, webm, mp4...). PyAV bundles its own FFmpeg; frame by frame."""
     import av
 
-    chunks, rate = [], None
+    mono = None
     with av.open(io.BytesIO(data), mode="r") as container:
         streams = container.streams.audio
         if not streams:
@@ -103,24 +180,19 @@ def _decode_av(data: bytes):
         stream = streams[0]
         # keep the stream's own rate and channels: resampling is done once, by the project's resampler
         to_float = av.AudioResampler(format="fltp")
-        total = 0
         for frame in container.decode(stream):
-            rate = rate or frame.sample_rate
             for out in to_float.resample(frame):
-                a = out.to_ndarray()  # (channels, samples)
-                chunks.append(a)
-                total += a.shape[1]
-            if rate and total / rate > MAX_DURATION_S:
-                raise _too_long(total / rate)
-    if rate is None or not chunks:
+                if mono is None:
+                    mono = MonoStream(out.sample_rate)
+                elif out.sample_rate != mono.rate:
+                    raise AudioError("The sample rate changes inside this file; please convert it to a standard format.")
+                mono.add(out.to_ndarray().T)  # (channels, samples) -> (samples, channels)
+    if mono is None:
         raise AudioError("The recording is empty: it contains no samples.")
-    _check_rate(rate)
-    n_ch = max(c.shape[0] for c in chunks)
-    x = np.concatenate([c if c.shape[0] == n_ch else np.repeat(c[:1], n_ch, 0) for c in chunks], axis=1)
-    return x.T.astype(np.float32), rate
+    return mono.result()
 
 
-def _decode_bytes(data: bytes):
+def _decode_bytes(data: bytes) -> np.ndarray:
     if len(data) == 0:
         raise AudioError("The file is empty (0 bytes).")
     try:
@@ -148,21 +220,21 @@ def _check_rate(rate) -> None:
         )
 
 
-def _too_long(seconds: float) -> AudioError:
-    return AudioError(
-        f"The recording is {seconds / 60:.1f} minutes long; the limit is {MAX_DURATION_S / 60:g} minutes. "
-        "Please cut it shorter."
-    )
+def _too_long(seconds: float | None) -> AudioError:
+    """seconds: the real length when known; None when decoding stopped at the limit."""
+    limit = f"{MAX_DURATION_S / 60:g} minutes" if MAX_DURATION_S >= 60 else f"{MAX_DURATION_S:g} seconds"
+    shown = f"{seconds / 60:.1f} minutes" if seconds is not None and seconds >= 60 else f"{seconds or 0:.1f} seconds"
+    if seconds is None or shown in (limit, f"{MAX_DURATION_S / 60:.1f} minutes", f"{MAX_DURATION_S:.1f} seconds"):
+        return AudioError(f"The recording is longer than {limit}, the limit. Please cut it shorter.")
+    return AudioError(f"The recording is {shown} long; the limit is {limit}. Please cut it shorter.")
 
 
 # --- resampling ---------------------------------------------------------------------------------
 def resample(x: np.ndarray, orig_rate: int, new_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample float32 (samples,) with the project's one resampler (see RESAMPLER)."""
+    """Resample float32 (samples,) with the project's one resampler (see RESAMPLER_QUALITY)."""
     if orig_rate == new_rate:
         return x
-    g = math.gcd(int(orig_rate), int(new_rate))
-    y = AF.resample(torch.from_numpy(np.ascontiguousarray(x)), int(orig_rate) // g, int(new_rate) // g, **RESAMPLER)
-    return y.numpy()
+    return soxr.resample(np.ascontiguousarray(x, dtype=np.float32), orig_rate, new_rate, quality=RESAMPLER_QUALITY)
 
 
 # --- the public loader --------------------------------------------------------------------------
@@ -171,6 +243,8 @@ def load_audio(source: AudioSource) -> np.ndarray:
 
     source: a path, raw bytes of a file, or Gradio's (sample_rate, array) tuple with int16, int32 or
     float samples shaped (samples,) or (samples, channels).
+    Files are decoded in blocks of BLOCK_S, each mixed to mono and resampled before the next is read
+    (see MonoStream): memory is bounded by the 16 kHz mono result, whatever the file's rate and channels.
     Raises AudioError (a ValueError) with a message for non-programmers for every unusable input.
     """
     try:
@@ -181,17 +255,15 @@ def load_audio(source: AudioSource) -> np.ndarray:
             if isinstance(rate, float) and rate.is_integer():
                 rate = int(rate)
             _check_rate(rate)
-            x = _as_float_frames(array)
-        elif isinstance(source, (bytes, bytearray, memoryview)):
-            x, rate = _decode_bytes(bytes(source))
-        elif isinstance(source, (str, os.PathLike)):
+            return _from_array(_as_frames(array), int(rate))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return _decode_bytes(bytes(source))
+        if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             if not path.is_file():
                 raise AudioError(f"No audio file was found at '{path.name}'.")
-            x, rate = _decode_bytes(path.read_bytes())
-        else:
-            raise AudioError(f"Cannot read audio from a {type(source).__name__}; give a file or a recording.")
-        return _finish(x, int(rate))
+            return _decode_bytes(path.read_bytes())
+        raise AudioError(f"Cannot read audio from a {type(source).__name__}; give a file or a recording.")
     except AudioError:
         raise
     except MemoryError as e:
@@ -200,27 +272,15 @@ def load_audio(source: AudioSource) -> np.ndarray:
         raise AudioError("This audio could not be processed. It may be damaged or in an unusual format.") from e
 
 
-def _finish(x: np.ndarray, rate: int) -> np.ndarray:
-    """(samples, channels) float32 at `rate` -> validated 16 kHz mono float32."""
-    if x.shape[0] == 0:
-        raise AudioError("The recording is empty: it contains no samples.")
-    if not np.isfinite(x).all():
-        raise AudioError("The recording is damaged: some samples are not numbers (NaN or infinite).")
-    seconds = x.shape[0] / rate
-    if seconds > MAX_DURATION_S:
-        raise _too_long(seconds)
-    if seconds < MIN_DURATION_S:
-        raise AudioError(
-            f"The recording is too short ({seconds:.2f} s). Please record at least {MIN_DURATION_S:g} s of speech."
-        )
-    mono = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
-    if float(np.abs(x).max()) < SILENCE_PEAK:
-        raise AudioError("The recording is silent: no sound at all was captured. Check the microphone.")
-    mono = resample(np.ascontiguousarray(mono, dtype=np.float32), rate)
-    peak = float(np.abs(mono).max())
-    if peak > 1.0:  # float files may carry headroom above full scale; bring them into range
-        mono = mono / peak
-    return mono.astype(np.float32, copy=False)
+def _from_array(x: np.ndarray, rate: int) -> np.ndarray:
+    """(samples, channels) of any numeric dtype at `rate` -> validated 16 kHz mono float32, block by block."""
+    if x.shape[0] / rate > MAX_DURATION_S:
+        raise _too_long(x.shape[0] / rate)
+    mono = MonoStream(rate)
+    step = max(1, int(BLOCK_S * rate))
+    for i in range(0, x.shape[0], step):
+        mono.add(_as_float(x[i : i + step]))
+    return mono.result()
 
 
 # --- the separate speech preparation step -------------------------------------------------------
@@ -242,10 +302,33 @@ def _speech_activity(audio: np.ndarray):
     return int(start), int(end), float(np.sqrt(np.mean(power[active])))
 
 
+@dataclass
+class PreparedSpeech:
+    """prepare_speech's result with where it came from: audio (samples',) float32 at 16 kHz is
+    input[start:end] scaled; start and end are sample indices of the input."""
+
+    audio: np.ndarray
+    start: int
+    end: int
+
+
 def speech_bounds(audio: np.ndarray) -> tuple[int, int]:
     """(start, end) sample indices of the span that prepare_speech keeps."""
     start, end, _ = _speech_activity(np.asarray(audio, dtype=np.float32))
     return start, end
+
+
+def prepare_speech_span(audio: np.ndarray) -> PreparedSpeech:
+    """prepare_speech and the span it kept, from one pass of the energy measurement."""
+    audio = np.asarray(audio, dtype=np.float32)
+    start, end, rms = _speech_activity(audio)
+    out = audio[start:end]
+    if rms > 0 and out.size:
+        gain = 10 ** (TARGET_RMS_DBFS / 20) / rms
+        peak = float(np.abs(out).max())
+        gain = min(gain, PEAK_LIMIT / peak) if peak > 0 else gain
+        out = out * gain
+    return PreparedSpeech(out.astype(np.float32), start, end)
 
 
 def prepare_speech(audio: np.ndarray) -> np.ndarray:
@@ -259,12 +342,4 @@ def prepare_speech(audio: np.ndarray) -> np.ndarray:
        that no sample exceeds PEAK_LIMIT (0.99). Loudness says little about emotion once the microphone
        distance is unknown, and this puts studio clips and laptop recordings on one footing.
     """
-    audio = np.asarray(audio, dtype=np.float32)
-    start, end, rms = _speech_activity(audio)
-    out = audio[start:end]
-    if rms > 0 and out.size:
-        gain = 10 ** (TARGET_RMS_DBFS / 20) / rms
-        peak = float(np.abs(out).max())
-        gain = min(gain, PEAK_LIMIT / peak) if peak > 0 else gain
-        out = out * gain
-    return out.astype(np.float32)
+    return prepare_speech_span(audio).audio

@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, prepare_speech, speech_bounds
+from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS, MODEL_NAMES
 from .models.base import EmotionModel, load_checkpoint
 from .paths import checkpoint_dir, whisper_source
+from .vad import NO_SPEECH_MESSAGE, enough_speech
 
 FAMILY_ORDER = ("cnn1d", "lstm", "cnn2d", "whisper")
 ENSEMBLE = "ensemble"
@@ -56,6 +57,10 @@ def lead_reason(lead: str, names: list[str], scores: dict[str, float]) -> str:
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class NoSpeechError(AudioError):
+    """The voice activity detector found too little speech to judge: an answer, not a failure of the app."""
 
 
 @dataclass
@@ -216,18 +221,26 @@ class Recognizer:
     def model_windows(self, audio: np.ndarray, vad=None) -> ClipWindows:
         """16 kHz mono audio -> the clip's log-mel and model windows.
 
-        Windows are evenly spaced over the prepared speech; with `vad` (prepared speech -> [(start_s,
-        end_s)] speech regions) a clip longer than one window gets windows sliding over its speech only."""
+        Windows are evenly spaced over the prepared speech. With `vad` (prepared speech -> [(start_s,
+        end_s)] speech regions) a clip where it finds too little speech (vad.enough_speech) raises
+        NoSpeechError, and a clip longer than one window gets windows sliding over its speech only."""
         cfg = self.features
-        start, end = speech_bounds(audio)
-        speech = prepare_speech(audio)
+        prepared = prepare_speech_span(audio)
+        speech = prepared.audio
+        regions = None
+        if vad is not None:
+            regions = vad(speech)
+            if not enough_speech(regions, len(speech) / SAMPLE_RATE):
+                raise NoSpeechError(NO_SPEECH_MESSAGE)
         lm = log_mel(torch.from_numpy(speech).to(self.device), cfg)
         starts = None
-        if vad is not None and lm.shape[1] > cfg.window_frames:
-            regions = [(int(a * cfg.frames_per_s), int(b * cfg.frames_per_s)) for a, b in vad(speech)]
-            if regions:
-                starts = starts_over_regions(regions, lm.shape[1], int(TIMELINE_HOP_S * cfg.frames_per_s), cfg)
+        if len(speech) <= cfg.window_s * SAMPLE_RATE:
+            starts = [0]  # one window; the centred STFT gives a clip of exactly window_s one frame more
+        elif regions:
+            frames = [(int(a * cfg.frames_per_s), int(b * cfg.frames_per_s)) for a, b in regions]
+            starts = starts_over_regions(frames, lm.shape[1], int(TIMELINE_HOP_S * cfg.frames_per_s), cfg)
         wins, starts = windows(lm, cfg, starts)
+        start, end = prepared.start, prepared.end
         t0, length_s = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE
         times = [(t0 + s / cfg.frames_per_s, t0 + min(s / cfg.frames_per_s + cfg.window_s, length_s)) for s in starts]
         return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))

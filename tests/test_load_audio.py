@@ -232,10 +232,124 @@ def test_missing_path_and_directory(tmp_path):
 def test_too_long(monkeypatch, fmt):
     monkeypatch.setattr(audio_mod, "MAX_DURATION_S", 2.0)
     data = FORMATS[fmt][0](tone(16000, seconds=3.0)[:, None], 16000)
-    with pytest.raises(AudioError, match="limit is"):
+    with pytest.raises(AudioError, match="the limit"):
         load_audio(data)
-    with pytest.raises(AudioError, match="limit is"):
+    with pytest.raises(AudioError, match="the limit"):
         load_audio((16000, tone(16000, seconds=3.0)))
+
+
+# --- bounded memory: small files that decode to a lot of samples ---------------------------------
+MEMORY_LIMIT_MB = 300  # the issue's bound on what one accepted (or refused) file may add to the server
+
+
+def square_flac(path, rate, channels, seconds, hz=5.0):
+    """A FLAC of a square wave (long constant runs: FLAC stores it in a few MB), written block by block."""
+    period = int(rate / hz)
+    one = np.where(np.arange(period) < period // 2, 0.5, -0.5).astype(np.float32)
+    block = np.tile(np.tile(one, max(1, rate // period))[:, None], (1, channels))
+    with sf.SoundFile(path, "w", rate, channels, format="FLAC", subtype="PCM_16") as f:
+        left = int(rate * seconds)
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+    return path
+
+
+def silent_m4a(path, seconds, rate=8000):
+    """AAC in M4A of `seconds` of silence in a few hundred KB: one silent packet muxed again and again."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w", format="ipod") as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, rate), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = rate
+        packets = list(stream.encode(frame)) + list(stream.encode(None))
+        silent = bytes(packets[len(packets) // 2])
+        for i in range(int(seconds * rate / 1024)):
+            p = av.Packet(silent)
+            p.stream, p.pts, p.dts, p.duration, p.time_base = stream, i * 1024, i * 1024, 1024, fractions.Fraction(1, rate)
+            out.mux(p)
+    return path
+
+
+MEASURE = """
+import json, os, sys
+from pathlib import Path
+from bench.app_server import memory_mb
+from emotion_core.audio import AudioError, load_audio
+load_audio(sys.argv[2])  # warm-up on a small file of the same format: libraries loaded, allocator warm
+Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (the peak) to the current RSS
+before = memory_mb(os.getpid())
+try:
+    outcome = len(load_audio(sys.argv[1])) / 16000
+except AudioError as e:
+    outcome = str(e)
+print(json.dumps({"added_mb": memory_mb(os.getpid(), "VmHWM") - before, "outcome": outcome}))
+"""
+
+
+def load_in_subprocess(path, warm_up) -> dict:
+    """Peak memory that load_audio(path) adds to a fresh process (MB), and its result in seconds or its error."""
+    import json
+    import subprocess
+    import sys
+
+    from .shared_paths import REPO
+
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(warm_up)], cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["flac 2ch 384 kHz 9.5 min", "flac 2ch 48 kHz 9 min", "m4a of 3 hours of silence"])
+def test_small_files_that_decode_to_a_lot_stay_within_memory(tmp_path, case):
+    if case.startswith("m4a"):
+        path, warm = silent_m4a(tmp_path / "silent.m4a", 3 * 3600), tmp_path / "warm.m4a"
+        warm.write_bytes(FORMATS["m4a-aac"][0](tone(8000, 1.0)[:, None], 8000))
+    else:
+        rate, seconds = (384_000, 570) if "384" in case else (48_000, 540)
+        path, warm = square_flac(tmp_path / "big.flac", rate, 2, seconds), square_flac(tmp_path / "warm.flac", rate, 2, 1.0)
+    assert path.stat().st_size < 20 * 2**20  # each is an upload the app accepts
+    result = load_in_subprocess(path, warm)
+    assert result["added_mb"] < MEMORY_LIMIT_MB, result
+    if case.startswith("m4a"):
+        assert "longer than 10 minutes" in result["outcome"]  # not "10.0 minutes long"
+    else:
+        assert result["outcome"] == pytest.approx(seconds, abs=0.01)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 7.5])
+def test_decoding_in_blocks_equals_one_pass(seconds):
+    """MonoStream over 1 s blocks gives the one-shot resample of the channel mean, for any rate ratio."""
+    for rate in (44100, 24414, 384000):
+        x = multichannel(chirp(rate, seconds), 2)
+        y = load_audio(encode_sf(x, rate, "WAV", "FLOAT"))
+        np.testing.assert_allclose(y, audio_mod.resample(x.mean(1), rate), atol=1e-6)
+
+
+def test_stereo_with_one_channel_inverted_does_not_cancel():
+    voice = speechlike(48000, 2.0)
+    y = load_audio((48000, np.stack([voice, -voice], axis=1)))
+    np.testing.assert_allclose(y, load_audio((48000, voice)), atol=1e-6)  # one channel, not their silent mean
+    # ordinary stereo is still the channel mean
+    a, b = tone(16000, hz=300, amp=0.3), tone(16000, hz=1200, amp=0.5)
+    np.testing.assert_allclose(load_audio((16000, np.stack([a, -b], axis=1))), (a - b) / 2, atol=1e-6)
+
+
+def test_too_long_says_the_real_length_or_longer_than_the_limit(monkeypatch):
+    monkeypatch.setattr(audio_mod, "MAX_DURATION_S", 2.0)
+    with pytest.raises(AudioError, match=r"longer than 2 seconds"):  # decoding stops at the limit
+        load_audio(FORMATS["m4a-aac"][0](tone(16000, seconds=4.0)[:, None], 16000))
+    with pytest.raises(AudioError, match=r"is 4.0 seconds long; the limit is 2 seconds"):  # the header knows
+        load_audio(wav_bytes(tone(16000, seconds=4.0)))
+    monkeypatch.setattr(audio_mod, "MAX_DURATION_S", 600.0)
+    with pytest.raises(AudioError, match=r"is 11.0 minutes long"):
+        load_audio((8000, np.zeros(8000 * 660, np.int16)))
+    assert "10.0 minutes" not in str(audio_mod._too_long(None)) and "10.0 minutes" not in str(audio_mod._too_long(600.2))
 
 
 def test_errors_are_value_errors():

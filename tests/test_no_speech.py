@@ -1,0 +1,107 @@
+"""The "no speech" answer on every input path (service.classify, service.analyse, the CLI), the one-window
+answer of a 3 s clip, prepare_speech measured once per request, and the CLI's refusals."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import emotion_core.audio as audio_mod
+from bench.no_speech import non_speech
+from emotion_core import load_audio, prepare_speech, service
+from emotion_core.audio import speech_bounds
+from emotion_core.recognizer import NoSpeechError, Recognizer
+from emotion_core.vad import speech_regions
+
+from .shared_paths import CHECKPOINTS, DATA_DIR, REPO, WHISPER_DIR, needs_corpus
+from .test_load_audio import speechlike
+
+NO_SPEECH = "I could not find speech in this clip"
+SOUNDS = non_speech()  # name -> (rate, samples) of sounds that are not speech (bench/no_speech.py)
+VOICE = "RAVDESS/Actor_03/03-01-05-02-01-01-03.opus"  # a corpus utterance (angry)
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
+
+
+@pytest.mark.parametrize("name", list(SOUNDS))
+def test_non_speech_is_answered_with_no_speech(recognizer, name):
+    source = SOUNDS[name]
+    with pytest.raises(NoSpeechError, match=NO_SPEECH):
+        service.classify(source, recognizer)
+    with pytest.raises(NoSpeechError, match=NO_SPEECH):
+        service.analyse(source, recognizer)
+
+
+def test_speech_is_still_answered(recognizer):
+    pred = service.classify((16000, speechlike(16000, 2.0)), recognizer)
+    assert "ensemble" in pred.models
+
+
+@needs_corpus
+def test_inverted_stereo_speech_is_answered_like_the_voice(recognizer):
+    voice = load_audio(DATA_DIR / VOICE)
+    alone = service.classify((16000, voice), recognizer).to_json()
+    inverted = service.classify((16000, np.stack([voice, -voice], axis=1)), recognizer).to_json()
+    assert inverted["models"]["ensemble"] == {**alone["models"]["ensemble"], "latency_ms": inverted["models"]["ensemble"]["latency_ms"]}
+
+
+@needs_corpus
+def test_a_three_second_clip_gets_one_window(recognizer):
+    voice = prepare_speech(load_audio(DATA_DIR / VOICE))
+    (a, b), *_ = speech_regions(voice)
+    middle = int((a + b) / 2 * 16000)
+    # two pieces of speech and a pause, loud at both ends: prepare_speech keeps all 3.0 s (301 centred frames)
+    clip = np.concatenate([voice[middle - 20000 : middle], np.zeros(8000, np.float32), voice[middle : middle + 20000]])
+    assert len(prepare_speech(clip)) == 3 * 16000 and len(speech_regions(prepare_speech(clip))) == 2
+    a = service.analyse((16000, clip), recognizer)
+    assert len(a.prediction.clip.times_s) == 1 and a.api["timeline"] == [] and a.timeline is None
+
+
+def test_speech_activity_is_measured_once_per_request(recognizer, monkeypatch):
+    clip = np.concatenate([np.zeros(8000, np.float32), speechlike(16000, 5.0), np.zeros(4000, np.float32)])
+    start, end = speech_bounds(clip)
+    expected = prepare_speech(clip)
+    calls = []
+    measure = audio_mod._speech_activity
+    monkeypatch.setattr(audio_mod, "_speech_activity", lambda a: calls.append(1) or measure(a))
+    windows = recognizer.model_windows(clip, vad=speech_regions)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(windows.speech, expected)
+    assert windows.speech_s == (start / 16000, end / 16000) and windows.times_s[0][0] >= start / 16000
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "emotion_core.predict", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_cli_without_models_says_so(tmp_path):
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, speechlike(16000, 2.0), 16000)
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    out = run_cli(voice, "--checkpoints", empty)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "no trained models were found" in out.stderr and str(empty) in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_no_speech_and_odd_file_names(tmp_path):
+    noise = tmp_path / "noise.wav"
+    rate, x = SOUNDS["white noise"]
+    sf.write(noise, x, rate)
+    odd = tmp_path / "tab\there\nnewline.wav"
+    sf.write(odd, speechlike(16000, 2.0), 16000)
+    out = run_cli(odd, noise, "--whisper", WHISPER_DIR)
+    assert out.returncode == 1, out.stderr  # the noise failed
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2  # one line per file, whatever its name holds
+    name, _label, cells = lines[0].split("\t")  # file, answer, every model's answer
+    assert name == str(tmp_path / "tab\\there\\nnewline.wav") and "ensemble=" in cells
+    assert lines[1].startswith(f"{noise}\terror: {NO_SPEECH}")
