@@ -30,7 +30,7 @@ class AppServer:
     """`with AppServer(tmp_dir) as url:` runs `python app.py` with its temporary directory (EMOTION_TEMP_DIR,
     where Gradio's uploads go) at tmp_dir. `kill()` ends it like a crash; entering again restarts it."""
 
-    def __init__(self, temp_dir: Path, env: dict | None = None, timeout_s: float = 120):
+    def __init__(self, temp_dir: Path, env: dict | None = None, timeout_s: float = 300):
         self.temp_dir, self.extra_env, self.timeout_s = Path(temp_dir), env or {}, timeout_s
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
