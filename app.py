@@ -2,15 +2,19 @@
 emotion_core (service, plots, explain, recognizer)."""
 from __future__ import annotations
 
+import atexit
+import logging
 import os
-import tempfile
 from functools import lru_cache, partial
-from pathlib import Path
+import signal
+import sys
+import uuid
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
-from emotion_core import AudioError, game, howto, load_audio, report_figures, service, settings, theme
+from emotion_core import AudioError, game, howto, load_audio, report_figures, service, settings, theme, uploads
 from emotion_core.audio import SAMPLE_RATE
 from emotion_core.examples import example_clips
 from emotion_core.explain import occlusion_maps
@@ -41,48 +45,46 @@ GAME_CLIPS = EXAMPLES  # the guessing game plays the example clips (true label, 
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
 QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
-MAX_UPLOAD = settings.get("EMOTION_MAX_UPLOAD")
-SWEEP_S = settings.get("EMOTION_SWEEP_S")
-CACHE_SWEEP = (SWEEP_S, SWEEP_S)  # every SWEEP_S s delete Gradio's temporary files older than SWEEP_S s
+MAX_UPLOAD = settings.get("EMOTION_MAX_UPLOAD")  # per request, all files together
+logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+log = logging.getLogger("app")
+for name in ("app", "emotion_core"):  # one line per refused input or sweep; no request noise
+    logging.getLogger(name).setLevel(logging.INFO)
+
+# The app's own temporary directory (Gradio's uploads go there): cleared now, swept while running, removed at exit.
+TEMP_DIR, _TEMP_LOCK = uploads.own_temp_dir()
+UPLOADS = uploads.Uploads(TEMP_DIR, settings.get("EMOTION_SWEEP_S"))
+atexit.register(uploads.clear, TEMP_DIR)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop runs the exit cleanup too
 
 
-def forget(path) -> None:
-    """Delete an uploaded or recorded file once read: nothing of a recording outlives the request.
-    Only files in Gradio's temporary directory are touched (never a dataset example)."""
-    if not path:
-        return
-    tmp = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
-    p = Path(path).resolve()
-    if tmp in p.parents:
-        p.unlink(missing_ok=True)
-        try:
-            p.parent.rmdir()  # Gradio keeps each upload in a folder of its own
-        except OSError:
-            pass
+def refuse(error: Exception):
+    """An ordinary input error: one log line, a readable message, no traceback."""
+    log.info("refused: %s", error)
+    return gr.Error(str(error), print_exception=False)
 
 
 @gpu
 def run(path, progress=None):
-    try:
-        return service.analyse(path, RECOGNIZER, progress)
-    finally:
-        forget(path)
+    return service.analyse(path, RECOGNIZER, progress)
 
 
 START = "Record or upload a clip to start."
 
 
-def on_audio(path, progress=gr.Progress()):
+def on_audio(path, request: gr.Request, progress=gr.Progress()):
     """UI event: spectrogram, bars, timeline, summary, JSON, the window to explain, the explanation (cleared:
-    it belonged to the previous clip) and the How-it-works pipeline picture of this clip."""
+    it belonged to the previous clip) and the How-it-works pipeline picture of this clip. The session keeps
+    the clip (replay, Analyse again, download) until it is replaced, cleared or the page is closed."""
     if not path:
         return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip()
+    UPLOADS.hold(request.session_hash or str(uuid.uuid4()), path)
     if not RECOGNIZER.models:
-        forget(path)
         return None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, gr.skip()
     try:
         a = run(path, lambda fraction, text: progress(fraction, desc=text))
     except AudioError as e:
+        log.info("refused: %s", e)
         return None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None, gr.skip()
     progress(1.0)
     timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
@@ -90,8 +92,10 @@ def on_audio(path, progress=gr.Progress()):
             report_figures.pipeline_of_analysis(a))
 
 
-def on_clear():
-    """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page."""
+def on_clear(request: gr.Request):
+    """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page, and
+    its file goes unless another request or page holds it."""
+    release_clip(request)
     return None, None, gr.update(value=None, visible=False), START, None, None, None
 
 
@@ -147,15 +151,18 @@ def on_act(path, state):
     """Act it out: which models heard the emotion the pupil meant. The recording is deleted once read."""
     if not path:
         return gr.skip(), gr.skip(), gr.skip()
+    holder = f"act-{uuid.uuid4()}"
+    UPLOADS.hold(holder, path)
     try:
         if not state or not state["target"]:
             return state, "Press **Give me an emotion** first.", None
         try:
             pred = gpu(service.classify)(path, RECOGNIZER)
         except AudioError as e:
+            log.info("refused: %s", e)
             return state, f"### ⚠️ {e}", None
     finally:
-        forget(path)
+        UPLOADS.release(holder)
     answers = game.model_answers({n: o.probabilities for n, o in pred.models.items()}, state["target"])
     state = game.score_act(state, answers)
     return state, game.act_markdown(state, answers), None  # the take is gone: the player is ready for the next one
@@ -165,27 +172,37 @@ def on_family(name, condition):
     return report_figures.confusion_figure(REPORTS, name, condition)
 
 
-ANSWERS = service.RecentAnswers()  # identical uploads share one temp file; see RecentAnswers
-
-
-def classify_api(audio):
-    """JSON API: {"duration_s", "device", "models": {name: {label, probabilities, latency_ms}}, "timeline"}."""
+def classify_api(path):
+    """JSON API: {"duration_s", "device", "models": {name: {label, probabilities, latency_ms}}, "timeline"}.
+    The uploaded file is deleted once no other request holds it (identical uploads share one file)."""
+    if not path:
+        raise refuse(AudioError("No audio was sent."))
+    holder = f"request-{uuid.uuid4()}"
+    UPLOADS.hold(holder, path)
     try:
-        return ANSWERS.get_or_compute(audio, lambda: gpu(service.classify)(audio, RECOGNIZER).to_json())
+        return gpu(service.classify)(path, RECOGNIZER).to_json()
     except AudioError as e:
-        raise gr.Error(str(e)) from None
+        raise refuse(e) from None
     finally:
-        forget(audio)
+        UPLOADS.release(holder)
 
 
-with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as demo:
+def release_clip(request: gr.Request):
+    """The clip left the page (cleared, or the session ended): its file goes unless another holds it."""
+    if request and request.session_hash:
+        UPLOADS.release(request.session_hash)
+
+
+with gr.Blocks(title="Speech emotion recognition") as demo:
     gr.Markdown(howto.HEADER)
     if RECOGNIZER.unavailable:
         gr.Markdown(howto.unavailable_note(RECOGNIZER))
     with gr.Tab("Try it"):
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Record or upload (0.5 s to 10 min)")
+                audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
+                                 label=f"Record or upload (0.5 s to 10 min, up to {MAX_UPLOAD.upper().replace('MB', ' MB')})")
+                gr.HTML('<p id="upload-refused" role="alert"></p>', padding=False)  # too-big files
                 go_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
                 summary = gr.Markdown(START, elem_id="summary")
             with gr.Column(scale=3, min_width=300):
@@ -243,6 +260,9 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
           show_progress_on=[spectrogram])  # the stages show over the spectrogram, not over the summary text
     gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
           show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
+    demo.unload(release_clip)
+    audio.upload(None, js=uploads.clear_note_js("upload-refused"))
+    demo.load(None, js=uploads.too_big_note_js("upload-refused"))
     explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
     if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
         examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
@@ -260,5 +280,9 @@ with gr.Blocks(title="Speech emotion recognition", delete_cache=CACHE_SWEEP) as 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
-    # serves the example clips (static paths above) and nothing else of the disk
-    demo.launch(max_file_size=MAX_UPLOAD, css=theme.CSS, head=theme.HEAD)
+    UPLOADS.start_sweeping()
+    request_cap = Middleware(uploads.UploadMiddleware, uploads=UPLOADS, max_bytes=uploads.parse_size(MAX_UPLOAD))
+    # serves the example clips (static paths above) and nothing else of the disk; show_error: a refused
+    # request (a path that was not uploaded, say) gets Gradio's message, not {"error": null}
+    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, app_kwargs={"middleware": [request_cap]},
+                css=theme.CSS, head=theme.HEAD)

@@ -27,9 +27,10 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`with AppServer(tmp_dir) as url:` runs `python app.py` with Gradio's temporary files in tmp_dir."""
+    """`with AppServer(tmp_dir) as url:` runs `python app.py` with its temporary directory (EMOTION_TEMP_DIR,
+    where Gradio's uploads go) at tmp_dir. `kill()` ends it like a crash; entering again restarts it."""
 
-    def __init__(self, temp_dir: Path, env: dict | None = None, timeout_s: float = 120):
+    def __init__(self, temp_dir: Path, env: dict | None = None, timeout_s: float = 300):
         self.temp_dir, self.extra_env, self.timeout_s = Path(temp_dir), env or {}, timeout_s
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -37,10 +38,10 @@ class AppServer:
 
     def __enter__(self) -> str:
         env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port),
-               "GRADIO_TEMP_DIR": str(self.temp_dir), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
+               "EMOTION_TEMP_DIR": str(self.temp_dir), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
                **self.extra_env}
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=open(self.log, "w"),
+        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=open(self.log, "a"),
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + self.timeout_s
         while time.time() < deadline:
@@ -54,6 +55,11 @@ class AppServer:
                 time.sleep(0.5)
         self.proc.kill()
         raise RuntimeError(f"app did not start in {self.timeout_s} s: {self.log.read_text()[-3000:]}")
+
+    def kill(self):
+        """kill -9: no exit handler runs (what a crash or an out-of-memory kill leaves behind)."""
+        self.proc.kill()
+        self.proc.wait(20)
 
     def __exit__(self, *exc):
         self.proc.terminate()

@@ -2,17 +2,14 @@
 app.py only lays these out; everything here runs without Gradio."""
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 
 from . import plots
-from .audio import SAMPLE_RATE, AudioError, load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .labels import MODEL_NAMES
 from .recognizer import ENSEMBLE, Prediction, Recognizer
 from .vad import speech_regions
@@ -31,41 +28,6 @@ class Analysis:
     probabilities: go.Figure
     timeline: go.Figure | None  # only for clips longer than one model window
     best_window: dict  # {"log_mel": (n_mels, frames) array, "start_s": float}: what the explanation explains
-
-
-class RecentAnswers:
-    """Answers (never audio) of the last few minutes, by upload path.
-
-    Gradio stores an upload under a hash of its content, so identical uploads queued at the same time
-    share one temporary file, and the first request to finish deletes it. The requests still waiting get
-    the answer computed from those same bytes; an error is shared the same way."""
-
-    def __init__(self, ttl_s: float = 120.0, size: int = 256):
-        self.ttl_s, self.size = ttl_s, size
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_or_compute(self, key, compute):
-        now = time.monotonic()
-        with self._lock:
-            while self._items and next(iter(self._items.values()))[0] < now - self.ttl_s:
-                self._items.popitem(last=False)
-            hit = self._items.get(key)
-        if hit is not None and not Path(key).exists():
-            if isinstance(hit[1], Exception):
-                raise hit[1]
-            return hit[1]
-        try:
-            value = compute()
-        except AudioError as e:
-            value = e
-        with self._lock:
-            self._items[key] = (now, value)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        if isinstance(value, Exception):
-            raise value
-        return value
 
 
 def classify(source, recognizer: Recognizer, progress=None) -> Prediction:

@@ -11,7 +11,12 @@ MANIFEST = DATA_DIR.parent / "manifest.csv"
 WHISPER_DIR = Path(os.environ.get("EMOTION_WHISPER") or SHARED / "weights" / "whisper-base-encoder-hf").resolve()
 CHECKPOINTS = REPO / "checkpoints"
 
+HAVE_WHISPER = (WHISPER_DIR / "config.json").is_file()
+# families the app answers with: the Whisper head and the ensemble need the encoder
+FAMILIES = {"cnn1d", "lstm", "cnn2d"} | ({"whisper", "ensemble"} if HAVE_WHISPER else set())
+
 needs_corpus = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"shared corpus not found at {DATA_DIR}")
+needs_whisper = pytest.mark.skipif(not HAVE_WHISPER, reason=f"Whisper encoder not found at {WHISPER_DIR}")
 
 
 def real_speech(seconds_of_pause: float = 4.0):

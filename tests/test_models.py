@@ -12,7 +12,7 @@ from emotion_core.features import frame_features
 from emotion_core.models.base import load_checkpoint
 from emotion_core.recognizer import FAMILY_ORDER, Recognizer
 
-from .shared_paths import CHECKPOINTS, DATA_DIR, REPO, WHISPER_DIR, needs_corpus
+from .shared_paths import CHECKPOINTS, DATA_DIR, REPO, WHISPER_DIR, needs_corpus, needs_whisper
 
 SHIPPED = sorted(p.stem for p in CHECKPOINTS.glob("*.pt"))
 GUARD_REPORT = REPO / "reports" / "guard.json"
@@ -54,6 +54,7 @@ def real_clips():
     return [load_audio(p) for p in paths] or [speechlike()]
 
 
+@needs_whisper
 def test_every_family_gives_a_probability_vector(recognizer):
     assert not recognizer.unavailable, recognizer.unavailable
     for audio in real_clips() + [speechlike(7.5)]:
@@ -92,6 +93,7 @@ def test_quality_guard_on_held_out_speakers(recognizer):
         assert abs(acc - committed[name]["overall"]["accuracy"]) <= GUARD_TOLERANCE, name
 
 
+@needs_whisper
 def test_whisper_head_refuses_another_encoder():
     from emotion_core.models.whisper import EncoderError, check_encoder, load_encoder
 

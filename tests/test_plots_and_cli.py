@@ -14,7 +14,7 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.plots import explanation_figure
 from emotion_core.recognizer import Recognizer
 
-from .shared_paths import CHECKPOINTS, REPO, WHISPER_DIR, needs_corpus, real_speech
+from .shared_paths import CHECKPOINTS, REPO, WHISPER_DIR, needs_corpus, needs_whisper, real_speech
 from .test_load_audio import speechlike
 
 
@@ -23,6 +23,7 @@ def recognizer():
     return Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
 
 
+@needs_whisper
 def test_short_clip_figures(recognizer):
     a = service.analyse((16000, speechlike(16000, 2.0)), recognizer)
     names = [t.name for t in a.probabilities.data]
@@ -78,6 +79,7 @@ def test_occlusion_explanation(recognizer):
 
 
 @pytest.mark.slow
+@needs_whisper
 def test_predict_cli(tmp_path):
     good = tmp_path / "voice.flac"
     sf.write(good, speechlike(22050, 2.0), 22050)

@@ -19,7 +19,6 @@ So the pretrained filters see each frequency where they learned it, rather than 
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,7 +221,9 @@ class Efficientat2dConfig:
 
 def efficientat_weights(cli_value: str | None = None) -> str:
     """The pretrained mn04 state dict: --efficientat, else $EMOTION_EFFICIENTAT, else ../shared (training only)."""
-    return cli_value or os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS
+    from .. import settings
+
+    return cli_value or settings.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS
 
 
 class Efficientat2d(EmotionModel):
