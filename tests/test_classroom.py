@@ -218,18 +218,3 @@ def test_evaluate_refuses_classroom_without_a_bank(corpus, tmp_path, capsys):
                  "--cache", str(tmp_path / "empty"), "--checkpoints", str(CHECKPOINTS)]) == 2
     assert "python -m train.classroom --build-bank" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x.json")
-
-
-def test_how_it_works_shows_the_classroom_column_when_the_report_has_it():
-    from emotion_core.howto import _results_table
-
-    def model(acc):
-        m = {"n": 10, "accuracy": acc, "uar": acc, "macro_f1": acc}
-        return {"overall": m, "per_dataset": {"CREMA-D": m}, "confusion": [[1] * 7] * 7}
-
-    clean_only = {"labels": [], "models": {"lstm": model(0.6)}}
-    assert "classroom" not in _results_table("lstm", clean_only)
-    both = dict(clean_only, condition="both",
-                conditions={"clean": {"models": {"lstm": model(0.6)}}, "classroom": {"models": {"lstm": model(0.3)}}})
-    table = _results_table("lstm", both)
-    assert "UAR in a classroom" in table and "| CREMA-D | 10 | 60% | 60% | 30% | 30% |" in table

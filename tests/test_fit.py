@@ -105,6 +105,12 @@ def test_the_recipe_is_what_the_shipped_checkpoint_records(family):
     assert recipe == RECIPES[family]
     ck = torch.load(CHECKPOINTS / f"{family}.pt", weights_only=False)
     rec = ck["record"]
+    if "recipe" in rec:  # trained since recipes became code: the record holds the resolved recipe itself
+        assert Recipe(**rec["recipe"]) == recipe
+        # and its command line, replayed, gives that recipe: no recipe flag was needed (only paths, if any)
+        import shlex
+
+        assert fit.resolve(fit.parser().parse_args(shlex.split(rec["command"])[3:])) == recipe
     assert recipe.optimisation() == {k: rec["hyperparameters"][k] for k in recipe.optimisation()}
     assert recipe.augment == rec["hyperparameters"].get("augment", 1.0)
     assert recipe.seed == rec["seed"]
