@@ -47,7 +47,7 @@ def classify(client, path):
 
 
 def check_answer(answer, seconds):
-    assert set(answer) == {"duration_s", "device", "models", "timeline"}
+    assert set(answer) == {"duration_s", "device", "lead", "models", "timeline", "timing_ms"}
     assert abs(answer["duration_s"] - seconds) < 0.15 and answer["device"] in ("cpu", "cuda")
     assert FAMILIES <= set(answer["models"])  # without the Whisper encoder the other three answer
     for m in answer["models"].values():
