@@ -3,7 +3,6 @@
 enough for train.fit to run every family's path in seconds, with no corpus and no download."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from emotion_core.audio import SAMPLE_RATE
 from emotion_core.features import DEFAULT_FEATURES, log_mel
 from emotion_core.labels import LABELS
-from train.cache import FIELDS
+from train.cache import write_mels
 
 DATASETS = ("toyA", "toyB")  # two datasets so the corpus-balanced metrics and the balancing have work to do
 SPLIT_OF_TAKE = ("train", "train", "val")  # per (dataset, label): two training clips and one validation clip
@@ -44,11 +43,7 @@ def build_cache(out: Path) -> list[dict]:
                              "label": label, "sentence": "tone", "split": split, "offset": offset, "frames": lm.shape[0]})
                 mels.append(lm)
                 offset += lm.shape[0]
-    np.save(out / "mels.npy", np.concatenate(mels))
-    with open(out / "clips.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    write_mels(out / "mels.npy", out / "clips.csv", rows, mels)
     (out / "fingerprint.txt").write_text("synthetic\n")
     return rows
 

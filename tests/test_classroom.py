@@ -88,7 +88,9 @@ def test_simulation_changes_the_audio_as_stated(speech, bank, pool, copy):
     assert psd[f < 100].sum() / psd.sum() < 0.01
     assert psd[f > 7500].sum() / psd.sum() < 0.01
     f_in, psd_in = welch(speech, SAMPLE_RATE, nperseg=2048)
-    assert psd_in[f_in > 7500].sum() / psd_in.sum() > 3 * psd[f > 7500].sum() / psd.sum()  # the input had more
+    high_in = psd_in[f_in > 7500].sum() / psd_in.sum()
+    if high_in > 1e-3:  # an input with energy up there lost most of it (a voice without any proves nothing here)
+        assert high_in > 3 * psd[f > 7500].sum() / psd.sum()
     assert 0.3 <= scene.distance_m <= 1.2 and 0.3 <= scene.rt60_s <= 0.9
 
 

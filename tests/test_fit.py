@@ -169,11 +169,10 @@ def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
 def write_classroom_copies(cache, rows, seed: int = 0):
     """Stand-in classroom copies in train.classroom's layout (copy 0 of the training and the validation clips):
     each clip's clean log-mel with a noise floor raised by 3 (what matters here is the plumbing, not the room)."""
-    import csv
 
     import numpy as np
 
-    from train.cache import FIELDS, load_cache
+    from train.cache import FIELDS, load_cache, write_mels
     from train.classroom import copy_files
 
     _, mels = load_cache(cache)
@@ -189,11 +188,7 @@ def write_classroom_copies(cache, rows, seed: int = 0):
             parts.append(lm)
             offset += len(lm)
         mels_path, rows_path = copy_files(cache, split, 0)
-        np.save(mels_path, np.concatenate(parts))
-        with open(rows_path, "w", newline="") as f:
-            w = csv.DictWriter(f, FIELDS + ["row"], lineterminator="\n")
-            w.writeheader()
-            w.writerows(out_rows)
+        write_mels(mels_path, rows_path, out_rows, parts, FIELDS + ["row"])
 
 
 @pytest.mark.slow

@@ -59,15 +59,21 @@ def build_mels(root: Path, out: Path) -> None:
                      "offset": offset, "frames": lm.shape[0]})
         mels.append(lm)
         offset += lm.shape[0]
-    np.save(out / "mels.npy", np.concatenate(mels))
-    with open(out / "clips.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    write_mels(out / "mels.npy", out / "clips.csv", rows, mels)
     (out / "fingerprint.txt").write_text(corpus_fingerprint(root, clips) + "\n")
     for path, why in refused:
         print(f"refused {path}: {why}")
     print(f"cached {len(rows)} clips, {offset} frames ({offset / 100 / 3600:.2f} h) in {out}")
+
+
+def write_mels(mels_path: Path, rows_path: Path, rows: list[dict], mels: list, fields=FIELDS) -> None:
+    """One cache file pair: the clips' float16 (frames, 80) log-mels end to end, and a csv row per clip
+    (`fields`; each row's offset and frames locate its log-mel)."""
+    np.save(mels_path, np.concatenate(mels))
+    with open(rows_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def load_cache(out: Path):

@@ -474,7 +474,7 @@ def build_copies(root: Path, cache: Path, split: str, copies: list[int], workers
 
     from tqdm import tqdm
 
-    from .cache import FIELDS, load_cache
+    from .cache import FIELDS, load_cache, write_mels
 
     all_rows, _ = load_cache(cache)
     rows = [dict(r, row=i) for i, r in enumerate(all_rows) if r["split"] == split][:limit]
@@ -504,11 +504,7 @@ def build_copies(root: Path, cache: Path, split: str, copies: list[int], workers
             mels.append(lm)
             offset += lm.shape[0]
         mels_path, rows_path = copy_files(cache, split, copy)
-        np.save(mels_path, np.concatenate(mels))
-        with open(rows_path, "w", newline="") as f:
-            w = csv.DictWriter(f, FIELDS + ["row"], lineterminator="\n")
-            w.writeheader()
-            w.writerows(out_rows)
+        write_mels(mels_path, rows_path, out_rows, mels, FIELDS + ["row"])
         s = time.perf_counter() - t
         print(f"wrote {mels_path.name} + {rows_path.name}: {len(out_rows)} clips in {s:.0f} s "
               f"({s / max(len(rows), 1) * 1000:.0f} ms a clip)", flush=True)
