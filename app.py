@@ -172,15 +172,15 @@ def on_family(name, condition):
     return report_figures.confusion_figure(REPORTS, name, condition)
 
 
-def classify_api(path):
-    """JSON API: {"duration_s", "device", "models": {name: {label, probabilities, latency_ms}}, "timeline"}.
-    The uploaded file is deleted once no other request holds it (identical uploads share one file)."""
-    if not path:
+def classify_api(audio):
+    """JSON API: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms}}, "timeline",
+    "timing_ms"}. The uploaded file is deleted once no other request holds it (identical uploads share one file)."""
+    if not audio:
         raise refuse(AudioError("No audio was sent."))
     holder = f"request-{uuid.uuid4()}"
-    UPLOADS.hold(holder, path)
+    UPLOADS.hold(holder, audio)
     try:
-        return gpu(service.classify)(path, RECOGNIZER).to_json()
+        return gpu(service.classify)(audio, RECOGNIZER).to_json()
     except AudioError as e:
         raise refuse(e) from None
     finally:

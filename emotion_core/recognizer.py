@@ -183,10 +183,14 @@ class Recognizer:
 
     @property
     def has_ensemble(self) -> bool:
-        """True when the ensemble is an output: two or more families are running and its members with weight
-        are among them (the rule of train.ensemble may give all the weight to one family: the ensemble is then
-        that family's answer, and the API keeps its "ensemble" entry)."""
-        return len(self.models) > 1 and bool(self.ensemble) and all(m in self.models for m in self.ensemble)
+        """True when the ensemble is an output: two or more families run and either every member with weight
+        runs (the rule of train.ensemble may give all the weight to one family: the ensemble is then that
+        family's answer, and the API keeps its "ensemble" entry), or, with some missing, two or more members
+        with weight run (a renormalised mix; one member alone is no ensemble)."""
+        spec = self.ensemble_spec
+        weighted = {m for m, w in zip(spec.get("members", []), spec.get("weights", [1.0] * 99)) if w > 0}
+        complete = weighted <= set(self.models)
+        return len(self.models) > 1 and bool(self.ensemble) and (complete or len(self.ensemble) > 1)
 
     @property
     def names(self) -> list[str]:

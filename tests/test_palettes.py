@@ -1,7 +1,6 @@
 """One palette for models, another for emotions, used by every figure; the How-it-works charts read the
 committed reports; the explanation shares the spectrogram's time axis and one colour scale."""
 import json
-import shutil
 from itertools import combinations, product
 
 import numpy as np
@@ -66,8 +65,9 @@ def test_explanation_shares_the_spectrogram_time_axis_and_one_colour_scale():
 
 
 def test_how_it_works_charts_read_the_reports_and_add_a_classroom_column(tmp_path):
-    shutil.copy(report_figures.REPORT_DIR / "test.json", tmp_path / "test.json")
-    clean = json.loads((tmp_path / "test.json").read_text())
+    clean = json.loads((report_figures.REPORT_DIR / "test.json").read_text())
+    clean = {k: v for k, v in clean.items() if k not in ("condition", "conditions")}  # the clean results alone
+    (tmp_path / "test.json").write_text(json.dumps(clean))
     reports = report_figures.load_reports(tmp_path)
     assert list(reports) == ["clean"]
     fig = report_figures.uar_figure(reports)
