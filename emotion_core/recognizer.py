@@ -190,7 +190,8 @@ class Recognizer:
         spec = self.ensemble_spec
         weighted = {m for m, w in zip(spec.get("members", []), spec.get("weights", [1.0] * 99)) if w > 0}
         complete = weighted <= set(self.models)
-        return len(self.models) > 1 and bool(self.ensemble) and (complete or len(self.ensemble) > 1)
+        running = bool(self.ensemble) and all(m in self.models for m in self.ensemble)
+        return len(self.models) > 1 and running and (complete or len(self.ensemble) > 1)
 
     @property
     def names(self) -> list[str]:
