@@ -139,6 +139,7 @@ class Recognizer:
         self.encoder = None
         self.features: FeatureConfig | None = None
         self.ensemble_spec: dict = {}
+        self.ensemble_weighted: set = set()
         for family in FAMILY_ORDER:
             path = self.dir / f"{family}.pt"
             if not path.is_file():
@@ -177,6 +178,7 @@ class Recognizer:
         spec = json.loads(path.read_text()) if path.is_file() else {"members": list(FAMILY_ORDER)}
         self.ensemble_spec = spec
         weights = dict(zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"]))))
+        self.ensemble_weighted = {m for m, w in weights.items() if w > 0}  # the members with weight, running or not
         live = {m: w for m, w in weights.items() if m in self.models and w > 0}
         total = sum(live.values())
         return {m: w / total for m, w in live.items()} if total > 0 else {}
@@ -187,9 +189,7 @@ class Recognizer:
         runs (the rule of train.ensemble may give all the weight to one family: the ensemble is then that
         family's answer, and the API keeps its "ensemble" entry), or, with some missing, two or more members
         with weight run (a renormalised mix; one member alone is no ensemble)."""
-        spec = self.ensemble_spec
-        weighted = {m for m, w in zip(spec.get("members", []), spec.get("weights", [1.0] * 99)) if w > 0}
-        complete = weighted <= set(self.models)
+        complete = self.ensemble_weighted <= set(self.models)
         running = bool(self.ensemble) and all(m in self.models for m in self.ensemble)
         return len(self.models) > 1 and running and (complete or len(self.ensemble) > 1)
 
@@ -209,8 +209,7 @@ class Recognizer:
             if f in self.models and "corpus_balanced_uar" in val:
                 scores[f] = float(val["corpus_balanced_uar"])
         spec = self.ensemble_spec
-        weighted = {m for m, w in zip(spec.get("members", []), spec.get("weights", [])) if w > 0}
-        if self.has_ensemble and "val_cb_uar" in spec and weighted == set(self.ensemble):
+        if self.has_ensemble and "val_cb_uar" in spec and self.ensemble_weighted == set(self.ensemble):
             scores[ENSEMBLE] = float(spec["val_cb_uar"])
         return scores
 
