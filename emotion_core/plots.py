@@ -19,6 +19,8 @@ LOUDNESS_COLOUR = "#888888"
 PITCH_COLOUR = "#2ca02c"
 HZ_TICKS = (100, 250, 500, 1000, 2000, 4000, 8000)
 DB_PER_NEPER = 10 / np.log(10)  # natural-log power -> dB
+DB_RANGE = 80  # dB below the loudest cell that the colour scale spans
+MAX_COLUMNS = 800  # spectrogram columns sent to the browser: about the plot's width in pixels on a laptop (8 s at 10 ms)
 
 
 def _band_ticks(cfg=DEFAULT_FEATURES):
@@ -40,30 +42,58 @@ def pitch_contour(speech: np.ndarray, frames: int) -> np.ndarray:
     return np.pad(f0, (0, frames - len(f0)), constant_values=np.nan)
 
 
-def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, speech: np.ndarray | None = None,
-                       frame_step: int = 1) -> go.Figure:
+def display_columns(x: np.ndarray, step: int, reduce=np.mean) -> np.ndarray:
+    """(..., frames) -> (..., frames // step): each column the `reduce` of `step` frames (step 1: unchanged)."""
+    if step <= 1:
+        return x
+    n = x.shape[-1] // step * step
+    return reduce(x[..., :n].reshape(*x.shape[:-1], -1, step), axis=-1)
+
+
+def display_levels(log_mel: np.ndarray, max_columns: int = MAX_COLUMNS) -> tuple[np.ndarray, np.ndarray, int]:
+    """What a spectrogram sends to the browser. (n_mels, frames) natural-log mel power -> (power (n_mels,
+    columns) float64, level (n_mels, columns) uint8: whole dB above the floor DB_RANGE below the loudest cell,
+    step: frames a column). At most max_columns columns, each the mean power of step frames."""
+    step = max(1, int(np.ceil(log_mel.shape[1] / max_columns)))
+    power = display_columns(np.exp(log_mel.astype(np.float64)), step)
+    db = DB_PER_NEPER * np.log(power + 1e-30)
+    level = np.round(np.clip(db - (db.max() - DB_RANGE), 0, None)).astype(np.uint8)  # one byte a cell
+    return power, level, step
+
+
+def _voiced_median(f0: np.ndarray, axis: int) -> np.ndarray:
+    """Median pitch of the voiced frames of each column; NaN where none is voiced."""
+    voiced = np.isfinite(f0)
+    filled = np.where(voiced, f0, np.inf)  # sorted after every voiced value
+    k = voiced.sum(axis=axis)
+    med = np.take_along_axis(np.sort(filled, axis=axis), np.expand_dims(np.maximum(k - 1, 0) // 2, axis), axis).squeeze(axis)
+    return np.where(k > 0, med, np.nan)
+
+
+def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, speech: np.ndarray | None = None
+                       ) -> go.Figure:
     """Mel spectrogram (time in s, frequency in Hz on the mel scale) with loudness and pitch above it.
 
-    log_mel: (n_mels, frames) natural-log mel power of the prepared speech that starts at start_s, each
-    column frame_step model frames (long clips are averaged down for display); speech: that audio, for
-    the pitch contour (None: no pitch)."""
+    log_mel: (n_mels, frames) natural-log mel power of the prepared speech that starts at start_s; speech:
+    that audio, for the pitch contour (None: no pitch). At most MAX_COLUMNS columns go to the browser (a long
+    clip's frames are averaged in power, its pitch is the median of the voiced frames); levels in whole dB, 0 dB the loudest."""
     cfg = DEFAULT_FEATURES
-    frames = log_mel.shape[1]
-    t = start_s + np.arange(frames) * frame_step / cfg.frames_per_s
-    db = log_mel * DB_PER_NEPER
-    loud = DB_PER_NEPER * np.log(np.exp(log_mel).sum(0) + 1e-10)
+    power, level, step = display_levels(log_mel)
+    frames = power.shape[1]
+    t = (start_s + np.arange(frames) * step / cfg.frames_per_s).astype(np.float32)
+    loud = (DB_PER_NEPER * np.log(power.sum(0) + 1e-10)).astype(np.float32)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.28, 0.72], vertical_spacing=0.04,
                         specs=[[{"secondary_y": True}], [{}]])
     fig.add_trace(go.Scatter(x=t, y=loud, name="loudness (dB)", line=dict(color=LOUDNESS_COLOUR, width=1)), row=1, col=1)
     if speech is not None:
-        f0 = pitch_contour(speech, frames)
+        f0 = display_columns(pitch_contour(speech, log_mel.shape[1]), step, _voiced_median).astype(np.float32)
         quiet = loud < loud.max() - 30
         f0[quiet] = np.nan
         fig.add_trace(go.Scatter(x=t, y=f0, name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
                       row=1, col=1, secondary_y=True)
-    fig.add_trace(go.Heatmap(x=t, z=db, zmin=float(db.max() - 80), zmax=float(db.max()), colorscale="Magma",
-                             colorbar=dict(title="dB", len=0.7, y=0.36), name="mel spectrogram",
-                             hovertemplate="%{x:.2f} s, band %{y}<br>%{z:.0f} dB<extra></extra>"), row=2, col=1)
+    fig.add_trace(go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", name="mel spectrogram",
+                             colorbar=dict(title=f"dB above<br>the loudest<br>−{DB_RANGE} dB", len=0.7, y=0.36),
+                             hovertemplate="%{x:.2f} s, band %{y}<br>%{z} dB<extra></extra>"), row=2, col=1)
     vals, text = _band_ticks(cfg)
     fig.update_yaxes(title_text="frequency (Hz, mel scale)", tickvals=vals, ticktext=text, row=2, col=1)
     # the two curves are named on their own axes (no legend that could cover the panel on a phone)
@@ -90,13 +120,14 @@ def probabilities_figure(probabilities: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def timeline_figure(timeline: list[dict], duration_s: float, model: str = "ensemble") -> go.Figure:
-    """Probability of each label over time (window centres), on the spectrogram's time axis."""
+def timeline_figure(times_s: list, window_probabilities: np.ndarray, duration_s: float, model: str = "ensemble") -> go.Figure:
+    """Probability of each label over time at the window centres, on the spectrogram's time axis.
+    times_s: [(start_s, end_s)] of each window; window_probabilities: (windows, n_labels)."""
     fig = go.Figure()
-    centres = [(w["start_s"] + w["end_s"]) / 2 for w in timeline]
-    for lab in LABELS:
-        fig.add_trace(go.Scatter(x=centres, y=[w["probabilities"][lab] for w in timeline], name=lab, mode="lines+markers",
-                                 line=dict(color=LABEL_COLOURS[lab])))
+    centres = np.array([(a + b) / 2 for a, b in times_s], dtype=np.float32)
+    for k, lab in enumerate(LABELS):
+        fig.add_trace(go.Scatter(x=centres, y=np.asarray(window_probabilities[:, k], dtype=np.float32), name=lab,
+                                 mode="lines+markers", line=dict(color=LABEL_COLOURS[lab])))
     fig.update_layout(height=340, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend takes the top
                       xaxis=dict(title="time (s), 3 s windows over the speech", range=[0, duration_s]),
                       yaxis=dict(range=[0, 1], tickformat=".0%", title=f"probability ({MODEL_NAMES.get(model, model)})"),
@@ -130,7 +161,7 @@ def explanation_figure(log_mel: np.ndarray, maps: dict[str, np.ndarray], start_s
     peak = max([float(np.clip(m, 0, None).max()) for m in maps.values()] + [1e-6])
     for i, name in enumerate(names):
         r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Heatmap(x=t, z=db, colorscale="Greys", reversescale=True, showscale=False, zmin=float(db.max() - 80),
+        fig.add_trace(go.Heatmap(x=t, z=db, colorscale="Greys", reversescale=True, showscale=False, zmin=float(db.max() - DB_RANGE),
                                  zmax=float(db.max()), hoverinfo="skip"), row=r, col=c)
         m = maps[name]
         fig.add_trace(go.Heatmap(x=t, z=np.where(m > 0.1 * peak, m, np.nan), colorscale="Reds", opacity=0.6, zmin=0, zmax=peak,

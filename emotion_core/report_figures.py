@@ -18,7 +18,7 @@ from .audio import SAMPLE_RATE
 from .features import DEFAULT_FEATURES
 from .labels import LABELS, MODEL_NAMES
 from .paths import PROJECT_DIR
-from .plots import DB_PER_NEPER, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks
+from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, display_levels
 
 REPORT_DIR = PROJECT_DIR / "reports"
 CLEAN_REPORT = "test.json"  # the test speakers, clean studio audio
@@ -125,13 +125,13 @@ def pipeline_figure(audio: np.ndarray, sample_rate: int, log_mel: np.ndarray, pr
         f"3. the {len(families)} models' answers"])
     step = max(1, len(audio) // WAVEFORM_POINTS)
     env = audio[: len(audio) // step * step].reshape(-1, step)
-    t_wave = start_s + np.arange(len(env)) * step / sample_rate
-    fig.add_trace(go.Scatter(x=np.repeat(t_wave, 2), y=np.stack([env.max(1), env.min(1)], 1).ravel(), mode="lines",
+    t_wave = (start_s + np.arange(len(env)) * step / sample_rate).astype(np.float32)
+    fig.add_trace(go.Scatter(x=np.repeat(t_wave, 2), y=np.stack([env.max(1), env.min(1)], 1).ravel().astype(np.float32), mode="lines",
                              line=dict(color="#888888", width=1), hoverinfo="skip", showlegend=False), row=1, col=1)
-    t = start_s + np.arange(log_mel.shape[1]) / cfg.frames_per_s
-    db = log_mel * DB_PER_NEPER
-    fig.add_trace(go.Heatmap(x=t, z=db, zmin=float(db.max() - 80), zmax=float(db.max()), colorscale="Magma",
-                             showscale=False, hoverinfo="skip"), row=2, col=1)
+    _power, level, step = display_levels(log_mel)
+    t = (start_s + np.arange(level.shape[1]) * step / cfg.frames_per_s).astype(np.float32)
+    fig.add_trace(go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", showscale=False, hoverinfo="skip"),
+                  row=2, col=1)
     for name, p in probabilities.items():
         shown = MODEL_NAMES.get(name, name)
         fig.add_trace(go.Bar(x=list(LABELS), y=np.asarray(p, dtype=float), name=shown, marker_color=MODEL_COLOURS.get(name),

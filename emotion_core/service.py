@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import plotly.graph_objects as go
 
 from . import plots
@@ -15,7 +14,6 @@ from .recognizer import ENSEMBLE, Prediction, Recognizer
 from .vad import speech_regions
 
 LOW_CONFIDENCE = 0.40  # below this top probability a model's answer is called uncertain
-MAX_DISPLAY_FRAMES = 3000  # spectrogram columns sent to the browser (30 s at full resolution)
 MAX_PITCH_S = 120  # s: pitch contour only for clips up to this long
 
 
@@ -62,14 +60,13 @@ def analyse(source, recognizer: Recognizer, progress=None) -> Analysis:
     if progress is not None:
         progress((len(recognizer.models) + 2) / (len(recognizer.models) + 3), STAGE_TEXT["draw"])
     clip = pred.clip
-    lm = clip.log_mel.float().cpu().numpy()
-    step = int(np.ceil(lm.shape[1] / MAX_DISPLAY_FRAMES))
-    shown = np.log(np.exp(lm[:, : lm.shape[1] // step * step]).reshape(lm.shape[0], -1, step).mean(2)) if step > 1 else lm
-    speech = clip.speech if step == 1 and len(clip.speech) <= MAX_PITCH_S * SAMPLE_RATE else None
-    spectrogram = plots.spectrogram_figure(shown, clip.speech_s[0], pred.duration_s, speech, frame_step=step)
+    speech = clip.speech if len(clip.speech) <= MAX_PITCH_S * SAMPLE_RATE else None
+    spectrogram = plots.spectrogram_figure(clip.log_mel.float().cpu().numpy(), clip.speech_s[0], pred.duration_s, speech)
     bars = plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()})
     api = pred.to_json()
-    timeline = plots.timeline_figure(api["timeline"], pred.duration_s, pred.lead) if api["timeline"] else None
+    windows = pred.clip.times_s
+    timeline = (plots.timeline_figure(windows, pred.models[pred.lead].window_probabilities, pred.duration_s, pred.lead)
+                if len(windows) > 1 else None)
     lead = pred.models[pred.lead]
     w = int(lead.window_probabilities.max(1).argmax())
     best = {"log_mel": clip.windows[w].float().cpu().numpy(), "start_s": clip.times_s[w][0], "duration_s": pred.duration_s}

@@ -36,8 +36,7 @@ def test_figures_colour_models_and_emotions_from_their_own_palette():
     bars = plots.probabilities_figure(p)
     assert [t.marker.color for t in bars.data] == list(plots.MODEL_COLOURS.values())
     assert [t.name for t in bars.data] == list(MODEL_NAMES.values())
-    windows = [{"start_s": s, "end_s": s + 3, "probabilities": dict(zip(LABELS, [1 / 7] * 7))} for s in (0, 1, 2)]
-    timeline = plots.timeline_figure(windows, 5.0)
+    timeline = plots.timeline_figure([(s, s + 3) for s in (0, 1, 2)], np.full((3, len(LABELS)), 1 / len(LABELS)), 5.0)
     assert {t.name: t.line.color for t in timeline.data} == plots.LABEL_COLOURS
     assert timeline.layout.yaxis.title.text  # the timeline's y axis says what it shows
     uar = report_figures.uar_figure(report_figures.load_reports())

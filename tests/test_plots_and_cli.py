@@ -93,3 +93,36 @@ def test_predict_cli(tmp_path):
     assert lines[1]["file"] == str(bad) and "could not be read" in lines[1]["error"]
     plain = subprocess.run(cmd[:4] + cmd[5:], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0 and plain.stdout.count("\n") == 1 and "ensemble=" in plain.stdout
+
+
+def test_a_long_clip_reaches_the_browser_at_the_plots_width_with_its_pitch():
+    """60 s of a voice whose pitch glides: at most MAX_COLUMNS columns of whole-dB levels (one byte a cell),
+    the loudness and the pitch contour on the same columns, the pitch still following the voice."""
+    from emotion_core import plots
+
+    sr, seconds = 16000, 60.0
+    t = np.arange(int(sr * seconds)) / sr
+    f0 = 150 + 50 * t / seconds  # 150 Hz rising to 200 Hz
+    voice = (0.3 * np.sin(2 * np.pi * np.cumsum(f0) / sr)).astype(np.float32)
+    lm = torch.log(torch.rand(80, int(seconds * 100)) + 1e-3).numpy()
+    fig = plots.spectrogram_figure(lm, 0.0, seconds, voice)
+    heat = next(tr for tr in fig.data if tr.type == "heatmap")
+    z = np.asarray(heat.z)
+    assert z.shape[0] == 80 and plots.MAX_COLUMNS // 2 < z.shape[1] <= plots.MAX_COLUMNS and z.dtype == np.uint8 and z.max() == plots.DB_RANGE
+    pitch = next(tr for tr in fig.data if tr.name == "pitch (Hz)")
+    loud = next(tr for tr in fig.data if tr.name == "loudness (dB)")
+    assert len(pitch.y) == len(loud.y) == len(heat.x) == z.shape[1]
+    p = np.asarray(pitch.y, dtype=float)
+    assert np.isfinite(p).mean() > 0.9
+    assert abs(np.nanmedian(p[:50]) - 152) < 10 and abs(np.nanmedian(p[-50:]) - 198) < 10
+    assert len(fig.to_json()) < 200_000  # bytes: the whole figure, not the 1.9 MB that 6000 float columns take
+
+
+def test_display_columns_average_and_voiced_median():
+    from emotion_core.plots import _voiced_median, display_columns
+
+    x = np.arange(12, dtype=float).reshape(2, 6)
+    assert np.array_equal(display_columns(x, 1), x)
+    assert np.array_equal(display_columns(x, 3), [[1, 4], [7, 10]])
+    f0 = np.array([100, np.nan, 120, np.nan, np.nan, np.nan, 200, 210, 220])
+    assert np.allclose(display_columns(f0, 3, _voiced_median), [100, np.nan, 210], equal_nan=True)
