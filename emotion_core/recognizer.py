@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import settings
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS, MODEL_NAMES
@@ -31,7 +32,8 @@ from .vad import NO_SPEECH_MESSAGE, enough_speech
 FAMILY_ORDER = ("cnn1d", "lstm", "cnn2d", "whisper")
 ENSEMBLE = "ensemble"
 ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
-TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over speech in long clips
+MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
+TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,26 @@ def lead_reason(lead: str, names: list[str], scores: dict[str, float]) -> str:
             + (f"; {against}" if against else "") + ").")
 
 
+def timeline_hop_s(speech_s: float, window_s: float) -> float:
+    """Step of the sliding windows for speech_s seconds of speech: MIN_TIMELINE_HOP_S, or longer for long
+    speech so that about TIMELINE_WINDOWS windows cover it (the work of a long clip grows with its length
+    only once the windows no longer overlap), never longer than a window."""
+    return min(window_s, max(MIN_TIMELINE_HOP_S, speech_s / TIMELINE_WINDOWS))
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def fast_path(device: str, fast: bool | None = None) -> bool:
+    """Whether the Whisper encoder runs with int8 linear layers: `fast` when given, else the EMOTION_FAST
+    setting (auto: on CPU only). Quantized kernels are CPU kernels: never on CUDA."""
+    if fast is None:
+        mode = settings.get("EMOTION_FAST").lower()
+        if mode not in ("auto", "on", "off"):
+            raise ValueError(f"EMOTION_FAST={mode!r}: use auto, on or off")
+        fast = mode == "on" or (mode == "auto" and device == "cpu")
+    return fast and device == "cpu"
 
 
 class NoSpeechError(AudioError):
@@ -130,8 +150,11 @@ class Prediction:
 class Recognizer:
     """All shipped families on one device. `unavailable` maps a family to the reason it is not running."""
 
-    def __init__(self, checkpoints: str | Path | None = None, device: str | None = None, whisper: str | None = None):
+    def __init__(self, checkpoints: str | Path | None = None, device: str | None = None, whisper: str | None = None,
+                 fast: bool | None = None):
+        """fast: the Whisper encoder with int8 linear layers (CPU only); None: the EMOTION_FAST setting."""
         self.device = device or default_device()
+        self.fast = fast_path(self.device, fast)
         self.dir = checkpoint_dir(str(checkpoints) if checkpoints else None)
         self.models: dict[str, EmotionModel] = {}
         self.meta: dict[str, dict] = {}
@@ -170,6 +193,10 @@ class Recognizer:
         src = whisper_source(source)
         enc = load_encoder(src, self.device)
         check_encoder(head.cfg, enc, src)
+        if self.fast:
+            from .models.whisper import quantize_encoder
+
+            enc = quantize_encoder(enc)
         return enc
 
     def _load_ensemble(self) -> dict[str, float]:
@@ -242,7 +269,8 @@ class Recognizer:
             starts = [0]  # one window; the centred STFT gives a clip of exactly window_s one frame more
         elif regions:
             frames = [(int(a * cfg.frames_per_s), int(b * cfg.frames_per_s)) for a, b in regions]
-            starts = starts_over_regions(frames, lm.shape[1], int(TIMELINE_HOP_S * cfg.frames_per_s), cfg)
+            hop_s = timeline_hop_s(sum(b - a for a, b in regions), cfg.window_s)
+            starts = starts_over_regions(frames, lm.shape[1], int(hop_s * cfg.frames_per_s), cfg)
         wins, starts = windows(lm, cfg, starts)
         start, end = prepared.start, prepared.end
         t0, length_s = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE

@@ -122,3 +122,41 @@ def test_frame_families_classify_their_pooled_embedding(family):
     with torch.inference_mode():
         assert model.embed(x).shape == (2, model.embed_dim)
         assert torch.allclose(model(x), model.head(model.embed(x)))
+
+
+def test_the_fast_path_is_chosen_by_device_and_setting(monkeypatch):
+    from emotion_core.recognizer import fast_path
+
+    monkeypatch.delenv("EMOTION_FAST", raising=False)
+    assert fast_path("cpu") and not fast_path("cuda")  # auto: int8 kernels are CPU kernels
+    assert fast_path("cpu", True) and not fast_path("cpu", False) and not fast_path("cuda", True)
+    monkeypatch.setenv("EMOTION_FAST", "off")
+    assert not fast_path("cpu")
+    monkeypatch.setenv("EMOTION_FAST", "on")
+    assert fast_path("cpu") and not fast_path("cuda")
+    monkeypatch.setenv("EMOTION_FAST", "yes please")
+    with pytest.raises(ValueError, match="EMOTION_FAST"):
+        fast_path("cpu")
+
+
+@needs_whisper
+def test_the_fast_whisper_encoder_is_int8_and_close_to_float32():
+    """The int8 encoder really is quantized (its linear layers), the other families are untouched, and the
+    Whisper family's probabilities stay near the float32 ones (validation accuracy of both: README)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    fast, exact = (Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR), fast=f) for f in (True, False))
+    from emotion_core.models.whisper import FLOAT32_LINEARS
+
+    for name, module in fast.encoder.named_modules():  # every linear layer in int8 but the outlier ones
+        if name.endswith(("fc1", "fc2", "_proj")):
+            assert isinstance(module, torch.nn.Linear if name in FLOAT32_LINEARS else DynamicInt8Linear), name
+    assert type(exact.encoder.layers[0].fc1) is torch.nn.Linear
+    clip = speechlike(3.0)
+    a, b = fast.predict_all(clip), exact.predict_all(clip)
+    for name in a.models:
+        diff = np.abs(a.models[name].probabilities - b.models[name].probabilities).max()
+        if name in ("cnn1d", "lstm", "cnn2d"):
+            assert diff == 0, name
+        else:
+            assert 0 < diff < 0.15, (name, diff)
