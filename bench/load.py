@@ -2,6 +2,10 @@
 A load script, not a timed test.
 
     python -m bench.load [--clients 30] [--requests 10] [--out bench/load.json]
+    python -m bench.load --burst [--clients 30]            # bench/load_burst.json
+
+--burst: a class pressing the button together: every client sends one distinct clip at the same moment
+(the clients wait at a barrier, already connected, then all send).
 
 Each request sends its own recording (a faint dither makes every file distinct), so no answer is shared.
 Every request must end in a result or an explicit rejection (queue full); a request that neither
@@ -30,16 +34,19 @@ from .app_server import AppServer, memory_mb
 from .app_speed import speech_clip
 
 
-def client_run(url, speech, n, results, lock, folder: Path, seed: int):
+def client_run(url, speech, n, results, lock, folder: Path, seed: int, start: threading.Barrier | None = None):
     """One pupil: n requests, each a different recording (the clip with its own faint dither), so that no
-    answer is shared between requests."""
+    answer is shared between requests. start: wait there (connected, files written) before the first request."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False)
     rng = np.random.default_rng(seed)
-    for i in range(n):
-        path = folder / f"client{seed}-{i}.wav"
+    paths = [folder / f"client{seed}-{i}.wav" for i in range(n)]
+    for path in paths:
         sf.write(path, speech + rng.normal(0, 1e-4, speech.shape).astype(np.float32), SAMPLE_RATE)
+    if start is not None:
+        start.wait()
+    for path in paths:
         t = time.perf_counter()
         try:
             answer = client.predict(handle_file(str(path)), api_name="/classify")
@@ -56,8 +63,12 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--data")
-    ap.add_argument("--out", default="bench/load.json")
+    ap.add_argument("--burst", action="store_true", help="one request per client, all sent at the same moment")
+    ap.add_argument("--out")
     args = ap.parse_args(argv)
+    if args.burst:
+        args.requests = 1
+    args.out = args.out or ("bench/load_burst.json" if args.burst else "bench/load.json")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         speech = speech_clip(5, data_dir(args.data))
@@ -71,9 +82,13 @@ def main(argv=None) -> int:
             Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
             rss_before = memory_mb(server.proc.pid)
             results, lock = [], threading.Lock()
-            t0 = time.perf_counter()
+            start = threading.Barrier(args.clients + 1) if args.burst else None
             with ThreadPoolExecutor(args.clients) as pool:
-                futures = [pool.submit(client_run, url, speech, args.requests, results, lock, tmp, k) for k in range(args.clients)]
+                futures = [pool.submit(client_run, url, speech, args.requests, results, lock, tmp, k, start)
+                           for k in range(args.clients)]
+                if start is not None:
+                    start.wait(timeout=args.timeout)
+                t0 = time.perf_counter()
                 hung_clients = 0
                 for f in futures:
                     try:
@@ -92,10 +107,12 @@ def main(argv=None) -> int:
     for o, _ in results:
         outcomes[o] = outcomes.get(o, 0) + 1
     report = {
+        "scenario": "burst: every client sends one clip at the same moment" if args.burst else "each client sends its requests one after another",
         "clients": args.clients, "requests_each": args.requests, "sent": total, "finished": len(results),
         "hung_or_lost": total - len(results), "outcomes": outcomes,
         "latency_median_s": round(statistics.median(ok), 2) if ok else None,
         "latency_p95_s": round(float(np.percentile(ok, 95)), 2) if ok else None,
+        "latency_max_s": round(max(ok), 2) if ok else None,
         "throughput_per_s": round(len(ok) / wall, 2), "wall_s": round(wall, 1),
         "server_rss_mb_before": rss_before, "server_rss_mb_after": rss_after, "server_peak_rss_mb": peak,
         "server_alive_after": alive,
