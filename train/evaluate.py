@@ -112,10 +112,11 @@ def _batches(items, n: int):
         yield batch
 
 
-def run_conditions(recognizer: Recognizer, clips, condition_fns: dict, batch_clips: int = 32, workers: int = 1):
+def run_probabilities(recognizer: Recognizer, clips, condition_fns: dict, batch_clips: int = 32, workers: int = 1):
     """condition_fns: {condition: None (clean) or fn(clip, audio) -> audio}.
-    -> ({condition: {name: predicted index per clip}}, kept clips, refused [(path, message)])."""
-    preds: dict[str, dict[str, list[int]]] = {cond: {} for cond in condition_fns}
+    -> ({condition: {name: (n_kept, n_labels) clip probabilities}}, kept clips, refused [(path, message)]).
+    A clip's probabilities are the mean of its windows', as in the app."""
+    probs: dict[str, dict[str, list[np.ndarray]]] = {cond: {} for cond in condition_fns}
     kept, refused = [], []
     stream = decoded_clips(clips, condition_fns, workers)
     n_batches = -(-len(clips) // batch_clips)
@@ -136,10 +137,20 @@ def run_conditions(recognizer: Recognizer, clips, condition_fns: dict, batch_cli
                 owners.extend([i] * len(w))
                 wins.append(w)
             owners = np.array(owners)
-            probs = recognizer.predict_windows(torch.cat(wins))
-            for name, p in probs.items():
-                preds[cond].setdefault(name, []).extend(clip_means(p, owners, len(group)).argmax(1).tolist())
+            for name, p in recognizer.predict_windows(torch.cat(wins)).items():
+                probs[cond].setdefault(name, []).append(clip_means(p, owners, len(group)))
         kept.extend(group)
+    n_labels = len(LABELS)
+    stacked = {cond: {name: np.concatenate(parts) if parts else np.zeros((0, n_labels)) for name, parts in by_name.items()}
+               for cond, by_name in probs.items()}
+    return stacked, kept, refused
+
+
+def run_conditions(recognizer: Recognizer, clips, condition_fns: dict, batch_clips: int = 32, workers: int = 1):
+    """condition_fns: {condition: None (clean) or fn(clip, audio) -> audio}.
+    -> ({condition: {name: predicted index per clip}}, kept clips, refused [(path, message)])."""
+    probs, kept, refused = run_probabilities(recognizer, clips, condition_fns, batch_clips, workers)
+    preds = {cond: {name: p.argmax(1).tolist() for name, p in by_name.items()} for cond, by_name in probs.items()}
     return preds, kept, refused
 
 
