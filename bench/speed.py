@@ -73,7 +73,7 @@ def main(argv=None) -> int:
 
         clips = select_clips(root, "test")
     result = {"machine": {"cpu_threads": torch.get_num_threads(), "device": rec.device, "python": platform.python_version(),
-                          "torch": torch.__version__}, "families": list(rec.models), "latency": {}}
+                          "torch": torch.__version__}, "families": list(rec.models), "whisper_int8": rec.fast, "latency": {}}
     every = dict(rec.models)
     acoustic = {k: v for k, v in every.items() if k in ACOUSTIC}
     for seconds in (1, 5, 30):
@@ -97,13 +97,18 @@ def main(argv=None) -> int:
         result["batch_evaluation"] = {"clips": len(subset), "seconds": round(dt, 1), "clips_per_s": round(len(subset) / dt, 1)}
         print("batch evaluation:", result["batch_evaluation"])
     if rec.encoder is not None:
-        from emotion_core.models.whisper import hidden_states
+        from emotion_core.models.whisper import hidden_states, load_encoder, quantize_encoder
+        from emotion_core.paths import whisper_source
 
+        exact = load_encoder(whisper_source(args.whisper), rec.device)
+        encoders = {"float32": exact} | ({"int8 (the CPU fast path)": quantize_encoder(load_encoder(whisper_source(args.whisper)))}
+                                         if rec.device == "cpu" else {})
         with torch.inference_mode():
-            for frames in (300, 3000):  # one 3 s window as shipped, vs Whisper's own 30 s padding
-                x = torch.randn(1, 80, frames)
-                result.setdefault("whisper_encoder_ms", {})[f"{frames}_frames"] = time_it(
-                    lambda: hidden_states(rec.encoder, x), max(3, args.repeats // 4))
+            for name, encoder in encoders.items():
+                for frames in (300, 3000):  # one 3 s window as shipped, vs Whisper's own 30 s padding
+                    x = torch.randn(1, 80, frames, device=rec.device)
+                    result.setdefault("whisper_encoder_ms", {}).setdefault(name, {})[f"{frames}_frames"] = time_it(
+                        lambda: hidden_states(encoder, x), max(3, args.repeats // 4))
         print("whisper encoder:", result["whisper_encoder_ms"])
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
     result["train_epoch_s"] = {k: round(m["record"].get("epoch_s", float("nan")), 1) for k, m in rec.meta.items()}

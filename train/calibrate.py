@@ -434,7 +434,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     root, cdir = data_dir(args.data), cache_dir(args.cache)
-    rec = Recognizer(args.checkpoints, "cpu", args.whisper)
+    rec = Recognizer(args.checkpoints, "cpu", args.whisper, fast=False)
     lead = rec.lead
     val_clips, val_probs = cached_probabilities(rec, root, "val", cdir, args.workers)
     val_attrs = clip_attributes(val_clips, root)

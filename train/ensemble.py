@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoints")
     ap.add_argument("--whisper")
     args = ap.parse_args(argv)
-    rec = Recognizer(args.checkpoints, None, args.whisper)
+    rec = Recognizer(args.checkpoints, None, args.whisper, fast=False)
     clips = select_clips(data_dir(args.data), "val")
     clips = [c for c in clips if not is_known_bad(c.path)]
     probs = clip_probabilities(rec, clips)
