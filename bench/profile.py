@@ -49,7 +49,8 @@ def in_process(path: Path, repeats: int) -> dict:
     stages["decode"], audio = median_ms(lambda: load_audio(path), repeats)
     stages["speech preparation"], prepared = median_ms(lambda: prepare_speech_span(audio), repeats)
     stages["voice activity (Silero)"], _ = median_ms(lambda: speech_regions(prepared.audio), repeats)
-    stages["log-mel and windows"], clip = median_ms(lambda: rec.model_windows(audio), repeats)
+    regions = speech_regions(prepared.audio)
+    stages["log-mel and windows"], clip = median_ms(lambda: rec.model_windows(audio, lambda _speech: regions), repeats)
     per_family = {name: [] for name in rec.models}
     shared = []
     for _ in range(repeats + 1):
