@@ -5,6 +5,7 @@
 - predict_all latency (features included) on 1 s, 5 s and 30 s clips, after warm-up: median and p90,
   for the three acoustic families together and for every family with the ensemble;
 - clips per second for batch evaluation (train.evaluate's path) on real corpus clips;
+- the models' time for 8 requests of 5 s, one after another against all their windows in one batch;
 - peak resident memory of the process;
 - time per training epoch of each family, as recorded in its checkpoint by train.fit.
 Clips are real speech from the corpus (concatenated to the length needed) when it is present, else a
@@ -28,6 +29,7 @@ from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
 
 ACOUSTIC = ("cnn1d", "lstm", "cnn2d")
+CROSS_REQUEST_BATCH = 8  # requests of 5 s whose windows go through the models together
 
 
 def speech_of_length(seconds: float, clips) -> np.ndarray:
@@ -96,6 +98,15 @@ def main(argv=None) -> int:
         dt = time.perf_counter() - t
         result["batch_evaluation"] = {"clips": len(subset), "seconds": round(dt, 1), "clips_per_s": round(len(subset) / dt, 1)}
         print("batch evaluation:", result["batch_evaluation"])
+        # Batching across requests (Gradio's batch=True) would give one forward pass per family for several
+        # requests' windows: what that saves is the difference between these two.
+        prepared = [rec.model_windows(speech_of_length(5, clips[k * 7:])).windows for k in range(CROSS_REQUEST_BATCH)]
+        together = torch.cat(prepared)
+        result["cross_request_batch"] = {
+            "requests": CROSS_REQUEST_BATCH, "windows": len(together),
+            "one_after_another": time_it(lambda: [rec.window_probabilities(w) for w in prepared], max(3, args.repeats // 4)),
+            "one_batch": time_it(lambda: rec.window_probabilities(together), max(3, args.repeats // 4))}
+        print("cross-request batch:", result["cross_request_batch"])
     if rec.encoder is not None:
         from emotion_core.models.whisper import hidden_states, load_encoder, quantize_encoder
         from emotion_core.paths import whisper_source

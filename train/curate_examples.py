@@ -13,8 +13,7 @@ per clip, its facts, the CREMA-D listeners' votes (crema_d_human_votes.csv besid
 each model's answer; examples/ATTRIBUTION.md names dataset, authors, licence and file of each clip.
 
 --refresh reruns the models on the clips already in examples/ (after retraining) and rewrites only the
-answers, so the captions ("every model right", "fools every model") stay true. The answers are the app's own:
-on CPU the Whisper encoder's int8 fast path (EMOTION_FAST=auto).
+answers, so the captions ("every model right", "fools every model") stay true.
 """
 from __future__ import annotations
 

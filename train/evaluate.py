@@ -325,8 +325,8 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoints", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    ap.add_argument("--fast", choices=["on", "off"], default="off", help="on: the app's CPU fast path (the Whisper "
-                    "encoder with int8 linear layers); default off: the models exactly as trained (every committed report)")
+    ap.add_argument("--fast", choices=["on", "off"], default="off", help="on: the CPU fast path (EMOTION_FAST: the Whisper "
+                    "encoder with int8 linear layers); default off: the models exactly as trained, as the app runs them")
     args = ap.parse_args(argv)
     root = data_dir(args.data)
     clips = guard_clips(root) if args.guard else select_clips(root, args.split)
