@@ -165,6 +165,7 @@ def test_a_fresh_start_shows_the_examples_and_each_click_analyses_it_twice_after
     page.goto(fresh_server.url)
     page.get_by_role("button", name="Analyse").wait_for()
     buttons = page.locator("button.gallery-item")
+    buttons.first.wait_for()  # the examples' gallery can render a moment after the button
     assert buttons.count() == len(examples)
     for i, e in enumerate(examples):
         assert buttons.nth(i).inner_text().strip() == e.caption
