@@ -276,6 +276,8 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
     gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
     api_in, api_out = gr.Audio(type="filepath", visible=False, label="audio"), gr.JSON(visible=False, label="result")
     gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
+    for recording in (audio, act_audio, api_in):  # a clip given as a URL is fetched, then deleted like an upload
+        uploads.track_url_fetches(recording, UPLOADS, refuse)
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 

@@ -212,6 +212,33 @@ class Uploads:
         return t
 
 
+def track_url_fetches(component, registry: Uploads, refuse) -> None:
+    """An audio input given as a web address ({"path": "https://..."}, or gradio_client's handle_file(url)) is
+    fetched by Gradio itself into its cache, not through the upload route: count each fetched file as an
+    upload, so the request that reads it deletes it (and the sweep, if nothing claims it). Gradio fetches
+    public addresses only (its SSRF guard refuses loopback and private hosts); a refused or failed fetch
+    raises refuse(ValueError(plain message)) and leaves at most an empty folder, which the sweep removes."""
+    from gradio_client.utils import is_http_url_like
+
+    fetch = component.async_move_resource_to_block_cache
+
+    async def fetch_as_upload(url_or_path):
+        if not (isinstance(url_or_path, str) and is_http_url_like(url_or_path)):
+            return await fetch(url_or_path)
+        registry.upload_started()
+        path = None
+        try:
+            path = await fetch(url_or_path)
+        except Exception as e:  # noqa: BLE001 (safehttpx's refusal, an HTTP error status, a network failure)
+            raise refuse(ValueError(f"The audio at {url_or_path} could not be fetched ({e}). Only public web "
+                                    "addresses are fetched: upload the file instead.")) from None
+        finally:
+            registry.upload_finished([path] if path else [])
+        return path
+
+    component.async_move_resource_to_block_cache = fetch_as_upload
+
+
 class UploadMiddleware:
     """ASGI middleware on Gradio's upload route: refuses a request whose body exceeds `max_bytes` in total
     (Gradio's own cap is per file), and tells `uploads` which files each upload stored."""

@@ -109,6 +109,43 @@ def test_a_refused_server_path_gets_a_message(server):
     assert "event: error" in answer and "not uploaded" in answer and '{"error": null}' not in answer
 
 
+def test_a_url_on_a_private_host_is_refused_plainly_and_leaves_nothing(server, tmp_path):
+    """Issue 14 item 7: a clip given as a URL (gradio_client's handle_file(url), or {"path": url}). Gradio
+    fetches only public addresses (its SSRF guard): a loopback URL gets a plain refusal, one log line, and
+    nothing of it stays on disk after a sweep interval."""
+    import functools
+    import http.server
+
+    from gradio_client import handle_file
+
+    from bench.app_server import free_port
+
+    served = tmp_path / "served"
+    served.mkdir()
+    clip(served / "by-url.wav", seed=11)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    source = f"http://127.0.0.1:{httpd.server_address[1]}/by-url.wav"
+    before = server.log.read_text()
+    try:
+        client = client_of(server)
+        with pytest.raises(Exception, match="could not be fetched .*upload the file instead"):
+            client.predict(handle_file(source), api_name="/classify")
+        client.close()
+        url = server.url + "gradio_api/call/classify"
+        r = httpx.post(url, json={"data": [{"path": source, "meta": {"_type": "gradio.FileData"}}]})
+        answer = httpx.get(f"{url}/{r.json()['event_id']}", timeout=60).text
+        assert "event: error" in answer and "could not be fetched" in answer, answer
+    finally:
+        httpd.shutdown()
+    new = server.log.read_text()[len(before):]
+    assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == 2, new
+    time.sleep(1.5 * SWEEP_S)
+    empty = [p for p in (server.temp_dir / "gradio").iterdir() if p.is_dir() and not any(p.iterdir())]
+    assert not user_audio(server.temp_dir, server.examples) and not empty, f"the refused URL left {empty}"
+
+
 def test_one_request_of_three_20_mb_files_is_refused(server):
     """Issue 14 item 7: Gradio's cap is per file; the app bounds the request."""
     files = [("files", (f"part{i}.wav", b"RIFF" + bytes(20 * 2**20), "audio/wav")) for i in range(3)]
