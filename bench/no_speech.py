@@ -1,14 +1,14 @@
 """How well the "no speech" gate separates real speech from sounds that are not speech.
 
-    python -m bench.no_speech [--data DIR] [--clips 1000] [--seed 0] [--out bench/no_speech.json]
+    python -m bench.no_speech [--data DIR] [--clips 1000] [--seed 0] [--workers 2] [--out bench/no_speech.json]
 
 Every clip goes through the app's path up to the gate: load_audio -> prepare_speech -> Silero VAD
-(emotion_core.vad.speech_regions) -> enough_speech. Two sets:
+(emotion_core.vad.speech_activity) -> enough_speech. Two sets:
 - the corpus: a fixed seeded sample of --clips clips of every dataset (0 = all 9,424), each must pass;
 - synthetic non-speech made here (DC offset, white/pink/brown noise, tones, a square wave, clicks,
   synthesized chords, mains hum, 60 s of noise...), each must be refused.
-Writes, per set, the pass rate and the speech seconds and share of the least speech-like clips, so the
-thresholds in emotion_core/vad.py can be chosen on these numbers.
+Writes, per set, the pass rate, the lowest (corpus) or highest (synthetic) gate score and the scores of the
+least fitting clips, so the threshold in emotion_core/vad.py can be chosen on these numbers.
 """
 from __future__ import annotations
 
@@ -20,15 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion_core.audio import SAMPLE_RATE, AudioError, load_audio, prepare_speech
+from emotion_core.audio import AudioError, load_audio, prepare_speech
 from emotion_core.paths import data_dir
-from emotion_core.vad import (
-    MIN_SPEECH_SHARE,
-    MIN_SPEECH_TOTAL_S,
-    VAD_THRESHOLD,
-    enough_speech,
-    speech_regions,
-)
+from emotion_core.vad import LEAD_IN_S, MIN_SPEECH_SCORE, SCORE_S, VAD_RATE, VAD_THRESHOLD, enough_speech, speech_activity
 
 RATE = 48_000  # Hz: synthetic sounds are made at a microphone's rate and go through load_audio
 
@@ -96,11 +90,22 @@ def measure(source) -> dict:
     """The gate's inputs and verdict for one source load_audio takes."""
     audio = load_audio(source)
     speech = prepare_speech(audio)
-    regions = speech_regions(speech)
-    speech_s = sum(b - a for a, b in regions)
-    duration_s = len(speech) / SAMPLE_RATE
-    return {"speech_s": round(speech_s, 3), "share": round(speech_s / max(duration_s, 1e-9), 3),
-            "passes": enough_speech(regions, duration_s)}
+    activity = speech_activity(speech)
+    speech_s = sum(b - a for a, b in activity.regions)
+    return {"score": round(activity.score, 4), "speech_s": round(speech_s, 3), "passes": enough_speech(activity)}
+
+
+def measure_or_error(path: Path) -> dict:
+    try:
+        return measure(path)
+    except AudioError as e:
+        return {"error": str(e)}
+
+
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def corpus_sample(root: Path, n: int, seed: int) -> list[Path]:
@@ -114,11 +119,13 @@ def corpus_sample(root: Path, n: int, seed: int) -> list[Path]:
 def summary(results: dict[str, dict], want_pass: bool) -> dict:
     ok = [r for r in results.values() if "error" not in r]
     right = [r for r in ok if r["passes"] == want_pass]
-    key = (lambda kv: kv[1]["speech_s"]) if want_pass else (lambda kv: -kv[1]["speech_s"])
+    key = (lambda kv: kv[1]["score"]) if want_pass else (lambda kv: -kv[1]["score"])
     hardest = sorted(((k, v) for k, v in results.items() if "error" not in v), key=key)[:10]
     wrong = {k: v for k, v in results.items() if "error" not in v and v["passes"] != want_pass}
+    scores = [r["score"] for r in ok]
     return {"clips": len(results), "decoded": len(ok), ("passed" if want_pass else "refused"): len(right),
-            "rate": round(len(right) / max(len(ok), 1), 4), "hardest": dict(hardest), "wrong": wrong}
+            "rate": round(len(right) / max(len(ok), 1), 4), ("min_score" if want_pass else "max_score"):
+            (min(scores) if want_pass else max(scores)) if scores else None, "hardest": dict(hardest), "wrong": wrong}
 
 
 def main(argv=None) -> int:
@@ -126,25 +133,26 @@ def main(argv=None) -> int:
     ap.add_argument("--data")
     ap.add_argument("--clips", type=int, default=1000, help="seeded sample of the corpus; 0 = every clip")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2, help="processes measuring corpus clips")
     ap.add_argument("--out", default="bench/no_speech.json")
     args = ap.parse_args(argv)
     t = time.time()
     synthetic = {name: measure(src) for name, src in non_speech().items()}
-    result = {"thresholds": {"min_speech_s": MIN_SPEECH_TOTAL_S, "min_speech_share": MIN_SPEECH_SHARE,
-                             "vad_threshold": VAD_THRESHOLD},
+    result = {"thresholds": {"min_speech_score": MIN_SPEECH_SCORE, "score_s": SCORE_S, "vad_rate_hz": VAD_RATE,
+                             "lead_in_s": LEAD_IN_S, "region_threshold": VAD_THRESHOLD},
               "synthetic": summary(synthetic, want_pass=False) | {"each": synthetic}}
     root = data_dir(args.data)
     if (root.parent / "manifest.csv").is_file():
-        corpus = {}
-        for i, path in enumerate(corpus_sample(root, args.clips, args.seed)):
-            try:
-                corpus[str(path.relative_to(root))] = measure(path)
-            except AudioError as e:
-                corpus[str(path.relative_to(root))] = {"error": str(e)}
-            if i % 100 == 0:
-                print(f"{i} clips, {time.time() - t:.0f} s", flush=True)
-        result["corpus"] = summary(corpus, want_pass=True) | {"seed": args.seed,
-                                                               "min_share": min(r["share"] for r in corpus.values() if "share" in r)}
+        paths = corpus_sample(root, args.clips, args.seed)
+        from multiprocessing import get_context
+
+        with get_context("spawn").Pool(args.workers, _one_thread) as pool:
+            corpus = {}
+            for i, (path, r) in enumerate(zip(paths, pool.imap(measure_or_error, paths, chunksize=16))):
+                corpus[str(path.relative_to(root))] = r
+                if i % 500 == 0:
+                    print(f"{i} clips, {time.time() - t:.0f} s", flush=True)
+        result["corpus"] = summary(corpus, want_pass=True) | {"seed": args.seed}
     result["seconds"] = round(time.time() - t, 1)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk not in ("each", "hardest", "wrong")} if isinstance(v, dict) else v

@@ -26,7 +26,7 @@ from emotion_core import plots, service, settings
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech_span
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
-from emotion_core.vad import speech_regions
+from emotion_core.vad import speech_activity
 
 from .app_server import AppServer
 from .app_speed import speech_clip
@@ -48,9 +48,8 @@ def in_process(path: Path, repeats: int) -> dict:
     stages, sizes = {}, {}
     stages["decode"], audio = median_ms(lambda: load_audio(path), repeats)
     stages["speech preparation"], prepared = median_ms(lambda: prepare_speech_span(audio), repeats)
-    stages["voice activity (Silero)"], _ = median_ms(lambda: speech_regions(prepared.audio), repeats)
-    regions = speech_regions(prepared.audio)
-    stages["log-mel and windows"], clip = median_ms(lambda: rec.model_windows(audio, lambda _speech: regions), repeats)
+    stages["voice activity (Silero)"], activity = median_ms(lambda: speech_activity(prepared.audio), repeats)
+    stages["log-mel and windows"], clip = median_ms(lambda: rec.model_windows(audio, lambda _speech: activity), repeats)
     per_family = {name: [] for name in rec.models}
     shared = []
     for _ in range(repeats + 1):

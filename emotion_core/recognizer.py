@@ -253,17 +253,18 @@ class Recognizer:
     def model_windows(self, audio: np.ndarray, vad=None) -> ClipWindows:
         """16 kHz mono audio -> the clip's log-mel and model windows.
 
-        Windows are evenly spaced over the prepared speech. With `vad` (prepared speech -> [(start_s,
-        end_s)] speech regions) a clip where it finds too little speech (vad.enough_speech) raises
+        Windows are evenly spaced over the prepared speech. With `vad` (prepared speech -> vad.SpeechActivity:
+        regions and score) a clip where it finds too little speech (vad.enough_speech) raises
         NoSpeechError, and a clip longer than one window gets windows sliding over its speech only."""
         cfg = self.features
         prepared = prepare_speech_span(audio)
         speech = prepared.audio
         regions = None
         if vad is not None:
-            regions = vad(speech)
-            if not enough_speech(regions, len(speech) / SAMPLE_RATE):
+            activity = vad(speech)
+            if not enough_speech(activity):
                 raise NoSpeechError(NO_SPEECH_MESSAGE)
+            regions = activity.regions
         lm = log_mel(torch.from_numpy(speech).to(self.device), cfg)
         starts = None
         if len(speech) <= cfg.window_s * SAMPLE_RATE:

@@ -11,7 +11,7 @@ from . import plots
 from .audio import SAMPLE_RATE, load_audio
 from .labels import MODEL_NAMES
 from .recognizer import ENSEMBLE, Prediction, Recognizer
-from .vad import speech_regions
+from .vad import speech_activity
 
 LOW_CONFIDENCE = 0.40  # below this top probability a model's answer is called uncertain
 MAX_PITCH_S = 30  # s: pitch contour only for clips up to this long (librosa.yin takes about 0.2 s for 30 s of speech)
@@ -46,7 +46,7 @@ def classify(source, recognizer: Recognizer, progress=None) -> Prediction:
     stage("decode")
     audio = load_audio(source)
     decode_ms = (time.perf_counter() - t) * 1000
-    pred = recognizer.predict_all(audio, vad=speech_regions, progress=stage)
+    pred = recognizer.predict_all(audio, vad=speech_activity, progress=stage)
     pred.timing_ms = {"decode": decode_ms, **pred.timing_ms, "total": (time.perf_counter() - t) * 1000}
     return pred
 
