@@ -66,3 +66,30 @@ def test_a_win_within_the_noise_is_not_chosen():
     assert spec["weights"] == [1.0, 0.0]
     assert spec["val_cb_uar"] == d["val_cb_uar_single"]["strong"]
     assert "Chosen: single: strong" in decision_report(spec)
+
+
+def collapsed(n: int, answer: int) -> np.ndarray:
+    """Clip probabilities of a family that answers one emotion for everything (the classroom failure)."""
+    p = np.full((n, N_CLASSES), 0.05)
+    p[:, answer] = 1 - 0.05 * (N_CLASSES - 1)
+    return p
+
+
+def test_with_classroom_copies_the_rule_scores_the_mean_of_both_conditions():
+    """A family best on clean clips that collapses onto one answer in the classroom loses to one that holds up
+    in both, once the classroom copy is given; on clean clips alone it wins."""
+    y, ds, spk = validation_set()
+    rng = np.random.default_rng(5)
+    clean = {"studio": family(y, 3.0, rng), "robust": family(y, 2.0, rng)}
+    classroom = {"studio": collapsed(len(y), 4), "robust": family(y, 1.5, rng)}
+    on_clean = choose(clean, y, ds, spk, grid=(0, 1), bootstraps=50)
+    assert on_clean["decision"]["best_single"] == "studio"
+    spec = choose(clean, y, ds, spk, grid=(0, 1), bootstraps=50, classroom=classroom)
+    d = spec["decision"]
+    assert d["best_single"] == "robust" and d["chosen"] == "single: robust", d
+    by = d["by_condition"]
+    assert by["clean"]["studio"] > by["clean"]["robust"] and by["classroom"]["studio"] < 0.2
+    assert d["val_cb_uar_single"]["robust"] == pytest.approx((by["clean"]["robust"] + by["classroom"]["robust"]) / 2)
+    assert spec["val_cb_uar"] == d["val_cb_uar_single"]["robust"]
+    report = decision_report(spec)
+    assert "mean of clean and classroom" in report and "| classroom |" in report

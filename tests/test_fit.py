@@ -30,7 +30,7 @@ EXPECTED = {
               [1.9358503818511963, 2.138257622718811, 1.9401254653930664]),
     "cnn2d-finetune": ("2888a77b7f831997def9f60cbecd37431807e90696b3c888e60bc1a6b29c5835", [1.9130709767341614]),
 }
-RUNS = {"whisper": [], "cnn1d": [], "lstm": [], "cnn2d": [], "cnn2d-finetune": ["--variant", "finetune"]}
+RUNS = {"whisper": [], "cnn1d": [], "lstm": [], "cnn2d": ["--variant", "compare"], "cnn2d-finetune": ["--variant", "finetune"]}
 
 
 def state_digest(path) -> str:
@@ -90,7 +90,7 @@ def test_every_path_ran_with_its_recipe(small_runs):
         family = name.split("-")[0]
         recipe = Recipe(**record["recipe"])
         assert recipe == dataclasses.replace(RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16,
-                                             variant="finetune" if name == "cnn2d-finetune" else RECIPES[family].variant)
+                                             variant={"cnn2d": "compare", "cnn2d-finetune": "finetune"}.get(name, RECIPES[family].variant))
         assert record["command"].startswith(f"python -m train.fit --family {family} ")
         head = log.splitlines()[:2]  # the log starts with the command line and the resolved recipe
         assert record["command"] in head[0]

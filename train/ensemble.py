@@ -26,6 +26,7 @@ from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 
+from .cache import cache_dir
 from .evaluate import select_clips
 from .metrics import clip_means, evaluate_predictions
 
@@ -54,33 +55,46 @@ def speaker_resamples(speakers, datasets, n: int, seed: int = 0) -> list[np.ndar
     return out
 
 
-def grid_search(probs: dict[str, np.ndarray], y, datasets, grid=GRID) -> tuple[float, tuple]:
+def score(conditions: list[dict[str, np.ndarray]], weights, names, y, datasets, idx=None) -> float:
+    """Mean over conditions (clean, and the classroom copy when given) of the corpus-balanced UAR of the
+    weighted mean of the families' probabilities, on clips idx (None: all)."""
+    idx = slice(None) if idx is None else idx
+    return float(np.mean([cb_uar(sum(w * c[n][idx] for n, w in zip(names, weights)), y[idx], datasets[idx])
+                          for c in conditions]))
+
+
+def grid_search(conditions: list[dict[str, np.ndarray]], y, datasets, grid=GRID) -> tuple[float, tuple]:
     """Best weight vector (at least two families weighted) on the full validation set: (score, weights);
     ties go to the smaller total weight."""
-    names = list(probs)
+    names = list(conditions[0])
     candidates = [w for w in itertools.product(grid, repeat=len(names)) if sum(x > 0 for x in w) >= 2]
-    return max(((cb_uar(sum(w * probs[n] for n, w in zip(names, ws)), y, datasets), ws) for ws in candidates),
+    return max(((score(conditions, ws, names, y, datasets), ws) for ws in candidates),
                key=lambda t: (t[0], -sum(t[1])))
 
 
 def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, bootstraps: int = BOOTSTRAPS,
-           confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+           confidence: float = CONFIDENCE, seed: int = 0, classroom: dict[str, np.ndarray] | None = None) -> dict:
     """The ensemble rule. probs {family: (n_clips, C)} on the validation clips, their labels, datasets, speakers
-    -> {"members", "weights", "val_cb_uar", "decision": {...how it decided}}."""
+    -> {"members", "weights", "val_cb_uar", "decision": {...how it decided}}. With `classroom` (the same clips
+    through the simulated classroom, same order) every candidate is scored by the mean of its clean and
+    classroom scores, like the families' checkpoints; val_cb_uar is then that mean."""
     names = list(probs)
     y, datasets = np.asarray(y), np.asarray(datasets)
-    singles = {n: cb_uar(probs[n], y, datasets) for n in names}
+    conditions = [probs] if classroom is None else [probs, classroom]
+    one_hot = {n: tuple(1 if m == n else 0 for m in names) for n in names}
+    singles = {n: score(conditions, one_hot[n], names, y, datasets) for n in names}
     best_single = max(singles, key=singles.get)
-    mix_score, mix = grid_search(probs, y, datasets, grid)
-    mixed = sum(w * probs[n] for n, w in zip(names, mix))
-    diffs = np.array([cb_uar(mixed[i], y[i], datasets[i]) - cb_uar(probs[best_single][i], y[i], datasets[i])
+    mix_score, mix = grid_search(conditions, y, datasets, grid)
+    diffs = np.array([score(conditions, mix, names, y, datasets, i) - score(conditions, one_hot[best_single], names, y, datasets, i)
                       for i in speaker_resamples(speakers, datasets, bootstraps, seed)])
     wins = float((diffs > 0).mean())
     take_mix = mix_score > singles[best_single] and wins >= confidence
     weights = [float(w) for w in mix] if take_mix else [1.0 if n == best_single else 0.0 for n in names]
+    chosen = mix if take_mix else one_hot[best_single]
     decision = {
         "rule": f"the best single family unless the best grid mix beats it on at least {confidence:.0%} of "
                 f"{bootstraps} speaker bootstrap resamples of the validation set (within each dataset)",
+        "scored_on": "clean" if classroom is None else "mean of clean and classroom (validation classroom copy 0)",
         "chosen": "mix" if take_mix else f"single: {best_single}",
         "val_cb_uar_single": singles, "best_single": best_single,
         "best_mix": {"weights": [float(w) for w in mix], "val_cb_uar": mix_score},
@@ -89,6 +103,11 @@ def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, boots
                       "margin_std": float(diffs.std()), "margin_5th_percentile": float(np.percentile(diffs, 5))},
         "validation": {"clips": int(len(y)), "speakers": int(len(set(speakers)))},
     }
+    if classroom is not None:
+        decision["by_condition"] = {
+            cond: {"chosen": score([c], chosen, names, y, datasets),
+                   **{n: score([c], one_hot[n], names, y, datasets) for n in names}}
+            for cond, c in (("clean", probs), ("classroom", classroom))}
     return {"members": names, "weights": weights, "val_cb_uar": mix_score if take_mix else singles[best_single],
             "decision": decision}
 
@@ -98,6 +117,8 @@ def decision_report(spec: dict) -> str:
     d = spec["decision"]
     b = d["bootstrap"]
     lines = ["# How the ensemble was chosen", "", f"Rule: {d['rule']}.", "",
+             f"Every candidate is scored on the validation speakers by: {d.get('scored_on', 'clean')} "
+             "corpus-balanced UAR.", "",
              f"Validation: {d['validation']['clips']} clips of {d['validation']['speakers']} speakers "
              "(never the test speakers). Generated by `python -m train.ensemble`.", "",
              "| candidate | weights | val cbUAR |", "|---|---|---|"]
@@ -109,6 +130,13 @@ def decision_report(spec: dict) -> str:
               f"+- {b['margin_std']:.4f} (5th percentile {b['margin_5th_percentile']:+.4f}) and the mix wins on "
               f"{b['mix_wins_share']:.0%} of them.", "",
               f"**Chosen: {d['chosen']}**, validation cbUAR {spec['val_cb_uar']:.4f}.", ""]
+    if "by_condition" in d:
+        names = [n for n in d["by_condition"]["clean"] if n != "chosen"]
+        lines += ["Each condition alone:", "", "| condition | " + " | ".join(names) + " | chosen |",
+                  "|---" * (len(names) + 2) + "|"]
+        lines += [f"| {cond} | " + " | ".join(f"{v[n]:.4f}" for n in names) + f" | {v['chosen']:.4f} |"
+                  for cond, v in d["by_condition"].items()]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -128,19 +156,56 @@ def clip_probabilities(rec: Recognizer, clips) -> dict[str, np.ndarray]:
     return {name: clip_means(p, owners, len(clips)) for name, p in probs.items() if name != ENSEMBLE}
 
 
+def classroom_probabilities(rec: Recognizer, clips, cdir: Path, root: Path) -> tuple[list[int], dict[str, np.ndarray]]:
+    """The validation clips' classroom copy 0 (the clips `train.evaluate --split val --condition classroom`
+    sees; `python -m train.classroom --copies 1 --split val` caches their log-mels) through every family:
+    (indices into clips of the clips the copy holds, {family: (n, n_labels)} mean window probabilities).
+    Windows are cut from the cached log-mel as the inference path cuts them (no VAD, evenly spaced)."""
+    import torch
+
+    from emotion_core.features import windows
+
+    from .cache import clip_mel
+    from .classroom import copy_files, load_copy
+
+    if not copy_files(cdir, "val", 0)[0].exists():
+        raise SystemExit(f"no validation classroom copy in {cdir}: run python -m train.classroom --copies 1 "
+                         "--split val (or pass --condition clean)")
+    rows, mels = load_copy(cdir, "val", 0)
+    by_path = {r["path"]: r for r in rows}
+    keep, wins, owners = [], [], []
+    for i, c in enumerate(clips):
+        r = by_path.get(Path(c.path).relative_to(root).as_posix()) if Path(c.path).is_relative_to(root) else None
+        if r is None:
+            continue
+        w, _ = windows(clip_mel(mels, r).to(rec.device), rec.features)
+        wins.append(w)
+        owners.extend([len(keep)] * len(w))
+        keep.append(i)
+    probs = rec.predict_windows(torch.cat(wins))
+    return keep, {name: clip_means(p, np.array(owners), len(keep)) for name, p in probs.items() if name != ENSEMBLE}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Choose the ensemble weights on the validation speakers.")
     ap.add_argument("--data")
     ap.add_argument("--checkpoints")
     ap.add_argument("--whisper")
+    ap.add_argument("--cache", help="feature cache holding the validation classroom copy (default $EMOTION_CACHE_DIR)")
+    ap.add_argument("--condition", choices=["clean", "both"], default="both",
+                    help="score candidates on clean validation clips, or on the mean of clean and classroom (default)")
     args = ap.parse_args(argv)
     rec = Recognizer(args.checkpoints, None, args.whisper, fast=False)
     clips = select_clips(data_dir(args.data), "val")
     clips = [c for c in clips if not is_known_bad(c.path)]
+    classroom = None
+    if args.condition == "both":
+        keep, classroom = classroom_probabilities(rec, clips, cache_dir(args.cache), data_dir(args.data))
+        clips = [clips[i] for i in keep]
     probs = clip_probabilities(rec, clips)
     y = [LABEL_INDEX[c.label] for c in clips]
     ds = [c.dataset for c in clips]
-    chosen = choose(probs, y, ds, [c.speaker for c in clips])
+    chosen = choose(probs, y, ds, [c.speaker for c in clips], classroom=classroom)
     decision = chosen.pop("decision")
     spec = {**chosen, "val_cb_uar_plain_mean": cb_uar(sum(probs.values()), y, ds),
             "val_cb_uar_single": decision["val_cb_uar_single"], "chosen": decision["chosen"],

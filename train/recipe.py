@@ -60,6 +60,7 @@ class Recipe:
 RECIPES = {
     "whisper": Recipe("whisper", lr=1e-3, batch=128, epochs=60, patience=10, copies=0, members=5, classroom=1),
     "cnn1d": Recipe("cnn1d", lr=2e-3, epochs=40, patience=20, augment=0.7, distill=0.8, hint="head", classroom=1),
-    "lstm": Recipe("lstm", lr=1.5e-3, augment=0.7, distill=0.8, hint="head"),
-    "cnn2d": Recipe("cnn2d", lr=5e-4, batch=64, epochs=40, patience=20, copies=3, distill=0.5),
+    "lstm": Recipe("lstm", lr=1.5e-3, augment=0.7, distill=0.8, hint="head", classroom=1),
+    "cnn2d": Recipe("cnn2d", lr=5e-4, batch=64, epochs=24, patience=12, copies=3, distill=0.5, classroom=1,
+                    variant="finetune"),
 }
