@@ -228,12 +228,13 @@ class Recognizer:
 
     @property
     def validation_scores(self) -> dict[str, float]:
-        """Output name -> validation corpus-balanced UAR from the committed records, for the outputs running.
-        The ensemble's counts only when all its weighted members run (see the module docstring)."""
+        """Output name -> validation corpus-balanced UAR from the committed records, for the outputs running:
+        the score each was chosen on (for a family and an ensemble chosen on clean + classroom, the mean of
+        the two, so that like is compared with like). The ensemble's counts only when all its weighted members
+        run (see the module docstring)."""
         scores = {}
         for f, m in self.meta.items():
             val = m.get("record", {}).get("val", {})
-            val = val.get("clean", val)  # a family chosen on clean + classroom keeps its clean score there
             if f in self.models and "corpus_balanced_uar" in val:
                 scores[f] = float(val["corpus_balanced_uar"])
         spec = self.ensemble_spec
