@@ -1,21 +1,16 @@
 """The models own their training split: Cnn2d.trunk/top (the cache point), WhisperHead.embed/hidden (the
 teacher's representations); the shipped checkpoints load and give the outputs they gave before the split."""
-import numpy as np
-import pytest
 import torch
 
-from emotion_core.features import DEFAULT_FEATURES, frame_features
+from emotion_core.features import DEFAULT_FEATURES
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.cnn2d import Cnn2d, Cnn2dConfig, Cnn2dTop
 from emotion_core.models.whisper import WhisperHead, WhisperHeadConfig
 from tests.shared_paths import CHECKPOINTS
 
-# logits of the first input below, from the shipped checkpoints loaded by the code at b5cf376 (before the split).
-# cnn1d and whisper were retrained after the split (classroom copies), so the old code never loaded theirs.
-SHIPPED_LOGITS = {
-    "lstm": [-2.30015, 1.65602, 1.43427, -1.69891, -1.73249, 2.46875, -1.55293],
-    "cnn2d": [-0.86214, -0.81545, 0.53113, 0.35495, 0.53966, 0.44842, -0.53324],
-}
+# Every shipped checkpoint has been retrained since the split (classroom copies), so none of them was ever
+# loaded by the code before it: the check that they gave the same logits under old and new code has nothing
+# left to compare (the last two, lstm and cnn2d, were replaced in stop 21).
 
 
 def _inputs():
@@ -23,16 +18,6 @@ def _inputs():
     lm = torch.randn(2, 80, DEFAULT_FEATURES.window_frames, generator=g) * 2 - 4
     stats = torch.randn(2, 7, 1024, generator=g)
     return lm, stats
-
-
-@pytest.mark.parametrize("family", list(SHIPPED_LOGITS))
-def test_shipped_checkpoints_give_the_outputs_they_gave_before(family):
-    model, _ = load_checkpoint(CHECKPOINTS / f"{family}.pt")
-    lm, stats = _inputs()
-    x = {"mel": lm, "frames": frame_features(lm), "whisper": stats}[model.input_kind]
-    with torch.inference_mode():
-        logits = model(x)
-    assert np.allclose(logits[0].numpy(), SHIPPED_LOGITS[family], atol=2e-5)
 
 
 def test_cnn2d_top_of_trunk_is_the_whole_model():
