@@ -89,8 +89,8 @@ def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, boots
                       for i in speaker_resamples(speakers, datasets, bootstraps, seed)])
     wins = float((diffs > 0).mean())
     take_mix = mix_score > singles[best_single] and wins >= confidence
-    weights = [float(w) for w in mix] if take_mix else [1.0 if n == best_single else 0.0 for n in names]
     chosen = mix if take_mix else one_hot[best_single]
+    weights = [float(w) for w in chosen]
     decision = {
         "rule": f"the best single family unless the best grid mix beats it on at least {confidence:.0%} of "
                 f"{bootstraps} speaker bootstrap resamples of the validation set (within each dataset)",
@@ -142,18 +142,20 @@ def decision_report(spec: dict) -> str:
 
 def clip_probabilities(rec: Recognizer, clips) -> dict[str, np.ndarray]:
     """{family: (n_clips, n_labels)} mean window probabilities, on the inference path."""
-    import torch
 
     from emotion_core.audio import load_audio
 
-    wins, owners = [], []
-    for i, c in enumerate(clips):
-        w = rec.model_windows(load_audio(c.path)).windows
-        wins.append(w)
-        owners.extend([i] * len(w))
-    owners = np.array(owners)
-    probs = rec.predict_windows(torch.cat(wins))
-    return {name: clip_means(p, owners, len(clips)) for name, p in probs.items() if name != ENSEMBLE}
+    return mean_probabilities(rec, [rec.model_windows(load_audio(c.path)).windows for c in clips])
+
+
+def mean_probabilities(rec: Recognizer, clip_windows: list) -> dict[str, np.ndarray]:
+    """Each clip's windows [(W_i, n_mels, frames)] through every family in one pass -> {family: (n_clips,
+    n_labels)} mean window probabilities."""
+    import torch
+
+    owners = np.concatenate([np.full(len(w), i) for i, w in enumerate(clip_windows)])
+    probs = rec.predict_windows(torch.cat(clip_windows))
+    return {name: clip_means(p, owners, len(clip_windows)) for name, p in probs.items() if name != ENSEMBLE}
 
 
 def classroom_probabilities(rec: Recognizer, clips, cdir: Path, root: Path) -> tuple[list[int], dict[str, np.ndarray]]:
@@ -161,8 +163,6 @@ def classroom_probabilities(rec: Recognizer, clips, cdir: Path, root: Path) -> t
     sees; `python -m train.classroom --copies 1 --split val` caches their log-mels) through every family:
     (indices into clips of the clips the copy holds, {family: (n, n_labels)} mean window probabilities).
     Windows are cut from the cached log-mel as the inference path cuts them (no VAD, evenly spaced)."""
-    import torch
-
     from emotion_core.features import windows
 
     from .cache import clip_mel
@@ -173,17 +173,11 @@ def classroom_probabilities(rec: Recognizer, clips, cdir: Path, root: Path) -> t
                          "--split val (or pass --condition clean)")
     rows, mels = load_copy(cdir, "val", 0)
     by_path = {r["path"]: r for r in rows}
-    keep, wins, owners = [], [], []
-    for i, c in enumerate(clips):
-        r = by_path.get(Path(c.path).relative_to(root).as_posix()) if Path(c.path).is_relative_to(root) else None
-        if r is None:
-            continue
-        w, _ = windows(clip_mel(mels, r).to(rec.device), rec.features)
-        wins.append(w)
-        owners.extend([len(keep)] * len(w))
-        keep.append(i)
-    probs = rec.predict_windows(torch.cat(wins))
-    return keep, {name: clip_means(p, np.array(owners), len(keep)) for name, p in probs.items() if name != ENSEMBLE}
+    found = [(i, by_path.get(Path(c.path).relative_to(root).as_posix())) for i, c in enumerate(clips)
+             if Path(c.path).is_relative_to(root)]
+    found = [(i, r) for i, r in found if r is not None]
+    wins = [windows(clip_mel(mels, r).to(rec.device), rec.features)[0] for _, r in found]
+    return [i for i, _ in found], mean_probabilities(rec, wins)
 
 
 def main(argv=None) -> int:
