@@ -249,7 +249,7 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
         confusion = gr.Plot(report_figures.confusion_figure(REPORTS, names[0]) if names else None, label="confusion matrix", elem_id="confusion")
         gr.Markdown("## The models")
         for name in howto.family_names(RECOGNIZER):
-            gr.Markdown(f"### {MODEL_NAMES.get(name, name)}\n{howto.STORIES[name]}")
+            gr.Markdown(f"### {MODEL_NAMES.get(name, name)}\n{howto.story(name, RECOGNIZER)}")
             with gr.Accordion(f"Technical card: {MODEL_NAMES.get(name, name)}", open=False):
                 gr.Markdown(howto.technical_card(name, RECOGNIZER))
         with gr.Accordion("The exact numbers (reports/test.md)", open=False):

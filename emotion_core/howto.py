@@ -24,8 +24,12 @@ CARDS = {
               "how both change, frame by frame; a convolutional network slides over time."),
     "lstm": ("LSTM on feature sequences", "the same frame features read in order by a bidirectional recurrent network "
              "that weighs the moments that matter most (attention)."),
-    "cnn2d": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientNet-Lite0, an image "
-              "network pretrained on ImageNet photos and adapted to spectrograms."),
+    "cnn2d": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientAT mn04, a small "
+              "MobileNetV3 pretrained on AudioSet (about two million labelled sound clips from videos) and fine-tuned "
+              "end to end for emotion."),
+    # the training option (train.fit --backbone efficientnet-lite0), shown when a checkpoint of it is loaded
+    "cnn2d-lite0": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientNet-Lite0, an "
+                    "image network pretrained on ImageNet photos and adapted to spectrograms."),
     "whisper": ("Whisper speech encoder", "OpenAI's Whisper-base encoder, trained on 680,000 hours of speech, turns the "
                 "spectrogram into speech features; small trained heads learned emotion from them."),
     "ensemble": ("Ensemble", "a weighted average of the models' probabilities, weights chosen on validation speakers."),
@@ -45,8 +49,11 @@ STORIES = {
              "which pitches are strong. It then looks for short patterns in those numbers, like a sudden loud rise.",
     "lstm": "It reads the same voice measurements in order, from the first moment to the last, like reading a "
             "sentence word by word. It remembers what came before and pays most attention to the moments that matter.",
-    "cnn2d": "It treats the spectrogram as a photo and looks at it with a network that first learned to recognise "
-             "things in millions of photos. It finds shapes in the picture, like bright bands that rise or shake.",
+    "cnn2d": "It treats the spectrogram as a picture and looks at it with a network that first learned to tell "
+             "hundreds of everyday sounds apart (dogs, music, engines, speech) in two million video clips. It finds "
+             "shapes in the picture, like bright bands that rise or shake.",
+    "cnn2d-lite0": "It treats the spectrogram as a photo and looks at it with a network that first learned to recognise "
+                   "things in millions of photos. It finds shapes in the picture, like bright bands that rise or shake.",
     "whisper": "It starts from Whisper, a program that learned to write down speech from 680,000 hours of people "
                "talking. A small extra part learned to read emotion from what Whisper already understands about a voice.",
     "ensemble": "It asks the models together and mixes their answers, giving more say to the ones that were right "
@@ -71,14 +78,39 @@ def family_names(recognizer) -> list[str]:
     return recognizer.names
 
 
+def frozen_encoder_millions(encoder, tuned_layers: int) -> float:
+    """Millions of the Whisper encoder's parameters that stay frozen under a family that tunes its top layers
+    (whisper-base: 20.6 M with none tuned)."""
+    if encoder is None:
+        return 20.6
+    replaced = list(encoder.layers[len(encoder.layers) - tuned_layers :]) + [encoder.layer_norm] if tuned_layers else []
+    return (sum(p.numel() for p in encoder.parameters())
+            - sum(p.numel() for m in replaced for p in m.parameters())) / 1e6
+
+
+def text_key(name: str, recognizer) -> str:
+    """The CARDS/STORIES entry of an output: the 2D family's depends on the network its checkpoint is built on."""
+    model = recognizer.models.get(name)
+    if name == "cnn2d" and model is not None and getattr(model.cfg, "backbone", "") != "efficientat-mn04":
+        return "cnn2d-lite0"
+    return name
+
+
+def story(name: str, recognizer) -> str:
+    """The family in two sentences a 14-year-old can follow."""
+    return STORIES[text_key(name, recognizer)]
+
+
 def technical_card(name: str, recognizer) -> str:
     """What the family is, in technical words: input, network, size, training."""
-    title, what = CARDS[name]
+    title, what = CARDS[text_key(name, recognizer)]
     meta = recognizer.meta.get(name, {})
     model = recognizer.models.get(name)
     params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
-    if name == "whisper":
-        params += " trained (+ 20.6 M frozen encoder)"
+    tuned = getattr(getattr(model, "cfg", None), "tuned_layers", 0)
+    if name == "whisper" and model is not None:
+        own = f", its own fine-tuned copy of the encoder's top {tuned} layer{'s' if tuned > 1 else ''} among them" if tuned else ""
+        params += f" trained{own} (+ {frozen_encoder_millions(recognizer.encoder, tuned):.1f} M frozen encoder)"
     extra = ""
     members = getattr(getattr(model, "cfg", None), "members", 1)
     if name == "whisper" and members > 1:

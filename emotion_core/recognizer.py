@@ -300,9 +300,7 @@ class Recognizer:
                 if kind == "frames":
                     inputs[kind] = frame_features(wins, self.features)
                 elif kind == "whisper":
-                    from .models.whisper import pooled_states
-
-                    inputs[kind] = pooled_states(self.encoder, wins, one_at_a_time=self.fast)
+                    inputs[kind] = model.encoder_input(self.encoder, wins, one_at_a_time=self.fast)
                 if readers.count(kind) > 1:
                     shared_ms = (time.perf_counter() - t) * 1000
                     if timing_ms is not None:

@@ -15,7 +15,9 @@ from tests.synthetic_cache import build_cache, build_tiny_whisper
 from train import fit
 from train.recipe import RECIPES, Recipe
 
-SMALL = ["--classroom", "0", "--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16"]
+# --tune-layers 0: the Whisper runs here are the frozen bag (tests/test_whisper_tuned.py runs the tuned top)
+SMALL = ["--classroom", "0", "--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16",
+         "--tune-layers", "0"]
 
 # Recorded from train/fit.py at b5cf376 (before the split), on tests/synthetic_cache.py's cache and encoder, one
 # thread, with its module settings patched to the same small run (steps 2, batch 8, epochs 1, 2 Whisper members,
@@ -30,7 +32,12 @@ EXPECTED = {
               [1.9358503818511963, 2.138257622718811, 1.9401254653930664]),
     "cnn2d-finetune": ("2888a77b7f831997def9f60cbecd37431807e90696b3c888e60bc1a6b29c5835", [1.9130709767341614]),
 }
-RUNS = {"whisper": [], "cnn1d": [], "lstm": [], "cnn2d": ["--variant", "compare"], "cnn2d-finetune": ["--variant", "finetune"]}
+# the cnn2d runs: the EfficientNet-Lite0 recipe that shipped until the AudioSet mn04 replaced it (tests/test_mobilenet.py
+# trains that one; it needs ../shared's weights)
+LITE0 = ["--backbone", "efficientnet-lite0", "--lr", "5e-4", "--distill", "0.5", "--patience", "12"]
+LITE0_FIELDS = {"backbone": "efficientnet-lite0", "lr": 5e-4, "distill": 0.5, "patience": 12}
+RUNS = {"whisper": [], "cnn1d": [], "lstm": [], "cnn2d": ["--variant", "compare"] + LITE0,
+        "cnn2d-finetune": ["--variant", "finetune"] + LITE0}
 
 
 def state_digest(path) -> str:
@@ -90,7 +97,8 @@ def test_every_path_ran_with_its_recipe(small_runs):
         family = name.split("-")[0]
         recipe = Recipe(**record["recipe"])
         assert recipe == dataclasses.replace(RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16,
-                                             variant={"cnn2d": "compare", "cnn2d-finetune": "finetune"}.get(name, RECIPES[family].variant))
+                                             tune_layers=0, variant={"cnn2d": "compare", "cnn2d-finetune": "finetune"}.get(name, RECIPES[family].variant),
+                                             **(LITE0_FIELDS if family == "cnn2d" else {}))
         assert record["command"].startswith(f"python -m train.fit --family {family} ")
         head = log.splitlines()[:2]  # the log starts with the command line and the resolved recipe
         assert record["command"] in head[0]
@@ -148,8 +156,8 @@ def test_flags_override_recipe_fields():
 @pytest.mark.parametrize("family,flags", [
     ("cnn1d", ["--distill", "0", "--hint", "none", "--ema", "0.9", "--arch", "channels=32", "dilations=1,2"]),
     ("lstm", ["--hint", "states", "--dataset-power", "0"]),
-    ("whisper", ["--mixup", "0.4", "--members", "1"]),
-    ("cnn2d", ["--variant", "frozen", "--distill", "0", "--mixup", "0.4"]),
+    ("whisper", ["--mixup", "0.4", "--members", "1", "--tune-layers", "0"]),
+    ("cnn2d", ["--variant", "frozen", "--distill", "0", "--mixup", "0.4", "--backbone", "efficientnet-lite0"]),
 ])
 def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     """Labels only, EMA and an architecture override; the states hint; mixup of cached windows."""
@@ -214,7 +222,8 @@ def test_classroom_copies_are_trained_on_and_selection_uses_both_conditions(smal
     rows, _ = load_cache(cache_copy)
     write_classroom_copies(cache_copy, rows)
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
-    small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1"]
+    small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1",
+             "--tune-layers", "0"]
     assert fit.main(["--family", family, "--cache", str(cache_copy), "--out", str(tmp_path / "out"), "--classroom", "1"]
                     + small + extra) == 0
     record = load_checkpoint(tmp_path / "out" / f"{family}.pt")[1]["record"]

@@ -75,12 +75,13 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator):
 
 def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, objective=None):
     """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR.
-    Reads recipe.lr, weight_decay, epochs, steps, patience, ema; `step_fn(gen) -> (x, y)` draws a batch,
+    `params`: parameters, or parameter groups with their own "lr" (else recipe.lr). Reads recipe.lr, weight_decay, epochs, steps, patience, ema; `step_fn(gen) -> (x, y)` draws a batch,
     `eval_fn() -> metrics` validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x)
     against y."""
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     total = recipe.epochs * recipe.steps
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total, pct_start=0.1)
+    peaks = [g["lr"] for g in opt.param_groups]  # parameter groups may carry their own peak learning rate
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peaks, total_steps=total, pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
     decay = recipe.ema  # weight averaging: validate and keep the exponential moving average
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if decay else None

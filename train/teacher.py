@@ -1,5 +1,6 @@
 """The teacher of the distilled families: the trained Whisper family, read on the clean cached Whisper
-windows of the training clips (train whisper first; its trunk cache supplies them)."""
+windows of the training clips (train whisper first; its trunk cache supplies them: whisper_0, or for a family
+with tuned top layers whisper_packed<k>_0)."""
 from __future__ import annotations
 
 import hashlib
@@ -21,10 +22,18 @@ def teacher_on_training_windows(rows, cdir: Path, teacher_path: Path):
     """The trained Whisper family and its input on the training clips: (family, cached clean windows of
     the training clips (N, 7, 1024) float, owner row index (N,))."""
     family, _meta = load_checkpoint(teacher_path)
-    owners = np.load(cdir / "whisper_0_owner.npy")
+    k = family.cfg.tuned_layers
+    name = f"whisper_packed{k}_0" if k else "whisper_0"  # the cache its recipe trained on (train.fit.fit_whisper)
+    owners = np.load(cdir / f"{name}_owner.npy")
     is_train = np.array([rows[o]["split"] == "train" for o in owners])
-    feats = torch.from_numpy(np.load(cdir / "whisper_0.npy")[is_train]).float()
+    feats = torch.from_numpy(np.load(cdir / f"{name}.npy")[is_train])  # float16; batches become float when read
     return family, feats, owners[is_train]
+
+
+def layer_stats(family, batch: torch.Tensor) -> torch.Tensor:
+    """A batch of the family's cached input -> the pooled layer statistics (B, 7, 1024) its heads read."""
+    batch = batch.float()
+    return family.tuned_stats(batch) if family.cfg.tuned_layers else batch
 
 
 def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
@@ -32,7 +41,8 @@ def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
     soft targets for distillation, computed for training clips only (other rows stay zero)."""
     family, feats, owners = teacher_on_training_windows(rows, cdir, teacher_path)
     with torch.inference_mode():
-        probs = torch.cat([torch.softmax(family(feats[s : s + BATCH]), -1) for s in range(0, len(feats), BATCH)]).numpy()
+        probs = torch.cat([torch.softmax(family(feats[s : s + BATCH].float()), -1)
+                           for s in range(0, len(feats), BATCH)]).numpy()
     return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
 
 
@@ -46,7 +56,7 @@ def teacher_embeddings(rows, cdir: Path, teacher_path: Path, kind: str, dim: int
     with torch.inference_mode():
         parts = []
         for s in range(0, len(feats), BATCH):
-            batch = feats[s : s + BATCH]
+            batch = layer_stats(family, feats[s : s + BATCH])
             if kind == "states":
                 parts.append(torch.stack([h.embed(batch) for h in family.heads]).mean(0))
             else:
