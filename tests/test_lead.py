@@ -161,3 +161,15 @@ def test_offline_mode_needs_no_network_to_know_it(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(socket, "create_connection", no_network)
     assert whisper_module.hub_reachable() is False
+
+
+def test_the_ensemble_story_says_when_one_model_holds_all_its_weight(tmp_path):
+    """train.ensemble may keep one family alone: the page must not tell pupils that the ensemble mixes answers."""
+    spec = {"members": ["cnn1d", "lstm", "cnn2d"], "weights": [0.0, 1.0, 0.0], "val_cb_uar": 0.5}
+    rec = without_whisper(tmp_path, spec)
+    assert rec.has_ensemble and rec.ensemble == {"lstm": 1.0}
+    told = howto.story(ENSEMBLE, rec)
+    assert "its answer is that model's" in told and "LSTM" in told and told != howto.STORIES[ENSEMBLE]
+    spec["weights"] = [1.0, 1.0, 0.0]
+    assert howto.story(ENSEMBLE, without_whisper(tmp_path, spec)) == howto.STORIES[ENSEMBLE]
+    assert howto.story("lstm", rec) == howto.STORIES["lstm"]
