@@ -59,7 +59,7 @@ from .metrics import both_conditions, clip_means
 from .recipe import RECIPES, Recipe
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
 from .trunk import (cached_val_set, classroom_trunk_cache, classroom_val_set, fit_from_cache, trunk_cache,
-                    validate_conditions)
+                    validate_conditions, whisper_cache_name)
 
 log = logging.getLogger("fit")
 EVAL_BATCH = 256  # validation windows per forward pass
@@ -198,12 +198,12 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
     enc = load_encoder(source)
     k = recipe.tune_layers
     if k:
-        packed, packed_val = trunk_caches(cdir, f"whisper_packed{k}", rows, mels,
+        packed, packed_val = trunk_caches(cdir, whisper_cache_name(k), rows, mels,
                                           lambda w: packed_states(enc, w, k, all_stats=True), recipe)
         cached = [(pooled_of_packed(torch.from_numpy(x)).numpy(), o) for x, o in packed]
         val_sets = [(pooled_of_packed(x), o, r) for x, o, r in packed_val]
     else:
-        cached, val_sets = trunk_caches(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe)
+        cached, val_sets = trunk_caches(cdir, whisper_cache_name(0), rows, mels, lambda w: pooled_states(enc, w), recipe)
     cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
                             encoder_sha256=encoder_fingerprint(enc), encoder_probe=encoder_probe(enc),
                             members=recipe.members)

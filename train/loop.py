@@ -75,8 +75,8 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator):
 
 def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, objective=None):
     """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR.
-    `params`: parameters, or parameter groups with their own "lr" (else recipe.lr). Reads recipe.lr, weight_decay, epochs, steps, patience, ema; `step_fn(gen) -> (x, y)` draws a batch,
-    `eval_fn() -> metrics` validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x)
+    `params`: parameters, or parameter groups with their own peak "lr" (else recipe.lr). Reads recipe.lr,
+    weight_decay, epochs, steps, patience, ema; `step_fn(gen) -> (x, y)` draws a batch, `eval_fn() -> metrics` validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x)
     against y."""
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     total = recipe.epochs * recipe.steps

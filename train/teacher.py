@@ -13,6 +13,7 @@ import torch
 from emotion_core.models.base import load_checkpoint
 
 from .metrics import clip_means
+from .trunk import whisper_cache_name
 
 BATCH = 512  # windows per teacher forward pass
 log = logging.getLogger("fit")
@@ -22,18 +23,11 @@ def teacher_on_training_windows(rows, cdir: Path, teacher_path: Path):
     """The trained Whisper family and its input on the training clips: (family, cached clean windows of
     the training clips (N, 7, 1024) float, owner row index (N,))."""
     family, _meta = load_checkpoint(teacher_path)
-    k = family.cfg.tuned_layers
-    name = f"whisper_packed{k}_0" if k else "whisper_0"  # the cache its recipe trained on (train.fit.fit_whisper)
+    name = whisper_cache_name(family.cfg.tuned_layers) + "_0"  # the clean copy of the cache its recipe trained on
     owners = np.load(cdir / f"{name}_owner.npy")
     is_train = np.array([rows[o]["split"] == "train" for o in owners])
     feats = torch.from_numpy(np.load(cdir / f"{name}.npy")[is_train])  # float16; batches become float when read
     return family, feats, owners[is_train]
-
-
-def layer_stats(family, batch: torch.Tensor) -> torch.Tensor:
-    """A batch of the family's cached input -> the pooled layer statistics (B, 7, 1024) its heads read."""
-    batch = batch.float()
-    return family.tuned_stats(batch) if family.cfg.tuned_layers else batch
 
 
 def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
@@ -56,7 +50,7 @@ def teacher_embeddings(rows, cdir: Path, teacher_path: Path, kind: str, dim: int
     with torch.inference_mode():
         parts = []
         for s in range(0, len(feats), BATCH):
-            batch = layer_stats(family, feats[s : s + BATCH])
+            batch = family.layer_stats(feats[s : s + BATCH].float())
             if kind == "states":
                 parts.append(torch.stack([h.embed(batch) for h in family.heads]).mean(0))
             else:

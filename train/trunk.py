@@ -21,6 +21,11 @@ CACHE_SEED = 1000  # copy k of a trunk cache draws its windows and augmentations
 CLASSROOM_SEED = 2000  # classroom copy k of a trunk cache draws its windows from seed CLASSROOM_SEED + k
 
 
+def whisper_cache_name(tuned_layers: int) -> str:
+    """The trunk cache a Whisper recipe trains on: pooled states, or packed_states for a tuned top."""
+    return f"whisper_packed{tuned_layers}" if tuned_layers else "whisper"
+
+
 def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: float = 1.0, batch: int = 32):
     """Cached trunk outputs, built on first use as out/<name>_<k>.npy (+ _owner.npy): copy 0 = every window
     of every clip (clean); copies 1..copies = one augmented random window per training clip (augmentation

@@ -141,6 +141,12 @@ def encoder_probe(encoder: nn.Module) -> list[float]:
     return hs[-1].mean(dim=(1, 2)).cpu().tolist() + hs[-1][0, :, :8].mean(0).cpu().tolist()
 
 
+def run_layer(layer: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """One Whisper encoder layer, no mask: (B, T, 512) -> (B, T, 512) (older transformers return a tuple)."""
+    h = layer(h, None)
+    return h[0] if isinstance(h, tuple) else h
+
+
 def hidden_states(encoder: nn.Module, x: torch.Tensor, layers: int | None = None) -> torch.Tensor:
     """Whisper-scaled mel (B, 80, frames) -> (7, B, frames // 2, 512): embeddings and every layer's output
     (the last after the final layer norm), with the position table cut to the input's length.
@@ -152,8 +158,7 @@ def hidden_states(encoder: nn.Module, x: torch.Tensor, layers: int | None = None
     h = h + encoder.embed_positions.weight[: h.shape[1]]
     states = [h]
     for layer in encoder.layers[:layers]:
-        h = layer(h, None)
-        h = h[0] if isinstance(h, tuple) else h
+        h = run_layer(layer, h)
         states.append(h)
     if layers is None or layers >= len(encoder.layers):
         states[-1] = encoder.layer_norm(h)
@@ -292,15 +297,17 @@ class WhisperFamily(EmotionModel):
         h = packed[:, 2 * N_STATES :]
         tops = []
         for i, layer in enumerate(self.top):
-            h = layer(h, None)
-            h = h[0] if isinstance(h, tuple) else h
+            h = run_layer(layer, h)
             tops.append(self.top_norm(h) if i == k - 1 else h)
         below = pooled_of_packed(packed)[:, : lower + 1]
         return torch.cat([below, time_stats(torch.stack(tops))], dim=1)
 
-    def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        if self.cfg.tuned_layers:
-            stats = self.tuned_stats(stats)
+    def layer_stats(self, x: torch.Tensor) -> torch.Tensor:
+        """This family's input -> the pooled layer statistics (B, 7, 1024) its heads read."""
+        return self.tuned_stats(x) if self.cfg.tuned_layers else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stats = self.layer_stats(x)
         if len(self.heads) == 1:
             return self.heads[0](stats)
         probs = torch.stack([torch.softmax(h(stats), dim=-1) for h in self.heads]).mean(0)
