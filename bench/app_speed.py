@@ -32,7 +32,7 @@ def speech_clip(seconds: float, root: Path) -> np.ndarray:
 
     clips = []
     if root.is_dir():
-        from train.evaluate import select_clips
+        from corpus import select_clips
 
         clips = select_clips(root, "test")
     return speech_of_length(seconds, clips)

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     clips = []
     root = data_dir(args.data)
     if root.is_dir():
-        from train.evaluate import select_clips
+        from corpus import select_clips
 
         clips = select_clips(root, "test")
     result = {"machine": {"cpu_threads": torch.get_num_threads(), "device": rec.device, "python": platform.python_version(),

@@ -29,6 +29,15 @@ TEST_SHARE = 0.15
 SPLITS_CSV = Path(__file__).with_name("splits.csv")
 
 
+def select_clips(root, split: str | None, splits_csv: Path = SPLITS_CSV):
+    """Every 7-class clip under root (corpus.scan), only those of `split`'s speakers when split is given."""
+    clips, _skipped = scan(root)
+    if split:
+        assignment = read_splits(splits_csv)
+        clips = [c for c in clips if assignment.get(c.speaker) == split]
+    return clips
+
+
 def speaker_sex(speaker: str, manifest: dict[str, str]) -> str:
     if speaker in manifest:
         return manifest[speaker]

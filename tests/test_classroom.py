@@ -14,7 +14,7 @@ from scipy.signal import welch
 
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
-from train import classroom
+from train import classroom, copies
 from train.classroom import (
     PAD_S,
     BabblePool,
@@ -147,7 +147,8 @@ def corpus(tmp_path_factory, bank):
 
 
 def test_the_babble_pool_holds_only_the_evaluated_split(corpus):
-    from train.evaluate import classroom_condition, select_clips
+    from corpus import select_clips
+    from train.evaluate import classroom_condition
 
     root, cache = corpus
     splits = read_splits()
@@ -161,14 +162,15 @@ def test_the_babble_pool_holds_only_the_evaluated_split(corpus):
 
 def test_a_validation_copy_is_the_evaluated_classroom_clip(corpus):
     from train.cache import build_mels, load_cache
-    from train.evaluate import classroom_condition, select_clips
+    from corpus import select_clips
+    from train.evaluate import classroom_condition
 
     root, cache = corpus
     build_mels(root, cache)
-    classroom.build_copies(root, cache, "val", [0])
-    classroom.build_copies(root, cache, "train", [0, 1])
+    copies.build_copies(root, cache, "val", [0])
+    copies.build_copies(root, cache, "train", [0, 1])
     all_rows, _ = load_cache(cache)
-    rows, mels = classroom.load_copy(cache, "val", 0)
+    rows, mels = copies.load_copy(cache, "val", 0)
     assert [r["row"] for r in rows] == [i for i, r in enumerate(all_rows) if r["split"] == "val"]
     clips = select_clips(root, "val")
     cond = classroom_condition(root, clips, "val", False, str(cache))
@@ -177,23 +179,24 @@ def test_a_validation_copy_is_the_evaluated_classroom_clip(corpus):
     got = np.asarray(mels[rows[1]["offset"] : rows[1]["offset"] + rows[1]["frames"]], dtype=np.float32)
     np.testing.assert_allclose(got, expected.astype(np.float16).astype(np.float32), atol=1e-2)
     # training copies: every training row, each copy its own simulation (and speed)
-    t0, m0 = classroom.load_copy(cache, "train", 0)
-    t1, m1 = classroom.load_copy(cache, "train", 1)
+    t0, m0 = copies.load_copy(cache, "train", 0)
+    t1, m1 = copies.load_copy(cache, "train", 1)
     assert [r["row"] for r in t0] == [r["row"] for r in t1] == [i for i, r in enumerate(all_rows) if r["split"] == "train"]
     assert m0.shape[1] == 80 and not np.array_equal(np.asarray(m0[: t0[0]["frames"]]), np.asarray(m1[: t1[0]["frames"]]))
 
 
 @pytest.mark.slow
-def test_evaluate_both_conditions_side_by_side(corpus, tmp_path):
+def test_evaluate_every_condition_side_by_side(corpus, tmp_path):
     from train.evaluate import main
 
     root, cache = corpus
     out = tmp_path / "eval.json"
     whisper = ["--whisper", str(WHISPER_DIR)] if WHISPER_DIR.is_dir() else []
-    assert main(["--data", str(root), "--split", "val", "--out", str(out), "--condition", "both",
+    assert main(["--data", str(root), "--split", "val", "--out", str(out), "--condition", "all",
                  "--cache", str(cache), "--checkpoints", str(CHECKPOINTS), *whisper]) == 0
     result = json.loads(out.read_text())
-    assert result["condition"] == "both" and set(result["conditions"]) == {"clean", "classroom"}
+    assert result["condition"] == "all"
+    assert list(result["conditions"]) == ["clean", "classroom", "young", "young+classroom"]
     assert result["models"] == result["conditions"]["clean"]["models"]  # the old readers see the clean results
     n = 2 * len(EMOTIONS)
     for cond, c in result["conditions"].items():
@@ -205,7 +208,8 @@ def test_evaluate_both_conditions_side_by_side(corpus, tmp_path):
             assert [shares[lab] for lab in result["labels"]] == pytest.approx(np.array(m["confusion"]).sum(0) / n)
     assert result["true_shares"]["angry"] == pytest.approx(1 / 3) and result["true_shares"]["disgust"] == 0
     md = out.with_suffix(".md").read_text()
-    assert "cb-UAR clean | cb-UAR classroom" in md and "## Condition: classroom" in md and "largest share" in md
+    assert "cb-UAR clean | cb-UAR classroom | cb-UAR young | cb-UAR young+classroom" in md
+    assert "## Condition: classroom" in md and "## Condition: young+classroom" in md and "largest share" in md
     assert out.with_suffix(".png").stat().st_size > 1000
     # the classroom answers differ from the clean ones somewhere (the simulation reached the models)
     assert any(result["conditions"]["clean"]["models"][k]["confusion"] != result["conditions"]["classroom"]["models"][k]["confusion"]

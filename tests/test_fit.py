@@ -180,14 +180,14 @@ def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
         assert record["chosen_variant"] == "frozen" and len(record["history"]) == 2
 
 
-def write_classroom_copies(cache, rows, seed: int = 0):
-    """Stand-in classroom copies in train.classroom's layout (copy 0 of the training and the validation clips):
+def write_simulated_copies(cache, rows, condition: str = "classroom", seed: int = 0):
+    """Stand-in simulated copies in train.copies' layout (copy 0 of the training and the validation clips):
     each clip's clean log-mel with a noise floor raised by 3 (what matters here is the plumbing, not the room)."""
 
     import numpy as np
 
     from train.cache import FIELDS, load_cache, write_mels
-    from train.classroom import copy_files
+    from train.copies import copy_files
 
     _, mels = load_cache(cache)
     rng = np.random.default_rng(seed)
@@ -201,15 +201,17 @@ def write_classroom_copies(cache, rows, seed: int = 0):
             out_rows.append({**{k: r[k] for k in FIELDS}, "offset": offset, "frames": len(lm), "row": i})
             parts.append(lm)
             offset += len(lm)
-        mels_path, rows_path = copy_files(cache, split, 0)
+        mels_path, rows_path = copy_files(cache, split, 0, condition)
         write_mels(mels_path, rows_path, out_rows, parts, FIELDS + ["row"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["whisper", "cnn1d"])
-def test_classroom_copies_are_trained_on_and_selection_uses_both_conditions(small_runs, tiny, tmp_path, family):
+@pytest.mark.parametrize("family, voice_age", [("whisper", 0), ("whisper", 1), ("cnn1d", 1)])
+def test_simulated_copies_are_trained_on_and_selection_uses_every_condition(small_runs, tiny, tmp_path, family,
+                                                                            voice_age):
     """With --classroom 1 a family trains on the classroom copies of the training clips too, and each epoch is
-    scored (and the checkpoint chosen) on the mean of the clean and the classroom validation scores."""
+    scored (and the checkpoint chosen) on the mean of the clean and the classroom validation scores; with
+    --voice-age 1 also on the young and young+classroom copies, chosen on the mean over the four conditions."""
     import shutil
 
     import numpy as np
@@ -220,17 +222,20 @@ def test_classroom_copies_are_trained_on_and_selection_uses_both_conditions(smal
     cache_copy = tmp_path / "cache"
     shutil.copytree(cache, cache_copy)
     rows, _ = load_cache(cache_copy)
-    write_classroom_copies(cache_copy, rows)
+    conditions = ["classroom"] + (["young", "young+classroom"] if voice_age else [])
+    for i, condition in enumerate(conditions):
+        write_simulated_copies(cache_copy, rows, condition, seed=i)
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
     small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1",
              "--tune-layers", "0"]
-    assert fit.main(["--family", family, "--cache", str(cache_copy), "--out", str(tmp_path / "out"), "--classroom", "1"]
-                    + small + extra) == 0
+    assert fit.main(["--family", family, "--cache", str(cache_copy), "--out", str(tmp_path / "out"), "--classroom", "1",
+                     "--voice-age", str(voice_age)] + small + extra) == 0
     record = load_checkpoint(tmp_path / "out" / f"{family}.pt")[1]["record"]
     val = record["val"]
+    assert {"clean", *conditions} <= set(val) and ("young" in val) == bool(voice_age)
     assert val["corpus_balanced_uar"] == pytest.approx(
-        (val["clean"]["corpus_balanced_uar"] + val["classroom"]["corpus_balanced_uar"]) / 2)
-    assert record["recipe"]["classroom"] == 1
+        np.mean([val[c]["corpus_balanced_uar"] for c in ["clean", *conditions]]))
+    assert record["recipe"]["classroom"] == 1 and record["recipe"]["voice_age"] == voice_age
     for h in record["history"] if family != "whisper" else record["history"][0]:
         assert 0.0 <= h["val_cb_uar"] <= 1.0
     if family == "whisper":  # the classroom trunk cache: one window of every training clip's copy, nothing else
@@ -238,3 +243,7 @@ def test_classroom_copies_are_trained_on_and_selection_uses_both_conditions(smal
         assert sorted(owners.tolist()) == [i for i, r in enumerate(rows) if r["split"] == "train"]
         val_owners = np.load(cache_copy / "whisper_classroom_val_owner.npy")
         assert set(val_owners.tolist()) == set(range(sum(r["split"] == "val" for r in rows)))
+        if voice_age:
+            owners = np.load(cache_copy / "whisper_young_classroom_0_owner.npy")
+            assert sorted(owners.tolist()) == [i for i, r in enumerate(rows) if r["split"] == "train"]
+            assert (cache_copy / "whisper_young_val.npy").is_file()

@@ -34,14 +34,14 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from corpus import DATASETS, SPLITS_CSV
+from corpus import DATASETS, SPLITS_CSV, select_clips
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
 
 from .cache import cache_dir
 from .ensemble import cb_uar, speaker_resamples
-from .evaluate import run_probabilities, select_clips
+from .evaluate import run_probabilities
 
 BOOTSTRAPS = 500  # speaker resamples of the validation set (as train.ensemble)
 CONFIDENCE = 0.95  # share of resamples on which the calibrated output must win to be recommended

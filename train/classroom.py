@@ -1,8 +1,7 @@
 """A pupil at a laptop in a classroom: a seeded, deterministic simulation of what the app hears.
 
     python -m train.classroom --build-bank                 # the room impulse-response bank (once, a few minutes)
-    python -m train.classroom --copies 2 --split train     # classroom copies of every training clip's log-mel
-    python -m train.classroom --copies 1 --split val       # the validation copies (the evaluation condition)
+    python -m train.copies --condition classroom --copies 1 --split train   # copies of the training clips
 
 One simulated clip (`simulate`), in the order sound travels:
 1. half a second of silence is put before and after the speech, so the clip starts and ends in room noise;
@@ -22,17 +21,11 @@ Every random choice comes from the numpy Generator given to `simulate`; `clip_rn
 a hash of the clip's path relative to the data directory and a copy index, so evaluation is deterministic.
 Babble only ever comes from clips of the split being simulated (`BabblePool`).
 
-Training copies (`--copies K`) pass each clip of the split through load_audio -> speed perturbation
-(SPEED_FACTORS, train split only) -> simulate -> prepare_speech -> log_mel and store them beside the clean
-cache: classroom_mels_<k>.npy + classroom_clips_<k>.csv (training rows) and classroom_val_mels_<k>.npy +
-classroom_val_clips_<k>.csv (validation rows; copy 0 without speed perturbation is exactly the classroom
-condition of `train.evaluate --split val`). Each csv row has the columns of clips.csv (its own offset and
-frames into the new .npy) plus `row`, the row's index in clips.csv.
+Training and validation copies of the cached clips are written by train.copies.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import io
 import os
@@ -422,127 +415,27 @@ def load_bank(cache: Path) -> RirBank:
     return RirBank.load(path)
 
 
-# --- classroom copies of cached clips --------------------------------------------------------------------
-def copy_files(cache: Path, split: str, copy: int) -> tuple[Path, Path]:
-    """(mels .npy, rows .csv) of one classroom copy of one split."""
-    stem = "classroom" if split == "train" else f"classroom_{split}"
-    return Path(cache) / f"{stem}_mels_{copy}.npy", Path(cache) / f"{stem}_clips_{copy}.csv"
-
-
-def load_copy(cache: Path, split: str, copy: int):
-    """(rows, mels) like train.cache.load_cache; rows carry int offset, frames and row (index in clips.csv)."""
-    mels_path, rows_path = copy_files(cache, split, copy)
-    with open(rows_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["offset"], r["frames"], r["row"] = int(r["offset"]), int(r["frames"]), int(r["row"])
-    return rows, np.load(mels_path, mmap_mode="r")
-
-
-_WORKER: dict = {}
-
-
-def _init_worker(bank, pool, root, copy, speed):
-    import torch
-
-    torch.set_num_threads(1)
-    _WORKER.update(bank=bank, pool=pool, root=root, copy=copy, speed=speed)
-
-
-def _copy_one(row: dict):
-    """One clip -> float16 (frames, 80) classroom log-mel, or an error message."""
-    import torch
-
-    from emotion_core.features import DEFAULT_FEATURES, log_mel
-
-    w = _WORKER
-    rng = clip_rng(row["path"], w["copy"])
-    try:
-        audio = load_audio(Path(w["root"]) / row["path"])
-        if w["speed"]:
-            audio = speed_perturb(audio, rng)
-        audio = prepare_speech(simulate(audio, rng, w["bank"], w["pool"], row["speaker"]))
-    except AudioError as e:
-        return str(e)
-    return log_mel(torch.from_numpy(audio), DEFAULT_FEATURES).T.numpy().astype(np.float16)
-
-
-def build_copies(root: Path, cache: Path, split: str, copies: list[int], workers: int = 1,
-                 limit: int | None = None) -> None:
-    """Write classroom copies of every cached clip of `split` (see the module docstring)."""
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
-    from .cache import FIELDS, load_cache, write_mels
-
-    all_rows, _ = load_cache(cache)
-    rows = [dict(r, row=i) for i, r in enumerate(all_rows) if r["split"] == split][:limit]
-    bank = load_bank(cache)
-    from .evaluate import select_clips
-
-    t = time.perf_counter()
-    pool = BabblePool.from_clips(select_clips(root, split), split)
-    print(f"babble pool: {len(pool.audio)} clips of {len(set(pool.speakers))} {split} speakers "
-          f"({time.perf_counter() - t:.0f} s)", flush=True)
-    for copy in copies:
-        out_rows, mels, offset, t = [], [], 0, time.perf_counter()
-        args = (bank, pool, str(root), copy, split == "train")
-        if workers > 1:
-            ctx = get_context("fork")
-            with ctx.Pool(workers, _init_worker, args) as p:
-                results = list(tqdm(p.imap(_copy_one, rows, chunksize=8), total=len(rows), mininterval=30,
-                                    desc=f"{split} copy {copy}"))
-        else:
-            _init_worker(*args)
-            results = [_copy_one(r) for r in tqdm(rows, mininterval=30, desc=f"{split} copy {copy}")]
-        for r, lm in zip(rows, results):
-            if isinstance(lm, str):
-                print(f"refused {r['path']}: {lm}")
-                continue
-            out_rows.append({**{k: r[k] for k in FIELDS}, "offset": offset, "frames": lm.shape[0], "row": r["row"]})
-            mels.append(lm)
-            offset += lm.shape[0]
-        mels_path, rows_path = copy_files(cache, split, copy)
-        write_mels(mels_path, rows_path, out_rows, mels, FIELDS + ["row"])
-        s = time.perf_counter() - t
-        print(f"wrote {mels_path.name} + {rows_path.name}: {len(out_rows)} clips in {s:.0f} s "
-              f"({s / max(len(rows), 1) * 1000:.0f} ms a clip)", flush=True)
-
-
 def main(argv=None) -> int:
-    from emotion_core.paths import data_dir
-
     from .cache import cache_dir
 
-    ap = argparse.ArgumentParser(description="Classroom simulation: the impulse-response bank and classroom copies.")
-    ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
+    ap = argparse.ArgumentParser(description="Classroom simulation: the room impulse-response bank (copies: train.copies).")
     ap.add_argument("--cache", help="feature cache directory (default $EMOTION_CACHE_DIR or ./cache)")
     ap.add_argument("--build-bank", action="store_true", help=f"simulate the bank of {BANK_ROOMS} rooms (once)")
     ap.add_argument("--rooms", type=int, default=BANK_ROOMS)
-    ap.add_argument("--copies", type=int, default=0, help="write copies 0..K-1 of every clip of --split")
-    ap.add_argument("--first-copy", type=int, default=0, help="start numbering the copies here")
-    ap.add_argument("--split", choices=["train", "val", "test"], default="train")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--limit", type=int, help="only the first N clips (timing)")
     args = ap.parse_args(argv)
     cache = cache_dir(args.cache)
-    if args.build_bank:
-        if bank_path(cache).exists():
-            print(f"{bank_path(cache)} exists; not overwritten", file=sys.stderr)
-        else:
-            t = time.perf_counter()
-            bank = build_bank(args.rooms, progress=True)
-            cache.mkdir(parents=True, exist_ok=True)
-            bank.save(bank_path(cache))
-            print(f"wrote {bank_path(cache)}: {bank.n_rooms} rooms, {bank.rirs.nbytes / 1e6:.0f} MB, "
-                  f"{time.perf_counter() - t:.0f} s")
-    if args.copies:
-        if args.split == "test":
-            print("classroom copies of the test speakers are not made: evaluate simulates them", file=sys.stderr)
-            return 2
-        build_copies(data_dir(args.data), cache, args.split,
-                     list(range(args.first_copy, args.first_copy + args.copies)), args.workers, args.limit)
+    if not args.build_bank:
+        ap.print_help()
+        return 2
+    if bank_path(cache).exists():
+        print(f"{bank_path(cache)} exists; not overwritten", file=sys.stderr)
+        return 0
+    t = time.perf_counter()
+    bank = build_bank(args.rooms, progress=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    bank.save(bank_path(cache))
+    print(f"wrote {bank_path(cache)}: {bank.n_rooms} rooms, {bank.rirs.nbytes / 1e6:.0f} MB, "
+          f"{time.perf_counter() - t:.0f} s")
     return 0
 
 

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus import is_known_bad
+from corpus import is_known_bad, select_clips
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 
 from .cache import cache_dir
-from .evaluate import select_clips
 from .metrics import clip_means, evaluate_predictions
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
@@ -160,16 +159,16 @@ def mean_probabilities(rec: Recognizer, clip_windows: list) -> dict[str, np.ndar
 
 def classroom_probabilities(rec: Recognizer, clips, cdir: Path, root: Path) -> tuple[list[int], dict[str, np.ndarray]]:
     """The validation clips' classroom copy 0 (the clips `train.evaluate --split val --condition classroom`
-    sees; `python -m train.classroom --copies 1 --split val` caches their log-mels) through every family:
+    sees; `python -m train.copies --split val` caches their log-mels) through every family:
     (indices into clips of the clips the copy holds, {family: (n, n_labels)} mean window probabilities).
     Windows are cut from the cached log-mel as the inference path cuts them (no VAD, evenly spaced)."""
     from emotion_core.features import windows
 
     from .cache import clip_mel
-    from .classroom import copy_files, load_copy
+    from .copies import copy_files, load_copy
 
     if not copy_files(cdir, "val", 0)[0].exists():
-        raise SystemExit(f"no validation classroom copy in {cdir}: run python -m train.classroom --copies 1 "
+        raise SystemExit(f"no validation classroom copy in {cdir}: run python -m train.copies "
                          "--split val (or pass --condition clean)")
     rows, mels = load_copy(cdir, "val", 0)
     by_path = {r["path"]: r for r in rows}

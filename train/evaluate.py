@@ -1,6 +1,6 @@
 """Measure every shipped model, the ensemble included, on the clips under a directory.
 
-    python -m train.evaluate --data DIR --out FILE.json [--split test] [--condition clean|classroom|both]
+    python -m train.evaluate --data DIR --out FILE.json [--split test] [--condition C[,C...]|both|all]
 
 Finds every 7-class clip under DIR with the corpus scanner (with --split test: only the speakers that
 corpus/splits.csv puts in test), runs them through exactly the inference path of the app
@@ -17,7 +17,10 @@ plus FILE.md (tables, corpus-balanced UAR = mean over datasets of per-dataset UA
 --condition classroom passes every clip, after load_audio, through train.classroom's deterministic
 simulation of a pupil at a laptop in a classroom (room, babble of the evaluated split's speakers, HVAC noise,
 laptop microphone, level and clipping, Opus): the room impulse-response bank comes from the cache directory
-(`python -m train.classroom --build-bank`). `both` decodes each clip once and reports the two side by side.
+(`python -m train.classroom --build-bank`). --condition young gives every speaker one young voice (a child or
+teenager of their sex; train.voice_age) and young+classroom puts that voice in the classroom. Several
+conditions (a comma list; `both` = clean,classroom; `all` = all four) decode each clip once and are reported
+side by side.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from corpus import DATASETS, SPLITS_CSV, read_splits, scan
+from corpus import DATASETS, select_clips
 from emotion_core.audio import AudioError, load_audio
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
@@ -41,16 +44,9 @@ from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
 
 GUARD_PER_LABEL = 20
 GUARD_SEED = 7
-CONDITIONS = ("clean", "classroom")
-MAX_ANSWER_SHARE = 0.30  # issue 15: no model gives any one emotion more than this share of its answers
-
-
-def select_clips(root: Path, split: str | None, splits_csv: Path = SPLITS_CSV):
-    clips, _skipped = scan(root)
-    if split:
-        assignment = read_splits(splits_csv)
-        clips = [c for c in clips if assignment.get(c.speaker) == split]
-    return clips
+CONDITIONS = ("clean", "classroom", "young", "young+classroom")
+CONDITION_SETS = {"both": ("clean", "classroom"), "all": CONDITIONS}  # --condition shorthands
+MAX_ANSWER_SHARE = 0.25  # issue 24: no model gives any one emotion more than this share of its answers
 
 
 def guard_clips(root: Path) -> list:
@@ -185,7 +181,7 @@ def report_conditions(preds_by_condition: dict, clips) -> dict:
     return {
         "labels": list(LABELS),
         "models": per[first],
-        "condition": first if len(per) == 1 else "both",
+        "condition": next((k for k, v in CONDITION_SETS.items() if v == tuple(per)), ",".join(per)),
         "conditions": {cond: {"models": models} for cond, models in per.items()},
         "true_shares": shares(true_counts),
         "answer_shares": {cond: {name: shares(np.array(m["confusion"]).sum(0)) for name, m in models.items()}
@@ -312,14 +308,47 @@ def classroom_condition(root: Path, clips, split: str | None, guard: bool, cache
     return ClassroomCondition(root, bank, BabblePool.from_clips(pool_clips, pool_split))
 
 
+def young_condition(root: Path, clips, split: str | None, guard: bool):
+    """Every evaluated speaker's young voice (train.voice_age, copy 0), its calm F0 taken from the speaker's
+    neutral clips of the evaluated split (the guard set: the test speakers; no split: the evaluated clips)."""
+    from .voice_age import YoungCondition
+
+    pool_split = "test" if guard else split
+    return YoungCondition.from_clips(select_clips(root, pool_split) if pool_split else clips)
+
+
+def condition_functions(names, root: Path, clips, split: str | None, guard: bool, cache: str | None) -> dict:
+    """{condition: None (clean) or fn(clip, audio) -> audio} for the named conditions, in CONDITIONS order."""
+    from .voice_age import ChainCondition
+
+    classroom = young = None
+    if any("classroom" in n for n in names):
+        classroom = classroom_condition(root, clips, split, guard, cache)
+    if any("young" in n for n in names):
+        young = young_condition(root, clips, split, guard)
+    made = {"clean": None, "classroom": classroom, "young": young,
+            "young+classroom": ChainCondition(young, classroom) if young and classroom else None}
+    return {n: made[n] for n in CONDITIONS if n in names}
+
+
+def parse_conditions(text: str) -> tuple[str, ...]:
+    names = CONDITION_SETS.get(text) or tuple(t.strip() for t in text.split(","))
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown condition {', '.join(unknown)}: choose from "
+                                         f"{', '.join(CONDITIONS + tuple(CONDITION_SETS))}")
+    return names
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate every shipped model on the clips under a directory.")
     ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
     ap.add_argument("--out", required=True, help="JSON file to write; .md and .png are written beside it")
     ap.add_argument("--split", choices=["train", "val", "test"], help="only the speakers of this split")
     ap.add_argument("--guard", action="store_true", help="only the fixed 140-clip quality-guard set of test speakers")
-    ap.add_argument("--condition", choices=["clean", "classroom", "both"], default="clean",
-                    help="clean clips, the simulated classroom (train.classroom), or both side by side")
+    ap.add_argument("--condition", type=parse_conditions, default=("clean",),
+                    help="clean, classroom (train.classroom), young (train.voice_age), young+classroom, a comma "
+                    "list of them, both (clean,classroom) or all (the four side by side)")
     ap.add_argument("--cache", help="cache directory holding the classroom bank (default $EMOTION_CACHE_DIR or ./cache)")
     ap.add_argument("--workers", type=int, default=1, help="processes that decode and simulate clips")
     ap.add_argument("--checkpoints", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
@@ -333,15 +362,11 @@ def main(argv=None) -> int:
     if not clips:
         print(f"no clips found under {root}" + (f" for split {args.split}" if args.split else ""), file=sys.stderr)
         return 2
-    condition_fns = {}
-    if args.condition in ("clean", "both"):
-        condition_fns["clean"] = None
-    if args.condition in ("classroom", "both"):
-        try:
-            condition_fns["classroom"] = classroom_condition(root, clips, args.split, args.guard, args.cache)
-        except (FileNotFoundError, ValueError) as e:
-            print(e, file=sys.stderr)
-            return 2
+    try:
+        condition_fns = condition_functions(args.condition, root, clips, args.split, args.guard, args.cache)
+    except (FileNotFoundError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
     rec = Recognizer(args.checkpoints, args.device, args.whisper, args.fast == "on")
     for fam, why in rec.unavailable.items():
         print(f"not evaluated: {fam}: {why}", file=sys.stderr)
@@ -359,7 +384,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     title = f"Evaluation on {len(kept)} clips" + (" of the quality-guard set" if args.guard else f" of the {args.split} speakers" if args.split else "")
-    if args.condition != "clean":
+    if tuple(condition_fns) != ("clean",):
         title += ", " + " and ".join(condition_fns)
     out.with_suffix(".md").write_text(markdown(result, title))
     confusion_figure(result, out.with_suffix(".png"))

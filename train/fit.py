@@ -55,10 +55,10 @@ from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir,
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
 from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop, validate
-from .metrics import both_conditions, clip_means
+from .metrics import clip_means, conditions_mean
 from .recipe import RECIPES, Recipe
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
-from .trunk import (cached_val_set, classroom_trunk_cache, classroom_val_set, fit_from_cache, trunk_cache,
+from .trunk import (cached_val_set, fit_from_cache, simulated_trunk_cache, simulated_val_set, trunk_cache,
                     validate_conditions, whisper_cache_name)
 
 log = logging.getLogger("fit")
@@ -76,24 +76,26 @@ def val_windows(rows, mels):
     return torch.cat(items), np.array(owners)
 
 
-def classroom_copies(cdir: Path, copies: int, rows) -> dict[int, list[torch.Tensor]]:
-    """Row index in clips.csv -> the log-mels (80, frames) of its classroom copies 0..copies-1 (train.classroom)."""
-    from .classroom import load_copy
+def simulated_copies(cdir: Path, recipe: Recipe) -> dict[int, list[torch.Tensor]]:
+    """Row index in clips.csv -> the log-mels (80, frames) of its simulated copies (train.copies) that the
+    recipe trains on: copies 0..n-1 of each condition in recipe.simulated_copies()."""
+    from .copies import load_copy
 
     out: dict[int, list[torch.Tensor]] = {}
-    for k in range(copies):
-        crows, cmels = load_copy(cdir, "train", k)
-        for r in crows:
-            out.setdefault(r["row"], []).append(clip_mel(cmels, r))
+    for condition, copies in recipe.simulated_copies().items():
+        for k in range(copies):
+            crows, cmels = load_copy(cdir, "train", k, condition)
+            for r in crows:
+                out.setdefault(r["row"], []).append(clip_mel(cmels, r))
     return out
 
 
-def classroom_val_windows(cdir: Path, rows):
-    """The validation clips' classroom copy 0 (what train.evaluate --condition classroom sees): (windows,
-    owner index into the returned rows, rows)."""
-    from .classroom import load_copy
+def simulated_val_windows(cdir: Path, rows, condition: str):
+    """The validation clips' copy 0 under a simulated condition (what train.evaluate --condition C sees):
+    (windows, owner index into the returned rows, rows)."""
+    from .copies import load_copy
 
-    crows, cmels = load_copy(cdir, "val", 0)
+    crows, cmels = load_copy(cdir, "val", 0, condition)
     wins, owners = val_windows(crows, cmels)
     return wins, owners, [rows[r["row"]] for r in crows]
 
@@ -117,8 +119,9 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     """cnn1d, lstm and cnn2d-mn04 (recipe.backbone "efficientat-mn04") end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
     teacher representations that a linear map of the model's pooled embedding learns to predict (mean squared
     error, weight recipe.hint_weight); the map is used in training only and is not part of the checkpoint.
-    With recipe.classroom copies (read from `cdir`), a training window comes from one of its clip's classroom
-    copies with chance recipe.classroom_share, and validation scores the mean of clean and classroom."""
+    With simulated copies (recipe.simulated_copies(), read from `cdir`), a training window comes from one of its
+    clip's copies with chance recipe.classroom_share, and validation scores the mean over clean and those
+    conditions."""
     torch.manual_seed(recipe.seed)
     model = end_to_end_model(recipe, efficientat)
     inputs = frame_features if model.input_kind == "frames" else (lambda w: w)  # cnn2d-mn04 reads the log-mel
@@ -129,17 +132,18 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     y_train = soft_targets(labels_of(train), None if teacher is None else teacher[train_idx], recipe.distill)
     weights = torch.from_numpy(sample_weights(train, recipe.dataset_power))
     vw, owners = val_windows(val, mels)
-    val_sets = [(inputs(vw), owners, val)]
+    val_sets = {"clean": (inputs(vw), owners, val)}
     copies = {}
-    if recipe.classroom:
-        by_row = classroom_copies(cdir, recipe.classroom, rows)
+    if recipe.simulated_copies():
+        by_row = simulated_copies(cdir, recipe)
         copies = {j: by_row[i] for j, i in enumerate(train_idx) if i in by_row}
-        cw, cowners, crows = classroom_val_windows(cdir, rows)
-        val_sets.append((inputs(cw), cowners, crows))
+    for condition in recipe.simulated_copies():
+        cw, cowners, crows = simulated_val_windows(cdir, rows, condition)
+        val_sets[condition] = (inputs(cw), cowners, crows)
     aug = None
 
     def source(j: int, gen) -> torch.Tensor:
-        """Training clip j's clean log-mel, or (with chance classroom_share) one of its classroom copies."""
+        """Training clip j's clean log-mel, or (with chance classroom_share) one of its simulated copies."""
         if j in copies and torch.rand((), generator=gen) < recipe.classroom_share:
             return copies[j][int(torch.randint(0, len(copies[j]), (), generator=gen))]
         return train_mels[j]
@@ -152,12 +156,12 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
         return inputs(x), (y_train[idx] if hints is None else (y_train[idx], h_train[idx]))
 
     def evaluate():
-        metrics = []
-        for v_in, v_owners, v_rows in val_sets:
+        metrics = {}
+        for condition, (v_in, v_owners, v_rows) in val_sets.items():
             probs = torch.cat([torch.softmax(model(v_in[s : s + EVAL_BATCH]), -1)
                                for s in range(0, len(v_in), EVAL_BATCH)]).numpy()
-            metrics.append(validate(clip_means(probs, v_owners, len(v_rows)), v_rows))
-        return metrics[0] if len(metrics) == 1 else both_conditions(*metrics)
+            metrics[condition] = validate(clip_means(probs, v_owners, len(v_rows)), v_rows)
+        return conditions_mean(metrics)
 
     if hints is None:
         return model, train_loop(model, model.parameters(), step, evaluate, recipe, recipe.seed, recipe.family)
@@ -176,13 +180,13 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
 # --- trunk-cached families ----------------------------------------------------------------------
 def trunk_caches(cdir: Path, name: str, rows, mels, trunk, recipe: Recipe):
     """The trunk caches a recipe trains on and the validation sets it is chosen on: (cached, val_sets).
-    cached = clean windows + recipe.copies augmented copies (train.trunk.trunk_cache) + recipe.classroom
-    classroom copies; val_sets = [clean] or, with classroom copies, [clean, classroom]."""
+    cached = clean windows + recipe.copies augmented copies (train.trunk.trunk_cache) + the simulated copies
+    of recipe.simulated_copies(); val_sets = {"clean": ..., and each simulated condition trained on: ...}."""
     cached = trunk_cache(cdir, name, rows, mels, trunk, recipe.copies, recipe.augment)
-    val_sets = [cached_val_set(rows, cached)]
-    if recipe.classroom:
-        cached += classroom_trunk_cache(cdir, name, trunk, recipe.classroom)
-        val_sets.append(classroom_val_set(cdir, name, rows, trunk))
+    val_sets = {"clean": cached_val_set(rows, cached)}
+    for condition, copies in recipe.simulated_copies().items():
+        cached += simulated_trunk_cache(cdir, name, trunk, condition, copies)
+        val_sets[condition] = simulated_val_set(cdir, name, rows, trunk, condition)
     return cached, val_sets
 
 
@@ -201,7 +205,7 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
         packed, packed_val = trunk_caches(cdir, whisper_cache_name(k), rows, mels,
                                           lambda w: packed_states(enc, w, k, all_stats=True), recipe)
         cached = [(pooled_of_packed(torch.from_numpy(x)).numpy(), o) for x, o in packed]
-        val_sets = [(pooled_of_packed(x), o, r) for x, o, r in packed_val]
+        val_sets = {c: (pooled_of_packed(x), o, r) for c, (x, o, r) in packed_val.items()}
     else:
         cached, val_sets = trunk_caches(cdir, whisper_cache_name(0), rows, mels, lambda w: pooled_states(enc, w), recipe)
     cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
@@ -286,10 +290,10 @@ def fit_cnn2d(rows, mels, recipe: Recipe, variant: str, cdir: Path, teacher: tor
         with torch.inference_mode():
             pooled = [(torch.cat([model.top_features(torch.from_numpy(x[s : s + 256]).float()) for s in range(0, len(x), 256)]).numpy(), o)
                       for x, o in cached]
-            # the clean validation set is cut from the pooled cache itself; a classroom set is pooled here
-            pooled_val = None if len(val_sets) == 1 else [cached_val_set(rows, pooled)] + [
-                (torch.cat([model.top_features(x[s : s + 256].float()) for s in range(0, len(x), 256)]), o, r)
-                for x, o, r in val_sets[1:]]
+            # the clean validation set is cut from the pooled cache itself; a simulated set is pooled here
+            pooled_val = {"clean": cached_val_set(rows, pooled)} | {
+                c: (torch.cat([model.top_features(x[s : s + 256].float()) for s in range(0, len(x), 256)]), o, r)
+                for c, (x, o, r) in val_sets.items() if c != "clean"}
         model.head.requires_grad_(True)
         head_recipe = dataclasses.replace(recipe, lr=recipe.frozen_lr, epochs=recipe.frozen_epochs,
                                           patience=recipe.frozen_patience)

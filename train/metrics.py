@@ -50,8 +50,12 @@ def clip_means(window_probs: np.ndarray, owners: np.ndarray, n_clips: int) -> np
     return out / np.maximum(np.bincount(owners, minlength=n_clips), 1)[:, None]
 
 
-def both_conditions(clean: dict, classroom: dict) -> dict:
-    """Validation metrics under the two conditions -> the clean metrics, with corpus_balanced_uar replaced by
-    the mean of both (the selection score), and each condition's metrics kept under its name."""
-    mean = (clean["corpus_balanced_uar"] + classroom["corpus_balanced_uar"]) / 2
-    return {**clean, "corpus_balanced_uar": mean, "clean": clean, "classroom": classroom}
+def conditions_mean(by_condition: dict) -> dict:
+    """Validation metrics {condition: metrics}, clean first -> the clean metrics alone when it is the only
+    condition; else the clean metrics with corpus_balanced_uar replaced by the mean over the conditions (the
+    selection score), and each condition's metrics kept under its name."""
+    clean = by_condition["clean"]
+    if len(by_condition) == 1:
+        return clean
+    mean = float(np.mean([m["corpus_balanced_uar"] for m in by_condition.values()]))
+    return {**clean, "corpus_balanced_uar": mean, **by_condition}

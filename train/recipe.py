@@ -35,7 +35,11 @@ class Recipe:
     # classroom conditions (train.classroom): simulated copies of the training clips; with classroom > 0 the
     # checkpoint is chosen on the mean of the clean and classroom validation scores
     classroom: int = 0  # classroom copies of each training clip trained on (0: none)
-    classroom_share: float = 0.5  # cnn1d/lstm: chance that a training window is cut from a classroom copy
+    classroom_share: float = 0.5  # cnn1d/lstm: chance that a training window is cut from a simulated copy
+    # young voices (train.voice_age): with voice_age > 0, that many copies of each training clip in its speaker's
+    # young voice and as many in a young voice in a classroom are trained on, and the checkpoint is chosen on the
+    # mean over clean, classroom, young and young+classroom validation scores
+    voice_age: int = 0
     # experiments (none shipped)
     ema: float = 0.0  # validate and keep a moving average of the weights with this decay per step (0: off)
     mixup: float = 0.0  # cnn2d/whisper: mixup of cached training windows, Beta(a, a) (0: off)
@@ -58,6 +62,12 @@ class Recipe:
     tune_epochs: int = 8
     tune_steps: int = 100
     tune_patience: int = 3
+
+    def simulated_copies(self) -> dict[str, int]:
+        """{simulated condition (train.copies): copies of each training clip trained on}, for those trained on;
+        the checkpoint is chosen on the mean over clean and these conditions."""
+        counts = {"classroom": self.classroom, "young": self.voice_age, "young+classroom": self.voice_age}
+        return {c: n for c, n in counts.items() if n}
 
     def optimisation(self) -> dict:
         """The optimiser fields, as checkpoints before recipes recorded them ("hyperparameters")."""

@@ -14,11 +14,12 @@ from emotion_core.features import windows
 from .augment import Augmenter, random_window
 from .cache import clip_mel
 from .loop import labels_of, mixup, sample_weights, soft_targets, train_loop, validate
-from .metrics import both_conditions, clip_means
+from .metrics import clip_means, conditions_mean
 from .recipe import Recipe
 
 CACHE_SEED = 1000  # copy k of a trunk cache draws its windows and augmentations from seed CACHE_SEED + k
-CLASSROOM_SEED = 2000  # classroom copy k of a trunk cache draws its windows from seed CLASSROOM_SEED + k
+# copy k of a simulated condition draws its windows from seed COPY_SEEDS[condition] + k
+COPY_SEEDS = {"classroom": 2000, "young": 3000, "young+classroom": 4000}
 
 
 def whisper_cache_name(tuned_layers: int) -> str:
@@ -61,54 +62,56 @@ def _run_trunk(trunk, items: list, desc: str, batch: int = 32) -> np.ndarray:
     return np.concatenate(feats)
 
 
-def classroom_trunk_cache(out: Path, name: str, trunk, copies: int):
-    """Trunk outputs of the classroom copies of the training clips (train.classroom), built on first use as
-    out/<name>_classroom_<k>.npy (+ _owner.npy): one random window of each training clip's copy k, for
-    k < copies. Returns [(features float16 array, owner row index into clips.csv array), ...]: more
-    training copies, in the layout of trunk_cache's."""
-    from .classroom import load_copy
+def simulated_trunk_cache(out: Path, name: str, trunk, condition: str, copies: int):
+    """Trunk outputs of the simulated copies of the training clips (train.copies), built on first use as
+    out/<name>_<stem>_<k>.npy (+ _owner.npy), stem = train.copies.copy_stem(condition, "train"): one random
+    window of each training clip's copy k, for k < copies. Returns [(features float16 array, owner row index
+    into clips.csv array), ...]: more training copies, in the layout of trunk_cache's."""
+    from .copies import copy_stem, load_copy
 
+    stem = copy_stem(condition, "train")
     result = []
     for k in range(copies):
-        path, own_path = out / f"{name}_classroom_{k}.npy", out / f"{name}_classroom_{k}_owner.npy"
+        path, own_path = out / f"{name}_{stem}_{k}.npy", out / f"{name}_{stem}_{k}_owner.npy"
         if not path.exists():
-            crows, cmels = load_copy(out, "train", k)
-            gen = torch.Generator().manual_seed(CLASSROOM_SEED + k)
+            crows, cmels = load_copy(out, "train", k, condition)
+            gen = torch.Generator().manual_seed(COPY_SEEDS[condition] + k)
             items = [random_window(clip_mel(cmels, r), gen, p_speed=0.0) for r in crows]  # speed is in the copy
-            np.save(path, _run_trunk(trunk, items, f"{name} classroom cache {k}"))
+            np.save(path, _run_trunk(trunk, items, f"{name} {condition} cache {k}"))
             np.save(own_path, np.array([r["row"] for r in crows], dtype=np.int32))
         result.append((np.load(path), np.load(own_path)))
     return result
 
 
-def classroom_val_set(out: Path, name: str, rows, trunk):
-    """The validation clips' classroom copy 0 (the clips `train.evaluate --condition classroom` sees), every
-    window through the trunk, cached as out/<name>_classroom_val.npy: (windows, owner index into the val
-    rows, val rows) like cached_val_set."""
-    from .classroom import load_copy
+def simulated_val_set(out: Path, name: str, rows, trunk, condition: str):
+    """The validation clips' copy 0 under a simulated condition (the clips `train.evaluate --condition C`
+    sees), every window through the trunk, cached as out/<name>_<stem>.npy with stem =
+    train.copies.copy_stem(condition, "val"): (windows, owner index into the val rows, val rows) like
+    cached_val_set."""
+    from .copies import copy_stem, load_copy
 
-    crows, cmels = load_copy(out, "val", 0)
-    path, own_path = out / f"{name}_classroom_val.npy", out / f"{name}_classroom_val_owner.npy"
+    crows, cmels = load_copy(out, "val", 0, condition)
+    stem = copy_stem(condition, "val")
+    path, own_path = out / f"{name}_{stem}.npy", out / f"{name}_{stem}_owner.npy"
     if not path.exists():
         items, owners = [], []
         for j, r in enumerate(crows):
             w, _ = windows(clip_mel(cmels, r))
             items.extend(w)
             owners.extend([j] * len(w))
-        np.save(path, _run_trunk(trunk, items, f"{name} classroom val"))
+        np.save(path, _run_trunk(trunk, items, f"{name} {condition} val"))
         np.save(own_path, np.array(owners, dtype=np.int32))
     return torch.from_numpy(np.load(path)), np.load(own_path), [rows[r["row"]] for r in crows]
 
 
-def validate_conditions(head: nn.Module, val_sets: list) -> dict:
-    """Metrics of `head` on one cached validation set, or on [clean, classroom] (train.metrics.both_conditions:
-    the selection score is the mean of the two)."""
-    metrics = [validate_cached(head, v) for v in val_sets]
-    return metrics[0] if len(metrics) == 1 else both_conditions(*metrics)
+def validate_conditions(head: nn.Module, val_sets: dict) -> dict:
+    """Metrics of `head` on cached validation sets {condition: set}, clean first (train.metrics.conditions_mean:
+    the selection score is the mean over the conditions)."""
+    return conditions_mean({c: validate_cached(head, v) for c, v in val_sets.items()})
 
 
 def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, desc, teacher: torch.Tensor | None = None,
-                   val_sets: list | None = None):
+                   val_sets: dict | None = None):
     """Train `head` on cached trunk features (cached[0]'s training windows and every further copy); validation on
     the clean windows of validation clips, or on `val_sets` (see validate_conditions).
     `teacher`: optional (n_rows, C) clip probabilities to distil from, with weight recipe.distill."""
@@ -132,7 +135,7 @@ def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, 
             return mixup(x, y, recipe.mixup, gen)
         return x, y
 
-    val_sets = val_sets or [cached_val_set(rows, cached)]
+    val_sets = val_sets or {"clean": cached_val_set(rows, cached)}
     return train_loop(head, params, step, lambda: validate_conditions(head, val_sets), recipe, seed, desc)
 
 
