@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .labels import LABELS
+from .models.registry import FAMILIES  # the models a caption counts (the ensemble follows them)
 from .paths import PROJECT_DIR
 
 EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBUTION.md
 EXAMPLES_JSON = "examples.json"
 VOTE_NAMES = {"A": "angry", "D": "disgust", "F": "fearful", "H": "happy", "N": "neutral", "S": "sad", "X": "no majority"}
 MAX_CAPTION = 60  # characters: Gradio cuts an example's label after 60
-FAMILIES = ("cnn1d", "lstm", "cnn2d", "whisper")  # the models a caption counts (the ensemble follows them)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,11 @@ from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS, MODEL_NAMES
 from .models.base import EmotionModel, load_checkpoint
+from .models.registry import FAMILIES
 from .paths import checkpoint_dir, whisper_source
 from .vad import NO_SPEECH_MESSAGE, enough_speech
 
-FAMILY_ORDER = ("cnn1d", "lstm", "cnn2d", "whisper")
+FAMILY_ORDER = FAMILIES
 ENSEMBLE = "ensemble"
 ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
 MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
@@ -177,7 +178,9 @@ class Recognizer:
                 self.features = meta["features"]
             elif meta["features"] != self.features:
                 raise ValueError(f"{path}: its features differ from the other checkpoints'")
-            if family == "whisper":
+            if meta["family"] != family:
+                raise ValueError(f"{path}: holds a {meta['family']} model, not {family}")
+            if model.needs_encoder:
                 try:
                     self.encoder = self._load_whisper(model, whisper)
                 except Exception as e:  # the app runs the other families and says why
@@ -299,7 +302,7 @@ class Recognizer:
             if kind not in inputs:
                 if kind == "frames":
                     inputs[kind] = frame_features(wins, self.features)
-                elif kind == "whisper":
+                elif kind == "encoder":
                     inputs[kind] = model.encoder_input(self.encoder, wins, one_at_a_time=self.fast)
                 if readers.count(kind) > 1:
                     shared_ms = (time.perf_counter() - t) * 1000

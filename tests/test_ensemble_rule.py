@@ -84,7 +84,7 @@ def test_with_classroom_copies_the_rule_scores_the_mean_of_both_conditions():
     classroom = {"studio": collapsed(len(y), 4), "robust": family(y, 1.5, rng)}
     on_clean = choose(clean, y, ds, spk, grid=(0, 1), bootstraps=50)
     assert on_clean["decision"]["best_single"] == "studio"
-    spec = choose(clean, y, ds, spk, grid=(0, 1), bootstraps=50, classroom=classroom)
+    spec = choose(clean, y, ds, spk, grid=(0, 1), bootstraps=50, simulated={"classroom": classroom})
     d = spec["decision"]
     assert d["best_single"] == "robust" and d["chosen"] == "single: robust", d
     by = d["by_condition"]
@@ -92,4 +92,4 @@ def test_with_classroom_copies_the_rule_scores_the_mean_of_both_conditions():
     assert d["val_cb_uar_single"]["robust"] == pytest.approx((by["clean"]["robust"] + by["classroom"]["robust"]) / 2)
     assert spec["val_cb_uar"] == d["val_cb_uar_single"]["robust"]
     report = decision_report(spec)
-    assert "mean of clean and classroom" in report and "| classroom |" in report
+    assert "mean of clean, classroom" in report and "| classroom |" in report

@@ -134,7 +134,7 @@ def test_the_tuned_layers_move_from_the_encoders(tiny):
                          lambda w: packed_states(enc, w, 1, all_stats=True), 0)
     frozen, _ = families(enc, 1)
     recipe = dataclasses.replace(RECIPES["whisper"], tune_layers=1, tune_epochs=1, tune_steps=3, tune_batch=4)
-    tuned, result = fit.fit_whisper_top(rows, packed, [cached_val_set(rows, packed)], frozen.heads[0], frozen.cfg,
+    tuned, result = fit.fit_whisper_top(rows, packed, {"clean": cached_val_set(rows, packed)}, frozen.heads[0], frozen.cfg,
                                         enc, recipe)
     before = enc.layers[-1].state_dict()
     moved = [n for n, v in tuned.top[0].state_dict().items() if not torch.equal(v, before[n])]

@@ -27,6 +27,7 @@ from emotion_core.paths import data_dir
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 
 from .cache import cache_dir
+from .evaluate import CONDITION_SETS
 from .metrics import clip_means, evaluate_predictions
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
@@ -72,14 +73,15 @@ def grid_search(conditions: list[dict[str, np.ndarray]], y, datasets, grid=GRID)
 
 
 def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, bootstraps: int = BOOTSTRAPS,
-           confidence: float = CONFIDENCE, seed: int = 0, classroom: dict[str, np.ndarray] | None = None) -> dict:
+           confidence: float = CONFIDENCE, seed: int = 0, simulated: dict[str, dict[str, np.ndarray]] | None = None) -> dict:
     """The ensemble rule. probs {family: (n_clips, C)} on the validation clips, their labels, datasets, speakers
-    -> {"members", "weights", "val_cb_uar", "decision": {...how it decided}}. With `classroom` (the same clips
-    through the simulated classroom, same order) every candidate is scored by the mean of its clean and
-    classroom scores, like the families' checkpoints; val_cb_uar is then that mean."""
+    -> {"members", "weights", "val_cb_uar", "decision": {...how it decided}}. With `simulated` ({condition:
+    {family: probabilities}}: the same clips through simulated conditions, same order) every candidate is scored
+    by the mean over clean and those conditions, like the families' checkpoints; val_cb_uar is then that mean."""
     names = list(probs)
     y, datasets = np.asarray(y), np.asarray(datasets)
-    conditions = [probs] if classroom is None else [probs, classroom]
+    by_condition = {"clean": probs, **(simulated or {})}
+    conditions = list(by_condition.values())
     one_hot = {n: tuple(1 if m == n else 0 for m in names) for n in names}
     singles = {n: score(conditions, one_hot[n], names, y, datasets) for n in names}
     best_single = max(singles, key=singles.get)
@@ -93,7 +95,8 @@ def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, boots
     decision = {
         "rule": f"the best single family unless the best grid mix beats it on at least {confidence:.0%} of "
                 f"{bootstraps} speaker bootstrap resamples of the validation set (within each dataset)",
-        "scored_on": "clean" if classroom is None else "mean of clean and classroom (validation classroom copy 0)",
+        "scored_on": "clean" if len(by_condition) == 1 else
+                     f"mean of {', '.join(by_condition)} (validation copy 0 of each simulated condition)",
         "chosen": "mix" if take_mix else f"single: {best_single}",
         "val_cb_uar_single": singles, "best_single": best_single,
         "best_mix": {"weights": [float(w) for w in mix], "val_cb_uar": mix_score},
@@ -102,11 +105,11 @@ def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, boots
                       "margin_std": float(diffs.std()), "margin_5th_percentile": float(np.percentile(diffs, 5))},
         "validation": {"clips": int(len(y)), "speakers": int(len(set(speakers)))},
     }
-    if classroom is not None:
+    if len(by_condition) > 1:
         decision["by_condition"] = {
             cond: {"chosen": score([c], chosen, names, y, datasets),
                    **{n: score([c], one_hot[n], names, y, datasets) for n in names}}
-            for cond, c in (("clean", probs), ("classroom", classroom))}
+            for cond, c in by_condition.items()}
     return {"members": names, "weights": weights, "val_cb_uar": mix_score if take_mix else singles[best_single],
             "decision": decision}
 
@@ -157,20 +160,21 @@ def mean_probabilities(rec: Recognizer, clip_windows: list) -> dict[str, np.ndar
     return {name: clip_means(p, owners, len(clip_windows)) for name, p in probs.items() if name != ENSEMBLE}
 
 
-def classroom_probabilities(rec: Recognizer, clips, cdir: Path, root: Path) -> tuple[list[int], dict[str, np.ndarray]]:
-    """The validation clips' classroom copy 0 (the clips `train.evaluate --split val --condition classroom`
-    sees; `python -m train.copies --split val` caches their log-mels) through every family:
-    (indices into clips of the clips the copy holds, {family: (n, n_labels)} mean window probabilities).
+def simulated_probabilities(rec: Recognizer, clips, cdir: Path, root: Path,
+                            condition: str) -> tuple[list[int], dict[str, np.ndarray]]:
+    """The validation clips' copy 0 under a simulated condition (the clips `train.evaluate --split val
+    --condition C` sees; `python -m train.copies --condition C --split val` caches their log-mels) through every
+    family: (indices into clips of the clips the copy holds, {family: (n, n_labels)} mean window probabilities).
     Windows are cut from the cached log-mel as the inference path cuts them (no VAD, evenly spaced)."""
     from emotion_core.features import windows
 
     from .cache import clip_mel
     from .copies import copy_files, load_copy
 
-    if not copy_files(cdir, "val", 0)[0].exists():
-        raise SystemExit(f"no validation classroom copy in {cdir}: run python -m train.copies "
-                         "--split val (or pass --condition clean)")
-    rows, mels = load_copy(cdir, "val", 0)
+    if not copy_files(cdir, "val", 0, condition)[0].exists():
+        raise SystemExit(f"no validation {condition} copy in {cdir}: run python -m train.copies --condition "
+                         f"{condition} --split val (or pass --condition clean)")
+    rows, mels = load_copy(cdir, "val", 0, condition)
     by_path = {r["path"]: r for r in rows}
     found = [(i, by_path.get(Path(c.path).relative_to(root).as_posix())) for i, c in enumerate(clips)
              if Path(c.path).is_relative_to(root)]
@@ -185,20 +189,25 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoints")
     ap.add_argument("--whisper")
     ap.add_argument("--cache", help="feature cache holding the validation classroom copy (default $EMOTION_CACHE_DIR)")
-    ap.add_argument("--condition", choices=["clean", "both"], default="both",
-                    help="score candidates on clean validation clips, or on the mean of clean and classroom (default)")
+    ap.add_argument("--condition", choices=list(CONDITION_SETS) + ["clean"], default="both",
+                    help="score candidates on clean validation clips, on the mean of clean and classroom (both, "
+                    "default), or on the mean over clean, classroom, young and young+classroom (all)")
     args = ap.parse_args(argv)
     rec = Recognizer(args.checkpoints, None, args.whisper, fast=False)
     clips = select_clips(data_dir(args.data), "val")
     clips = [c for c in clips if not is_known_bad(c.path)]
-    classroom = None
-    if args.condition == "both":
-        keep, classroom = classroom_probabilities(rec, clips, cache_dir(args.cache), data_dir(args.data))
-        clips = [clips[i] for i in keep]
+    simulated, keep = {}, None
+    for condition in CONDITION_SETS.get(args.condition, ("clean",))[1:]:
+        kept, simulated[condition] = simulated_probabilities(rec, clips, cache_dir(args.cache), data_dir(args.data),
+                                                             condition)
+        if keep is not None and kept != keep:  # every condition must score the same clips
+            raise SystemExit(f"the {condition} copy holds other clips than the {next(iter(simulated))} copy")
+        keep = kept
+    clips = clips if keep is None else [clips[i] for i in keep]
     probs = clip_probabilities(rec, clips)
     y = [LABEL_INDEX[c.label] for c in clips]
     ds = [c.dataset for c in clips]
-    chosen = choose(probs, y, ds, [c.speaker for c in clips], classroom=classroom)
+    chosen = choose(probs, y, ds, [c.speaker for c in clips], simulated=simulated)
     decision = chosen.pop("decision")
     spec = {**chosen, "val_cb_uar_plain_mean": cb_uar(sum(probs.values()), y, ds),
             "val_cb_uar_single": decision["val_cb_uar_single"], "chosen": decision["chosen"],

@@ -25,6 +25,7 @@ side by side.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -380,6 +381,9 @@ def main(argv=None) -> int:
         return 2
     result = report_conditions(preds, kept)
     result["whisper_int8"] = rec.fast
+    if "young" in condition_fns:  # who each speaker became (train.voice_age)
+        result["young_voices"] = {s: dataclasses.asdict(v) for s, v in condition_fns["young"].voices.items()
+                                  if s in {c.speaker for c in kept}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")

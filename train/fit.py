@@ -50,6 +50,7 @@ from corpus import splits_hash
 from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABELS
 from emotion_core.models.base import save_checkpoint
+from emotion_core.models.registry import portable
 from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir, whisper_source
 
 from .augment import Augmenter, random_window
@@ -228,7 +229,7 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
               "best_epoch": [m["best_epoch"] for m in members],
               "epoch_s": float(np.median([m["epoch_s"] for m in members])),
               "history": [m["history"] for m in members],
-              "encoder_source": source}
+              "encoder_source": portable(source)}
     log.info("whisper bag of %d: val cb-UAR %.4f", len(members), result["val"]["corpus_balanced_uar"])
     if not k:
         return family, result
@@ -242,7 +243,7 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
     for v in ("frozen", "tuned"):
         log.info("whisper %s: val cb-UAR %.4f", v, variants[v]["val_cb_uar"])
     if variants["tuned"]["val_cb_uar"] > variants["frozen"]["val_cb_uar"]:
-        family, result = tuned, {**tuned_result, "encoder_source": source, "history": result["history"]}
+        family, result = tuned, {**tuned_result, "encoder_source": portable(source), "history": result["history"]}
     result["variants"] = variants
     result["tuned_history"] = tuned_result["history"]  # "history" stays the bag's, one list per member
     result["chosen_variant"] = "tuned" if family.cfg.tuned_layers else "frozen"

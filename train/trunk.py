@@ -29,7 +29,7 @@ def whisper_cache_name(tuned_layers: int) -> str:
 
 def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: float = 1.0, batch: int = 32):
     """Cached trunk outputs, built on first use as out/<name>_<k>.npy (+ _owner.npy): copy 0 = every window
-    of every clip (clean); copies 1..copies = one augmented random window per training clip (augmentation
+    of every training and validation clip (clean; training never reads the test clips); copies 1..copies = one augmented random window per training clip (augmentation
     strength `augment`). Returns [(features float16 array, owner clip index array), ...]."""
     result = []
     for k in range(copies + 1):
@@ -39,6 +39,8 @@ def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: f
             aug = Augmenter(gen, strength=augment)
             items, owners = [], []
             for i, r in enumerate(rows):
+                if r["split"] not in ("train", "val"):
+                    continue
                 lm = clip_mel(mels, r)
                 if k == 0:
                     w, _ = windows(lm)

@@ -1,9 +1,10 @@
 """The interface every family shares, and checkpoint save/load.
 
-A family is an nn.Module with `family` (its name), `input_kind` (which input the core derives from the
-log-mel windows for it: "mel", "frames" or "whisper") and a dataclass `cfg`; `forward(x)` gives logits over
-the checkpoint's labels. A checkpoint (`checkpoints/<family>.pt`) holds the weights and everything that
-made them: the architecture config, the FeatureConfig, the labels in order and the training record.
+A checkpoint (`checkpoints/<family>.pt`) holds the weights and everything that made them: its format version,
+the architecture's registered name (models.registry), the family slot it fills, the architecture config, the
+FeatureConfig, the labels in order and the training record. It loads strictly: an unknown architecture, a
+config key the architecture lacks or lacks a value for, or a weight that does not fit is an error; files of an
+older format go through the explicit migrations in models.registry.
 """
 from __future__ import annotations
 
@@ -18,8 +19,32 @@ from ..features import FeatureConfig
 
 
 class EmotionModel(nn.Module):
+    """The family interface: what every architecture in models.registry declares and implements.
+
+    Class attributes:
+      family        the app's slot it fills: "cnn1d", "lstm", "cnn2d" or "whisper" (registry.FAMILIES)
+      architecture  its registered name, stored in the checkpoint (distinct architectures, distinct names)
+      config_class  the dataclass of its architecture, stored in the checkpoint as "config"
+      input_kind    what the recognizer derives from the shared log-mel windows for it: "mel" (B, n_mels, frames),
+                    "frames" (B, n_frame_features, frames: features.frame_features) or "encoder" (the shared
+                    Whisper encoder's output, made by `encoder_input`)
+    Methods:
+      __init__(cfg, n_classes, pretrained=...)  pretrained=True starts from field weights (training);
+                    loading a checkpoint builds it with pretrained=False and loads every weight strictly
+      embed(x) -> (B, D)           the pooled representation the classifier reads (hint targets, explanations)
+      forward(x) -> (B, n_classes)  logits over the checkpoint's labels
+      encoder_input(encoder, log_mel_windows, one_at_a_time)  only for input_kind "encoder"
+    """
+
     family: str = ""
-    input_kind: str = "mel"  # "mel": (B, n_mels, frames); "frames": (B, n_frame_features, frames); "whisper": (B, 7, 1024)
+    architecture: str = ""
+    config_class: type = type(None)
+    input_kind: str = "mel"
+
+    @property
+    def needs_encoder(self) -> bool:
+        """True when the recognizer must load the shared Whisper encoder to make this family's input."""
+        return self.input_kind == "encoder"
 
 
 def split_valid(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,9 +74,14 @@ def downsample_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
     return torch.nn.functional.adaptive_max_pool1d(mask, length)
 
 
+FORMAT_VERSION = 2  # of the checkpoint dictionary; models.registry.MIGRATIONS bring older files here
+
+
 def save_checkpoint(path: str | Path, model: EmotionModel, features: FeatureConfig, labels, record: dict) -> None:
     torch.save(
         {
+            "format_version": FORMAT_VERSION,
+            "architecture": model.architecture,
             "family": model.family,
             "config": asdict(model.cfg),
             "features": features.to_dict(),
@@ -63,32 +93,32 @@ def save_checkpoint(path: str | Path, model: EmotionModel, features: FeatureConf
     )
 
 
-def _families():
-    from .cnn1d import Cnn1d
-    from .cnn2d import Cnn2d
-    from .lstm import Lstm
-    from .whisper import WhisperFamily
-
-    return {m.family: m for m in (Cnn1d, Lstm, Cnn2d, WhisperFamily)}
+def strict_config(cls, stored: dict, path) -> object:
+    """The architecture's config dataclass from a checkpoint's "config": every field given, nothing else."""
+    names = {f.name for f in fields(cls)}
+    unknown, missing = sorted(set(stored) - names), sorted(names - set(stored))
+    if unknown or missing:
+        raise ValueError(f"{path}: its {cls.__name__} " + "; ".join(
+            part for part in (f"has unknown keys {unknown}" if unknown else "",
+                              f"lacks keys {missing}" if missing else "") if part))
+    return cls(**stored)
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[EmotionModel, dict]:
-    """Model in eval mode on `device`, and the checkpoint's metadata (everything but the weights).
-    A checkpoint made for another sample rate than audio.SAMPLE_RATE is refused (ValueError)."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    """Model in eval mode on `device`, and the checkpoint's metadata (everything but the weights), loaded
+    strictly (see the module docstring). A checkpoint made for another sample rate than audio.SAMPLE_RATE is
+    refused (ValueError)."""
+    from .registry import architecture_class, migrate
+
+    ck = migrate(torch.load(path, map_location="cpu", weights_only=True), path)
     rate = ck["features"].get("sample_rate")
     if rate != SAMPLE_RATE:
         raise ValueError(f"{path}: this checkpoint was trained on {rate} Hz audio, but this code prepares all audio "
                          f"at {SAMPLE_RATE} Hz (emotion_core.audio.SAMPLE_RATE); retrain it or use a matching version")
-    cls = _families()[ck["family"]]
-    if ck["config"].get("backbone") == "efficientat-mn04":  # the 2D family on the AudioSet network
-        from .mobilenet import Efficientat2d
-
-        cls = Efficientat2d
-    cfg_cls = cls.config_class
-    cfg = cfg_cls(**{f.name: ck["config"][f.name] for f in fields(cfg_cls) if f.name in ck["config"]})
+    cls = architecture_class(ck["architecture"])
+    cfg = strict_config(cls.config_class, ck["config"], path)
     model = cls(cfg, n_classes=len(ck["labels"]), pretrained=False)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()})
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}, strict=True)
     meta = {k: v for k, v in ck.items() if k != "state_dict"}
     meta["features"] = FeatureConfig(**ck["features"])
     return model.to(device).eval(), meta

@@ -23,6 +23,7 @@ class Cnn1dConfig:
 
 class Cnn1d(EmotionModel):
     family = "cnn1d"
+    architecture = "cnn1d-frames"
     input_kind = "frames"
     config_class = Cnn1dConfig
 

@@ -39,6 +39,7 @@ def build_backbone(name: str, pretrained: bool) -> nn.Module:
 
 class Cnn2d(EmotionModel):
     family = "cnn2d"
+    architecture = "efficientnet-lite0-imagenet"
     input_kind = "mel"
     config_class = Cnn2dConfig
 

@@ -22,6 +22,7 @@ class LstmConfig:
 
 class Lstm(EmotionModel):
     family = "lstm"
+    architecture = "bilstm-frames"
     input_kind = "frames"
     config_class = LstmConfig
 

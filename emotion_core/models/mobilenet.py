@@ -231,6 +231,7 @@ class Efficientat2d(EmotionModel):
     The whole network trains; the AudioSet classifier is dropped, a new head reads the 384 pooled channels."""
 
     family = "cnn2d"
+    architecture = "efficientat-mn04-audioset"
     input_kind = "mel"
     config_class = Efficientat2dConfig
 

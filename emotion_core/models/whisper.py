@@ -265,7 +265,8 @@ class WhisperFamily(EmotionModel):
     cfg (check_encoder) and run by encoder_input."""
 
     family = "whisper"
-    input_kind = "whisper"
+    architecture = "whisper-base-heads"
+    input_kind = "encoder"
     config_class = WhisperHeadConfig
 
     def __init__(self, cfg: WhisperHeadConfig, n_classes: int, pretrained: bool = True):
