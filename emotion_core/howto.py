@@ -27,9 +27,6 @@ CARDS = {
     "cnn2d": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientAT mn04, a small "
               "MobileNetV3 pretrained on AudioSet (about two million labelled sound clips from videos) and fine-tuned "
               "end to end for emotion."),
-    # the training option (train.fit --backbone efficientnet-lite0), shown when a checkpoint of it is loaded
-    "cnn2d-lite0": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientNet-Lite0, an "
-                    "image network pretrained on ImageNet photos and adapted to spectrograms."),
     "whisper": ("Whisper speech encoder", "OpenAI's Whisper-base encoder, trained on 680,000 hours of speech, turns the "
                 "spectrogram into speech features; small trained heads learned emotion from them."),
     "ensemble": ("Ensemble", "a weighted average of the models' probabilities, weights chosen on validation speakers."),
@@ -52,8 +49,6 @@ STORIES = {
     "cnn2d": "It treats the spectrogram as a picture and looks at it with a network that first learned to tell "
              "hundreds of everyday sounds apart (dogs, music, engines, speech) in two million video clips. It finds "
              "shapes in the picture, like bright bands that rise or shake.",
-    "cnn2d-lite0": "It treats the spectrogram as a photo and looks at it with a network that first learned to recognise "
-                   "things in millions of photos. It finds shapes in the picture, like bright bands that rise or shake.",
     "whisper": "It starts from Whisper, a program that learned to write down speech from 680,000 hours of people "
                "talking. A small extra part learned to read emotion from what Whisper already understands about a voice.",
     "ensemble": "It asks the models together and mixes their answers, giving more say to the ones that were right "
@@ -88,14 +83,6 @@ def frozen_encoder_millions(encoder, tuned_layers: int) -> float:
             - sum(p.numel() for m in replaced for p in m.parameters())) / 1e6
 
 
-def text_key(name: str, recognizer) -> str:
-    """The CARDS/STORIES entry of an output: the 2D family's depends on the network its checkpoint is built on."""
-    model = recognizer.models.get(name)
-    if name == "cnn2d" and model is not None and getattr(model.cfg, "backbone", "") != "efficientat-mn04":
-        return "cnn2d-lite0"
-    return name
-
-
 def story(name: str, recognizer) -> str:
     """The family in two sentences a 14-year-old can follow (the ensemble's says so when one model holds all its
     weight: train.ensemble keeps the best single model unless a mix beats it reliably)."""
@@ -104,12 +91,12 @@ def story(name: str, recognizer) -> str:
         title = "Whisper" if only == "whisper" else MODEL_NAMES.get(only, only)
         return (f"It may mix the models' answers, but on voices they had not trained on no mix beat the {title} "
                 "model reliably, so for now its answer is that model's. Mixing only helps when the models make different mistakes.")
-    return STORIES[text_key(name, recognizer)]
+    return STORIES[name]
 
 
 def technical_card(name: str, recognizer) -> str:
     """What the family is, in technical words: input, network, size, training."""
-    title, what = CARDS[text_key(name, recognizer)]
+    title, what = CARDS[name]
     meta = recognizer.meta.get(name, {})
     model = recognizer.models.get(name)
     params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
@@ -121,8 +108,6 @@ def technical_card(name: str, recognizer) -> str:
     members = getattr(getattr(model, "cfg", None), "members", 1)
     if name == "whisper" and members > 1:
         extra = f" {members} heads trained from different random starts answer together (their mean)."
-    if name == "cnn2d" and meta.get("record", {}).get("chosen_variant"):
-        extra = f" Backbone: {meta['record']['chosen_variant']} (chosen on validation speakers)."
     if meta.get("record", {}).get("distilled_from"):
         extra += " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
     if name == "ensemble":

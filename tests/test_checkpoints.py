@@ -75,3 +75,15 @@ def test_version_one_is_migrated_explicitly(tmp_path):
     loaded, meta = load_checkpoint(path)
     assert meta["architecture"] == "cnn1d-frames" and meta["record"]["encoder_source"] == "weights/whisper-base"
     assert dataclasses.asdict(loaded.cfg) == dataclasses.asdict(model.cfg)
+
+
+def test_a_version_one_efficientnet_lite0_file_is_an_unknown_architecture(tmp_path):
+    """The ImageNet EfficientNet-Lite0 cnn2d (a version-1 file with backbone "efficientnet-lite0") was removed
+    (issue 26; git history keeps it): its checkpoint is refused, not built as something else."""
+    def as_lite0_v1(ck):
+        ck = {k: v for k, v in ck.items() if k not in ("format_version", "architecture")}
+        return {**ck, "family": "cnn2d", "config": {"backbone": "efficientnet-lite0", "frozen": False, "dropout": 0.3, "n_mels": 80}}
+
+    _, path = _saved(tmp_path, as_lite0_v1)
+    with pytest.raises(ValueError, match="unknown architecture 'cnn2d-efficientnet-lite0'"):
+        load_checkpoint(path)

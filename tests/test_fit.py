@@ -1,9 +1,11 @@
-"""train.fit end to end on a tiny synthetic cache: every family's path (whisper with a tiny random-init encoder,
-cnn1d/lstm distilled with a hint, cnn2d frozen and fine-tuned, distilled), bit for bit the same as the code
-before the split into recipe/loop/teacher/trunk; and the recipes are the shipped ones."""
+"""train.fit end to end on a tiny synthetic cache: the whisper and cnn1d/lstm paths (whisper with a tiny random-init
+encoder, cnn1d/lstm distilled with a hint), bit for bit the same as the code before the split into
+recipe/loop/teacher/trunk; and the recipes are the shipped ones. The cnn2d path (EfficientAT mn04, end to end like
+cnn1d/lstm) needs ../shared's pretrained weights: tests/test_mobilenet.py trains it."""
 import dataclasses
 import hashlib
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -27,17 +29,11 @@ EXPECTED = {
     "whisper": ("72e81d4eb5965de8c3d3fdc48b415d0bfecc0e13688ade2b1055608d4afd7c61", [[1.777708113193512], [1.991686999797821]]),
     "cnn1d": ("bf51a92c35324ba7fdd69de31af24ad20d5771b906f9bf57eeeed25959c23d23", [3.1963937282562256]),
     "lstm": ("d67b66f9a9d44dd4b58521c5b4da7ddedb23a1ba7929615ff5b489eb02f5d4c1", [2.8770275115966797]),
-    # --variant compare: frozen (60 head epochs) beat finetune on the toy validation set
-    "cnn2d": ("23a6f6ac972294a9c88781a7921dabc73cefba69d28a72fba9d565bba7ce9896",
-              [1.9358503818511963, 2.138257622718811, 1.9401254653930664]),
-    "cnn2d-finetune": ("2888a77b7f831997def9f60cbecd37431807e90696b3c888e60bc1a6b29c5835", [1.9130709767341614]),
 }
-# the cnn2d runs: the EfficientNet-Lite0 recipe that shipped until the AudioSet mn04 replaced it (tests/test_mobilenet.py
-# trains that one; it needs ../shared's weights)
-LITE0 = ["--backbone", "efficientnet-lite0", "--lr", "5e-4", "--distill", "0.5", "--patience", "12"]
-LITE0_FIELDS = {"backbone": "efficientnet-lite0", "lr": 5e-4, "distill": 0.5, "patience": 12}
-RUNS = {"whisper": [], "cnn1d": [], "lstm": [], "cnn2d": ["--variant", "compare"] + LITE0,
-        "cnn2d-finetune": ["--variant", "finetune"] + LITE0}
+RUNS = {"whisper": [], "cnn1d": [], "lstm": []}
+RECIPE_FIELDS = {f.name for f in dataclasses.fields(Recipe)}
+# removed recipe fields (issue 26) that change training unless they hold this value
+OFF_WHEN_REMOVED = {"ema": 0.0, "mixup": 0.0, "tune_layers": 0}
 
 
 def state_digest(path) -> str:
@@ -66,7 +62,7 @@ def small_runs(tiny):
     results = {}
     try:
         for name, extra in RUNS.items():
-            family = name.split("-")[0]
+            family = name
             extra = extra + (["--whisper", str(encoder)] if family == "whisper" else [])
             assert fit.main(["--family", family, "--cache", str(cache), "--out", str(out)] + SMALL + extra) == 0
             record = torch.load(out / f"{family}.pt", weights_only=False)["record"]
@@ -93,20 +89,16 @@ def test_refactored_fit_reproduces_the_old_code(small_runs, name):
 
 @pytest.mark.slow
 def test_every_path_ran_with_its_recipe(small_runs):
-    for name, (record, _, log) in small_runs.items():
-        family = name.split("-")[0]
+    for family, (record, _, log) in small_runs.items():
         recipe = Recipe(**record["recipe"])
         assert recipe == dataclasses.replace(RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16,
-                                             tune_layers=0, variant={"cnn2d": "compare", "cnn2d-finetune": "finetune"}.get(name, RECIPES[family].variant),
-                                             **(LITE0_FIELDS if family == "cnn2d" else {}))
+                                             tune_layers=0)
         assert record["command"].startswith(f"python -m train.fit --family {family} ")
         head = log.splitlines()[:2]  # the log starts with the command line and the resolved recipe
         assert record["command"] in head[0]
         assert json.loads(head[1].split("recipe: ", 1)[1]) == json.loads(json.dumps(record["recipe"]))
     assert small_runs["cnn1d"][0]["hint"] == {"kind": "head", "dims": 16, "weight": 1.0}
-    assert small_runs["cnn1d"][0]["distill_weight"] == 0.8 and small_runs["cnn2d"][0]["distill_weight"] == 0.5
-    assert small_runs["cnn2d"][0]["chosen_variant"] in ("frozen", "finetune")
-    assert set(small_runs["cnn2d"][0]["variants"]) == {"frozen", "finetune"}
+    assert small_runs["cnn1d"][0]["distill_weight"] == 0.8 and small_runs["lstm"][0]["distill_weight"] == 0.8
     assert len(small_runs["whisper"][0]["members"]) == 2
 
 
@@ -115,31 +107,18 @@ def test_the_recipe_is_what_the_shipped_checkpoint_records(family):
     """`python -m train.fit --family F` with no other flag trains F as checkpoints/F.pt was trained."""
     recipe = fit.resolve(fit.parser().parse_args(["--family", family]))
     assert recipe == RECIPES[family]
-    ck = torch.load(CHECKPOINTS / f"{family}.pt", weights_only=False)
-    rec = ck["record"]
-    if "recipe" in rec:  # trained since recipes became code: the record holds the resolved recipe itself
-        assert Recipe(**rec["recipe"]) == recipe
-        # and its command line, replayed, gives that recipe: no recipe flag was needed (only paths, if any)
-        import shlex
-
-        assert fit.resolve(fit.parser().parse_args(shlex.split(rec["command"])[3:])) == recipe
-        return
-    assert recipe.optimisation() == {k: rec["hyperparameters"][k] for k in recipe.optimisation()}
-    assert recipe.augment == rec["hyperparameters"].get("augment", 1.0)
-    assert recipe.seed == rec["seed"]
-    assert rec["balancing"].endswith("sqrt(clips)") and recipe.dataset_power == 0.5
-    if family in ("cnn2d", "whisper"):
-        assert recipe.copies == rec["augmented_copies"]
-    if family == "whisper":
-        assert recipe.members == ck["config"]["members"] == len(rec["members"])
-        assert recipe.distill == 0 and rec["distilled_from"] is None
-    else:
-        assert rec["distilled_from"].startswith("whisper.pt")
-        assert recipe.distill == rec.get("distill_weight", 0.5)  # cnn2d's record predates the field: the default 0.5
-    if family in ("cnn1d", "lstm"):
-        assert (recipe.hint, recipe.hint_dims, recipe.hint_weight) == tuple(rec["hint"].values())
-    if family == "cnn2d":
-        assert recipe.variant == "compare" and set(rec["variants"]) == {"frozen", "finetune"}
+    rec = torch.load(CHECKPOINTS / f"{family}.pt", weights_only=False)["record"]
+    # trained since recipes became code: the record holds the resolved recipe, with the fields of the options that
+    # issue 26 removed (git history keeps them); each was off, or (cnn2d's backbone) named what is now the only path
+    removed = {k: v for k, v in rec["recipe"].items() if k not in RECIPE_FIELDS}
+    assert {k: removed[k] for k in OFF_WHEN_REMOVED if k in removed} == {k: v for k, v in OFF_WHEN_REMOVED.items() if k in removed}
+    assert family != "cnn2d" or removed["backbone"] == "efficientat-mn04"
+    assert Recipe(**{k: v for k, v in rec["recipe"].items() if k in RECIPE_FIELDS}) == recipe
+    # and its command line, replayed without a removed flag, gives that recipe: no other recipe flag was needed
+    words = shlex.split(rec["command"])[3:]
+    flags = {"--" + k.replace("_", "-") for k in removed}
+    kept = [w for i, w in enumerate(words) if w not in flags and (i == 0 or words[i - 1] not in flags)]
+    assert fit.resolve(fit.parser().parse_args(kept)) == recipe
 
 
 def test_flags_override_recipe_fields():
@@ -157,14 +136,12 @@ def test_flags_override_recipe_fields():
     ("cnn1d", ["--distill", "0", "--hint", "none", "--ema", "0.9", "--arch", "channels=32", "dilations=1,2"]),
     ("lstm", ["--hint", "states", "--dataset-power", "0"]),
     ("whisper", ["--mixup", "0.4", "--members", "1", "--tune-layers", "0"]),
-    ("cnn2d", ["--variant", "frozen", "--distill", "0", "--mixup", "0.4", "--backbone", "efficientnet-lite0"]),
 ])
 def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     """Labels only, EMA and an architecture override; the states hint; mixup of cached windows."""
     cache, encoder, out = tiny
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
-    small = ["--classroom", "0", "--epochs", "1", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1",
-             "--frozen-epochs", "2"]
+    small = ["--classroom", "0", "--epochs", "1", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1"]
     assert fit.main(["--family", family, "--cache", str(cache), "--out", str(tmp_path)] + small + flags + extra) == 0
     model, meta = load_checkpoint(tmp_path / f"{family}.pt")
     record = meta["record"]
@@ -176,8 +153,6 @@ def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     if family == "lstm":
         assert record["hint"]["kind"] == "states" and record["distill_weight"] == 0.8
         assert "clips ** 0" in record["balancing"]
-    if family == "cnn2d":
-        assert record["chosen_variant"] == "frozen" and len(record["history"]) == 2
 
 
 def write_simulated_copies(cache, rows, condition: str = "classroom", seed: int = 0):

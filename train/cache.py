@@ -5,7 +5,7 @@
 Each clip goes through exactly the inference path: load_audio -> prepare_speech -> log_mel.
 Clips that load_audio refuses (the silent CREMA-D original) are listed and left out.
 Files: mels.npy (float16, frames x 80, all clips end to end), clips.csv (one row per clip with its
-offset and frame count). train.fit adds <family>_<k>.npy trunk caches for cnn2d and whisper.
+offset and frame count). train.fit adds whisper_<k>.npy trunk caches for the Whisper family.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     python -m train.fit --family whisper      # first: the teacher of the others (a bag of five heads)
     python -m train.fit --family cnn1d        # also lstm, cnn2d
-    python -m train.fit --family cnn2d --epochs 20 --distill 0 --out /tmp/x     # any recipe field, overridden
+    python -m train.fit --family cnn2d --epochs 20 --distill 0.5 --out /tmp/x   # any recipe field, overridden
 
 Each family trains with its shipped recipe (train/recipe.py, RECIPES); flags override recipe fields, and the
 resolved recipe and the command line go into the checkpoint's record and the top of the log.
@@ -13,10 +13,10 @@ cell of a dataset has equal mass and each dataset's mass is proportional to its 
 phrase and should not weigh as much as 55 CREMA-D speakers).
 
 Two ways to train:
-- cnn1d, lstm: end to end from the log-mel cache; each window gets a fresh random crop, speed
-  perturbation and the acoustic augmentations of train.augment.
-- cnn2d, whisper: the expensive frozen part runs once per window into a cache (train.trunk: clean windows of
-  every clip, plus `copies` augmented windows of each training clip); the trainable part trains on the cache.
+- cnn1d, lstm, cnn2d (EfficientAT mn04): end to end from the log-mel cache; each window gets a fresh random crop,
+  speed perturbation and the acoustic augmentations of train.augment.
+- whisper: the expensive frozen encoder runs once per window into a cache (train.trunk: clean windows of
+  every clip, plus `copies` augmented windows of each training clip); the trainable heads train on the cache.
   The Whisper family is a bag of `members` heads, one per seed; with tune_layers = k its cache holds the
   sequence entering the encoder's top k layers too, and after the bag one head (warm-started from the bag's
   best member) trains with a copy of those k layers; the better of bag and tuned on validation is kept.
@@ -117,7 +117,7 @@ def end_to_end_model(recipe: Recipe, efficientat: str | None = None):
 
 def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None,
                    cdir: Path | None = None, efficientat: str | None = None):
-    """cnn1d, lstm and cnn2d-mn04 (recipe.backbone "efficientat-mn04") end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
+    """cnn1d, lstm and cnn2d (EfficientAT mn04) end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
     teacher representations that a linear map of the model's pooled embedding learns to predict (mean squared
     error, weight recipe.hint_weight); the map is used in training only and is not part of the checkpoint.
     With simulated copies (recipe.simulated_copies(), read from `cdir`), a training window comes from one of its
@@ -178,7 +178,7 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     return model, train_loop(model, params, step, evaluate, recipe, recipe.seed, recipe.family, objective)
 
 
-# --- trunk-cached families ----------------------------------------------------------------------
+# --- the trunk-cached Whisper family --------------------------------------------------------------
 def trunk_caches(cdir: Path, name: str, rows, mels, trunk, recipe: Recipe):
     """The trunk caches a recipe trains on and the validation sets it is chosen on: (cached, val_sets).
     cached = clean windows + recipe.copies augmented copies (train.trunk.trunk_cache) + the simulated copies
@@ -271,65 +271,8 @@ def fit_whisper_top(rows, packed, packed_val, head, cfg, enc, recipe: Recipe):
     return family, result
 
 
-def fit_cnn2d(rows, mels, recipe: Recipe, variant: str, cdir: Path, teacher: torch.Tensor | None = None):
-    """One cnn2d variant on its trunk cache: "frozen" trains the head on pooled backbone features (with
-    recipe.frozen_lr/epochs/patience), "finetune" trains everything above the cache point."""
-    from emotion_core.models.cnn2d import Cnn2d, Cnn2dConfig, Cnn2dTop
-
-    torch.manual_seed(recipe.seed)
-    model = Cnn2d(Cnn2dConfig(frozen=(variant == "frozen")), len(LABELS))
-    # the input norm sits below the cache: set it from training windows once, then freeze it
-    train = [r for r in rows if r["split"] == "train"]
-    gen = torch.Generator().manual_seed(recipe.seed)
-    sample = torch.stack([random_window(clip_mel(mels, train[i]), gen) for i in torch.randint(0, len(train), (512,), generator=gen)])
-    model.set_input_norm(sample)
-    model.eval()
-    model.requires_grad_(False)
-    cached, val_sets = trunk_caches(cdir, "cnn2d", rows, mels, model.trunk, recipe)
-    if variant == "frozen":
-        # everything below the head is fixed: pool the backbone features once, train the head on them
-        with torch.inference_mode():
-            pooled = [(torch.cat([model.top_features(torch.from_numpy(x[s : s + 256]).float()) for s in range(0, len(x), 256)]).numpy(), o)
-                      for x, o in cached]
-            # the clean validation set is cut from the pooled cache itself; a simulated set is pooled here
-            pooled_val = {"clean": cached_val_set(rows, pooled)} | {
-                c: (torch.cat([model.top_features(x[s : s + 256].float()) for s in range(0, len(x), 256)]), o, r)
-                for c, (x, o, r) in val_sets.items() if c != "clean"}
-        model.head.requires_grad_(True)
-        head_recipe = dataclasses.replace(recipe, lr=recipe.frozen_lr, epochs=recipe.frozen_epochs,
-                                          patience=recipe.frozen_patience)
-        result = fit_from_cache(rows, pooled, model.head, list(model.head.parameters()), head_recipe, recipe.seed,
-                                "cnn2d-frozen", teacher, pooled_val)
-    else:
-        tuned = model.top_modules()
-        for m in tuned:
-            m.requires_grad_(True)
-        result = fit_from_cache(rows, cached, Cnn2dTop(model), [p for m in tuned for p in m.parameters()], recipe,
-                                recipe.seed, "cnn2d-finetune", teacher, val_sets)
-    model.requires_grad_(False)
-    model.eval()
-    return model, result
-
-
-def fit_cnn2d_variants(rows, mels, recipe: Recipe, cdir: Path, teacher: torch.Tensor | None = None):
-    """recipe.variant "compare": both variants, keep the better on validation; else the one named."""
-    variants = ["frozen", "finetune"] if recipe.variant == "compare" else [recipe.variant]
-    results = {}
-    for v in variants:
-        results[v] = fit_cnn2d(rows, mels, recipe, v, cdir, teacher)
-        log.info("cnn2d %s: val cb-UAR %.3f", v, results[v][1]["val"]["corpus_balanced_uar"])
-    chosen = max(results, key=lambda v: results[v][1]["val"]["corpus_balanced_uar"])
-    model, result = results[chosen]
-    result["variants"] = {v: {"val_cb_uar": r["val"]["corpus_balanced_uar"], "best_epoch": r["best_epoch"],
-                              "epoch_s": r["epoch_s"]} for v, (_, r) in results.items()}
-    result["chosen_variant"] = chosen
-    log.info("cnn2d keeps %s", chosen)
-    return model, result
-
-
 # --- command line -------------------------------------------------------------------------------
-CHOICES = {"hint": ["states", "head", "none"], "variant": ["frozen", "finetune", "compare"],
-           "backbone": ["efficientnet-lite0", "efficientat-mn04"]}
+CHOICES = {"hint": ["states", "head", "none"]}
 
 
 def parse_bool(text: str) -> bool:
@@ -365,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--teacher", help="the Whisper checkpoint to distil from (default: whisper.pt in the output directory)")
-    ap.add_argument("--efficientat", help="cnn2d --backbone efficientat-mn04: the AudioSet-pretrained mn04 state dict "
+    ap.add_argument("--efficientat", help="cnn2d: the AudioSet-pretrained EfficientAT mn04 state dict "
                     "(default $EMOTION_EFFICIENTAT, else ../shared/weights/efficientat-mn04-as/)")
     recipe = ap.add_argument_group("recipe fields (default: the family's shipped recipe; meanings in train/recipe.py)")
     for f in dataclasses.fields(Recipe):
@@ -421,13 +364,11 @@ def main(argv=None) -> int:
     distilled = recipe.distill > 0 and recipe.family != "whisper"
     teacher = teacher_targets(rows, cdir, teacher_path) if distilled else None
     hinted = recipe.hint is not None and recipe.family in ("cnn1d", "lstm")
-    if recipe.family in ("cnn1d", "lstm") or recipe.backbone == "efficientat-mn04":
-        hints = teacher_embeddings(rows, cdir, teacher_path, recipe.hint, recipe.hint_dims) if hinted else None
-        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints, cdir, args.efficientat)
-    elif recipe.family == "whisper":
+    if recipe.family == "whisper":
         model, result = fit_whisper(rows, mels, recipe, cdir, whisper_source(args.whisper))
     else:
-        model, result = fit_cnn2d_variants(rows, mels, recipe, cdir, teacher)
+        hints = teacher_embeddings(rows, cdir, teacher_path, recipe.hint, recipe.hint_dims) if hinted else None
+        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints, cdir, args.efficientat)
     power = recipe.dataset_power
     record = {
         "seed": recipe.seed,

@@ -1,4 +1,4 @@
-"""Trunk-cached training (cnn2d, whisper): the expensive frozen part runs once per window into a cache,
+"""Trunk-cached training (the Whisper family): the expensive frozen encoder runs once per window into a cache,
 the trainable part trains on the cache and validates on the cached clean windows of the validation clips."""
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ ARCHITECTURES = {
     "cnn1d-frames": "emotion_core.models.cnn1d:Cnn1d",
     "bilstm-frames": "emotion_core.models.lstm:Lstm",
     "efficientat-mn04-audioset": "emotion_core.models.mobilenet:Efficientat2d",
-    "efficientnet-lite0-imagenet": "emotion_core.models.cnn2d:Cnn2d",
     "whisper-base-heads": "emotion_core.models.whisper:WhisperFamily",
 }
 
@@ -26,9 +25,10 @@ def architecture_class(name: str):
 
 
 # --- migrations: each takes a checkpoint dict of version v and returns version v + 1 ---------------------------
+# (family, config "backbone") of a version-1 file -> its architecture; any other pair (the ImageNet EfficientNet-Lite0
+# cnn2d, backbone "efficientnet-lite0", removed in issue 26: git history keeps it) becomes an unknown architecture
 V1_ARCHITECTURES = {("cnn1d", None): "cnn1d-frames", ("lstm", None): "bilstm-frames",
-                    ("cnn2d", "efficientat-mn04"): "efficientat-mn04-audioset",
-                    ("cnn2d", None): "efficientnet-lite0-imagenet", ("whisper", None): "whisper-base-heads"}
+                    ("cnn2d", "efficientat-mn04"): "efficientat-mn04-audioset", ("whisper", None): "whisper-base-heads"}
 # config fields added after version 1, with the value every version-1 checkpoint was trained with
 V1_ADDED_CONFIG = {"whisper-base-heads": {"tuned_layers": 0, "attention_heads": 8, "ffn_dim": 2048}}
 
@@ -44,7 +44,7 @@ def _v1_to_v2(ck: dict) -> dict:
     """Version 1 (no format_version): the architecture was implied by the family and the cnn2d backbone; some
     config fields came later; the record held absolute paths."""
     family, backbone = ck["family"], ck["config"].get("backbone")
-    arch = V1_ARCHITECTURES.get((family, backbone)) or V1_ARCHITECTURES[(family, None)]
+    arch = V1_ARCHITECTURES.get((family, backbone)) or f"{family}-{backbone}"
     config = {**ck["config"], **V1_ADDED_CONFIG.get(arch, {})}
     record = dict(ck.get("record", {}))
     if isinstance(record.get("encoder_source"), str):
