@@ -73,14 +73,11 @@ def family_names(recognizer) -> list[str]:
     return recognizer.names
 
 
-def frozen_encoder_millions(encoder, tuned_layers: int) -> float:
-    """Millions of the Whisper encoder's parameters that stay frozen under a family that tunes its top layers
-    (whisper-base: 20.6 M with none tuned)."""
+def frozen_encoder_millions(encoder) -> float:
+    """Millions of the frozen Whisper encoder's parameters (whisper-base: 20.6 M)."""
     if encoder is None:
         return 20.6
-    replaced = list(encoder.layers[len(encoder.layers) - tuned_layers :]) + [encoder.layer_norm] if tuned_layers else []
-    return (sum(p.numel() for p in encoder.parameters())
-            - sum(p.numel() for m in replaced for p in m.parameters())) / 1e6
+    return sum(p.numel() for p in encoder.parameters()) / 1e6
 
 
 def story(name: str, recognizer) -> str:
@@ -100,10 +97,8 @@ def technical_card(name: str, recognizer) -> str:
     meta = recognizer.meta.get(name, {})
     model = recognizer.models.get(name)
     params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
-    tuned = getattr(getattr(model, "cfg", None), "tuned_layers", 0)
     if name == "whisper" and model is not None:
-        own = f", its own fine-tuned copy of the encoder's top {tuned} layer{'s' if tuned > 1 else ''} among them" if tuned else ""
-        params += f" trained{own} (+ {frozen_encoder_millions(recognizer.encoder, tuned):.1f} M frozen encoder)"
+        params += f" trained (+ {frozen_encoder_millions(recognizer.encoder):.1f} M frozen encoder)"
     extra = ""
     members = getattr(getattr(model, "cfg", None), "members", 1)
     if name == "whisper" and members > 1:

@@ -17,9 +17,7 @@ from tests.synthetic_cache import build_cache, build_tiny_whisper
 from train import fit
 from train.recipe import RECIPES, Recipe
 
-# --tune-layers 0: the Whisper runs here are the frozen bag (tests/test_whisper_tuned.py runs the tuned top)
-SMALL = ["--classroom", "0", "--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16",
-         "--tune-layers", "0"]
+SMALL = ["--classroom", "0", "--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16"]
 
 # Recorded from train/fit.py at b5cf376 (before the split), on tests/synthetic_cache.py's cache and encoder, one
 # thread, with its module settings patched to the same small run (steps 2, batch 8, epochs 1, 2 Whisper members,
@@ -91,8 +89,7 @@ def test_refactored_fit_reproduces_the_old_code(small_runs, name):
 def test_every_path_ran_with_its_recipe(small_runs):
     for family, (record, _, log) in small_runs.items():
         recipe = Recipe(**record["recipe"])
-        assert recipe == dataclasses.replace(RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16,
-                                             tune_layers=0)
+        assert recipe == dataclasses.replace(RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16)
         assert record["command"].startswith(f"python -m train.fit --family {family} ")
         head = log.splitlines()[:2]  # the log starts with the command line and the resolved recipe
         assert record["command"] in head[0]
@@ -135,7 +132,7 @@ def test_flags_override_recipe_fields():
 @pytest.mark.parametrize("family,flags", [
     ("cnn1d", ["--distill", "0", "--hint", "none", "--ema", "0.9", "--arch", "channels=32", "dilations=1,2"]),
     ("lstm", ["--hint", "states", "--dataset-power", "0"]),
-    ("whisper", ["--mixup", "0.4", "--members", "1", "--tune-layers", "0"]),
+    ("whisper", ["--mixup", "0.4", "--members", "1"]),
 ])
 def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     """Labels only, EMA and an architecture override; the states hint; mixup of cached windows."""
@@ -201,8 +198,7 @@ def test_simulated_copies_are_trained_on_and_selection_uses_every_condition(smal
     for i, condition in enumerate(conditions):
         write_simulated_copies(cache_copy, rows, condition, seed=i)
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
-    small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1",
-             "--tune-layers", "0"]
+    small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1"]
     assert fit.main(["--family", family, "--cache", str(cache_copy), "--out", str(tmp_path / "out"), "--classroom", "1",
                      "--voice-age", str(voice_age)] + small + extra) == 0
     record = load_checkpoint(tmp_path / "out" / f"{family}.pt")[1]["record"]

@@ -17,9 +17,7 @@ Two ways to train:
   speed perturbation and the acoustic augmentations of train.augment.
 - whisper: the expensive frozen encoder runs once per window into a cache (train.trunk: clean windows of
   every clip, plus `copies` augmented windows of each training clip); the trainable heads train on the cache.
-  The Whisper family is a bag of `members` heads, one per seed; with tune_layers = k its cache holds the
-  sequence entering the encoder's top k layers too, and after the bag one head (warm-started from the bag's
-  best member) trains with a copy of those k layers; the better of bag and tuned on validation is kept.
+  The Whisper family is a bag of `members` heads, one per seed.
 With distill > 0 (cnn1d, lstm, cnn2d) each training clip's target mixes its smoothed label with the trained
 Whisper family's probabilities for that clip (train.teacher), the teacher's share set by distill.
 With a hint (cnn1d, lstm) a second target joins: a linear map of the model's pooled embedding learns to predict
@@ -60,7 +58,7 @@ from .metrics import clip_means, conditions_mean
 from .recipe import RECIPES, Recipe
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
 from .trunk import (cached_val_set, fit_from_cache, simulated_trunk_cache, simulated_val_set, trunk_cache,
-                    validate_conditions, whisper_cache_name)
+                    validate_conditions)
 
 log = logging.getLogger("fit")
 EVAL_BATCH = 256  # validation windows per forward pass
@@ -192,23 +190,12 @@ def trunk_caches(cdir: Path, name: str, rows, mels, trunk, recipe: Recipe):
 
 
 def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
-    """A bag of recipe.members heads on the cached pooled encoder states, seeds recipe.seed + i. With
-    recipe.tune_layers = k > 0 the cache holds packed_states (every state's statistics and the sequence entering
-    the top k layers); the bag trains on the statistics, then fit_whisper_top tunes the top k layers with one
-    head warm-started from the bag's best member, and the better of the two on validation is kept."""
+    """A bag of recipe.members heads on the cached pooled encoder states, seeds recipe.seed + i."""
     from emotion_core.models.whisper import (WhisperFamily, WhisperHead, WhisperHeadConfig, encoder_fingerprint,
-                                             encoder_probe, load_encoder, packed_states, pooled_of_packed,
-                                             pooled_states)
+                                             encoder_probe, load_encoder, pooled_states)
 
     enc = load_encoder(source)
-    k = recipe.tune_layers
-    if k:
-        packed, packed_val = trunk_caches(cdir, whisper_cache_name(k), rows, mels,
-                                          lambda w: packed_states(enc, w, k, all_stats=True), recipe)
-        cached = [(pooled_of_packed(torch.from_numpy(x)).numpy(), o) for x, o in packed]
-        val_sets = {c: (pooled_of_packed(x), o, r) for c, (x, o, r) in packed_val.items()}
-    else:
-        cached, val_sets = trunk_caches(cdir, whisper_cache_name(0), rows, mels, lambda w: pooled_states(enc, w), recipe)
+    cached, val_sets = trunk_caches(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe)
     cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
                             encoder_sha256=encoder_fingerprint(enc), encoder_probe=encoder_probe(enc),
                             members=recipe.members)
@@ -231,43 +218,6 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
               "history": [m["history"] for m in members],
               "encoder_source": portable(source)}
     log.info("whisper bag of %d: val cb-UAR %.4f", len(members), result["val"]["corpus_balanced_uar"])
-    if not k:
-        return family, result
-    del cached, val_sets
-    best = int(np.argmax([m["val"]["corpus_balanced_uar"] for m in members]))
-    tuned, tuned_result = fit_whisper_top(rows, packed, packed_val, heads[best], cfg, enc, recipe)
-    variants = {"frozen": {"val_cb_uar": result["val"]["corpus_balanced_uar"], "members": recipe.members,
-                           "best_epoch": result["best_epoch"], "epoch_s": result["epoch_s"]},
-                "tuned": {"val_cb_uar": tuned_result["val"]["corpus_balanced_uar"], "warm_start_member": best,
-                          "best_epoch": tuned_result["best_epoch"], "epoch_s": tuned_result["epoch_s"]}}
-    for v in ("frozen", "tuned"):
-        log.info("whisper %s: val cb-UAR %.4f", v, variants[v]["val_cb_uar"])
-    if variants["tuned"]["val_cb_uar"] > variants["frozen"]["val_cb_uar"]:
-        family, result = tuned, {**tuned_result, "encoder_source": portable(source), "history": result["history"]}
-    result["variants"] = variants
-    result["tuned_history"] = tuned_result["history"]  # "history" stays the bag's, one list per member
-    result["chosen_variant"] = "tuned" if family.cfg.tuned_layers else "frozen"
-    log.info("whisper keeps %s", result["chosen_variant"])
-    return family, result
-
-
-def fit_whisper_top(rows, packed, packed_val, head, cfg, enc, recipe: Recipe):
-    """The top recipe.tune_layers encoder layers (started from the encoder's own) and one head (started from
-    `head`) trained together on the packed cache, the layers at recipe.top_lr and the head at recipe.tune_lr."""
-    from emotion_core.models.whisper import WhisperFamily
-
-    tcfg = dataclasses.replace(cfg, tuned_layers=recipe.tune_layers, members=1,
-                               attention_heads=enc.config.encoder_attention_heads, ffn_dim=enc.config.encoder_ffn_dim)
-    torch.manual_seed(recipe.seed)
-    family = WhisperFamily(tcfg, len(LABELS))
-    family.heads[0].load_state_dict(head.state_dict())
-    family.init_top(enc)
-    top = list(family.top.parameters()) + list(family.top_norm.parameters())
-    groups = [{"params": top, "lr": recipe.top_lr}, {"params": list(family.heads.parameters()), "lr": recipe.tune_lr}]
-    tune = dataclasses.replace(recipe, lr=recipe.tune_lr, batch=recipe.tune_batch, epochs=recipe.tune_epochs,
-                               steps=recipe.tune_steps, patience=recipe.tune_patience, mixup=0.0)
-    result = fit_from_cache(rows, packed, family, groups, tune, recipe.seed, "whisper-tuned", val_sets=packed_val)
-    family.eval()
     return family, result
 
 

@@ -1,6 +1,5 @@
 """The teacher of the distilled families: the trained Whisper family, read on the clean cached Whisper
-windows of the training clips (train whisper first; its trunk cache supplies them: whisper_0, or for a family
-with tuned top layers whisper_packed<k>_0)."""
+windows of the training clips (train whisper first; its trunk cache supplies them: whisper_0)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +12,6 @@ import torch
 from emotion_core.models.base import load_checkpoint
 
 from .metrics import clip_means
-from .trunk import whisper_cache_name
 
 BATCH = 512  # windows per teacher forward pass
 log = logging.getLogger("fit")
@@ -23,7 +21,7 @@ def teacher_on_training_windows(rows, cdir: Path, teacher_path: Path):
     """The trained Whisper family and its input on the training clips: (family, cached clean windows of
     the training clips (N, 7, 1024) float, owner row index (N,))."""
     family, _meta = load_checkpoint(teacher_path)
-    name = whisper_cache_name(family.cfg.tuned_layers) + "_0"  # the clean copy of the cache its recipe trained on
+    name = "whisper_0"  # the clean copy of the cache its recipe trained on
     owners = np.load(cdir / f"{name}_owner.npy")
     is_train = np.array([rows[o]["split"] == "train" for o in owners])
     feats = torch.from_numpy(np.load(cdir / f"{name}.npy")[is_train])  # float16; batches become float when read
@@ -50,7 +48,7 @@ def teacher_embeddings(rows, cdir: Path, teacher_path: Path, kind: str, dim: int
     with torch.inference_mode():
         parts = []
         for s in range(0, len(feats), BATCH):
-            batch = family.layer_stats(feats[s : s + BATCH].float())
+            batch = feats[s : s + BATCH].float()
             if kind == "states":
                 parts.append(torch.stack([h.embed(batch) for h in family.heads]).mean(0))
             else:

@@ -22,11 +22,6 @@ CACHE_SEED = 1000  # copy k of a trunk cache draws its windows and augmentations
 COPY_SEEDS = {"classroom": 2000, "young": 3000, "young+classroom": 4000}
 
 
-def whisper_cache_name(tuned_layers: int) -> str:
-    """The trunk cache a Whisper recipe trains on: pooled states, or packed_states for a tuned top."""
-    return f"whisper_packed{tuned_layers}" if tuned_layers else "whisper"
-
-
 def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: float = 1.0, batch: int = 32):
     """Cached trunk outputs, built on first use as out/<name>_<k>.npy (+ _owner.npy): copy 0 = every window
     of every training and validation clip (clean; training never reads the test clips); copies 1..copies = one augmented random window per training clip (augmentation

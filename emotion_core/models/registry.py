@@ -29,8 +29,6 @@ def architecture_class(name: str):
 # cnn2d, backbone "efficientnet-lite0", removed in issue 26: git history keeps it) becomes an unknown architecture
 V1_ARCHITECTURES = {("cnn1d", None): "cnn1d-frames", ("lstm", None): "bilstm-frames",
                     ("cnn2d", "efficientat-mn04"): "efficientat-mn04-audioset", ("whisper", None): "whisper-base-heads"}
-# config fields added after version 1, with the value every version-1 checkpoint was trained with
-V1_ADDED_CONFIG = {"whisper-base-heads": {"tuned_layers": 0, "attention_heads": 8, "ffn_dim": 2048}}
 
 
 def portable(path_text: str) -> str:
@@ -41,15 +39,14 @@ def portable(path_text: str) -> str:
 
 
 def _v1_to_v2(ck: dict) -> dict:
-    """Version 1 (no format_version): the architecture was implied by the family and the cnn2d backbone; some
-    config fields came later; the record held absolute paths."""
+    """Version 1 (no format_version): the architecture was implied by the family and the cnn2d backbone; the
+    record held absolute paths."""
     family, backbone = ck["family"], ck["config"].get("backbone")
     arch = V1_ARCHITECTURES.get((family, backbone)) or f"{family}-{backbone}"
-    config = {**ck["config"], **V1_ADDED_CONFIG.get(arch, {})}
     record = dict(ck.get("record", {}))
     if isinstance(record.get("encoder_source"), str):
         record["encoder_source"] = portable(record["encoder_source"])
-    return {**ck, "format_version": 2, "architecture": arch, "config": config, "record": record}
+    return {**ck, "format_version": 2, "architecture": arch, "record": record}
 
 
 MIGRATIONS = {1: _v1_to_v2}

@@ -7,11 +7,6 @@ about 0.05 s per window instead of 0.85 s per clip; training and inference both 
 Head: a softmax-weighted sum over the encoder's 7 hidden states (embeddings + 6 layers) of each layer's
 statistics pooled over time (mean and standard deviation), then a two-layer classifier. The family is a
 bag of `members` such heads trained from different seeds; its probabilities are the members' mean.
-
-Fine-tuned top (cfg.tuned_layers = k > 0): the family holds its own trained copy of the encoder's top k layers
-and final layer norm. The frozen encoder then runs only its lower 6 - k layers, and the family reads
-`packed_states` (the lower states' pooled statistics and the sequence entering the first tuned layer), runs its
-own top layers on the sequence, and pools all 7 states for the head as before.
 """
 from __future__ import annotations
 
@@ -147,21 +142,19 @@ def run_layer(layer: nn.Module, h: torch.Tensor) -> torch.Tensor:
     return h[0] if isinstance(h, tuple) else h
 
 
-def hidden_states(encoder: nn.Module, x: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+def hidden_states(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Whisper-scaled mel (B, 80, frames) -> (7, B, frames // 2, 512): embeddings and every layer's output
-    (the last after the final layer norm), with the position table cut to the input's length.
-    layers: run only the first `layers` layers -> (layers + 1, B, frames // 2, 512), no final norm."""
+    (the last after the final layer norm), with the position table cut to the input's length."""
     h = nn.functional.gelu(encoder.conv1(x))
     h = nn.functional.gelu(encoder.conv2(h)).transpose(1, 2)
     if h.shape[1] > encoder.embed_positions.weight.shape[0]:
         raise ValueError("input longer than Whisper's 30 s")
     h = h + encoder.embed_positions.weight[: h.shape[1]]
     states = [h]
-    for layer in encoder.layers[:layers]:
+    for layer in encoder.layers:
         h = run_layer(layer, h)
         states.append(h)
-    if layers is None or layers >= len(encoder.layers):
-        states[-1] = encoder.layer_norm(h)
+    states[-1] = encoder.layer_norm(h)
     return torch.stack(states)
 
 
@@ -179,31 +172,6 @@ def pooled_states(encoder: nn.Module, log_mel_windows: torch.Tensor, one_at_a_ti
     return time_stats(hidden_states(encoder, whisper_input(log_mel_windows)))
 
 
-N_STATES = 7  # embeddings + whisper-base's 6 layers
-
-
-def packed_states(encoder: nn.Module, log_mel_windows: torch.Tensor, tuned_layers: int, all_stats: bool = False,
-                  one_at_a_time: bool = False) -> torch.Tensor:
-    """What a family with `tuned_layers` = k fine-tuned top layers reads: (B, 2 * 7 + frames // 2, 512).
-    Rows 0-6: the mean over time of hidden states 0..6, rows 7-13 their standard deviation, rows 14..: the sequence
-    of state 6 - k, which enters the first tuned layer. Only the lower 6 - k layers run, and the rows of the
-    states above them are zero, unless all_stats (the training cache: the frozen encoder's own statistics of
-    every state, so that frozen heads train on the same cache; pooled_of_packed reads them)."""
-    if one_at_a_time and len(log_mel_windows) > 1:
-        return torch.cat([packed_states(encoder, w[None], tuned_layers, all_stats) for w in log_mel_windows])
-    x = whisper_input(log_mel_windows)
-    lower = N_STATES - 1 - tuned_layers
-    states = hidden_states(encoder, x, None if all_stats else lower)
-    stats = torch.zeros(x.shape[0], N_STATES, 2, states.shape[-1], dtype=states.dtype, device=states.device)
-    stats[:, : len(states)] = time_stats(states).unflatten(-1, (2, -1))
-    return torch.cat([stats[:, :, 0], stats[:, :, 1], states[lower]], dim=1)
-
-
-def pooled_of_packed(packed: torch.Tensor) -> torch.Tensor:
-    """packed_states(..., all_stats=True) (B, 14 + T, 512) -> pooled_states' (B, 7, 1024)."""
-    return torch.cat([packed[:, :N_STATES], packed[:, N_STATES : 2 * N_STATES]], dim=-1)
-
-
 @dataclass
 class WhisperHeadConfig:
     n_states: int = 7
@@ -211,9 +179,6 @@ class WhisperHeadConfig:
     hidden: int = 256
     dropout: float = 0.3
     members: int = 1  # heads in the bag, each trained from its own seed
-    tuned_layers: int = 0  # top encoder layers the family holds fine-tuned copies of (0: the encoder is all frozen)
-    attention_heads: int = 8  # of a tuned layer (whisper-base)
-    ffn_dim: int = 2048  # of a tuned layer's feed-forward block (whisper-base)
     encoder_name: str = "openai/whisper-base"
     encoder_sha256: str = ""  # encoder_fingerprint of the encoder the head was trained on
     encoder_probe: list = ()  # encoder_probe of that encoder
@@ -247,22 +212,10 @@ class WhisperHead(nn.Module):
         return self.classifier(self.embed(stats))
 
 
-def encoder_layer(cfg: WhisperHeadConfig) -> nn.Module:
-    """One Whisper encoder layer of the shape in cfg (transformers' WhisperEncoderLayer), for a tuned copy."""
-    from transformers import WhisperConfig
-    from transformers.models.whisper.modeling_whisper import WhisperEncoderLayer
-
-    conf = WhisperConfig(d_model=cfg.d_model, encoder_attention_heads=cfg.attention_heads,
-                         encoder_ffn_dim=cfg.ffn_dim, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
-    conf._attn_implementation = "sdpa"
-    return WhisperEncoderLayer(conf)
-
-
 class WhisperFamily(EmotionModel):
-    """The trained part: its input (pooled layer statistics (B, 7, 1024), or with tuned layers
-    packed_states (B, 14 + T, 512)) -> (B, n_classes) logits whose softmax is the mean of the members'
-    probabilities. The frozen encoder that makes its input is loaded separately (load_encoder), checked against
-    cfg (check_encoder) and run by encoder_input."""
+    """The trained part: its input (pooled layer statistics (B, 7, 1024)) -> (B, n_classes) logits whose
+    softmax is the mean of the members' probabilities. The frozen encoder that makes its input is loaded
+    separately (load_encoder), checked against cfg (check_encoder) and run by encoder_input."""
 
     family = "whisper"
     architecture = "whisper-base-heads"
@@ -273,42 +226,12 @@ class WhisperFamily(EmotionModel):
         super().__init__()
         self.cfg = cfg
         self.heads = nn.ModuleList(WhisperHead(cfg, n_classes) for _ in range(cfg.members))
-        if cfg.tuned_layers:
-            self.top = nn.ModuleList(encoder_layer(cfg) for _ in range(cfg.tuned_layers))
-            self.top_norm = nn.LayerNorm(cfg.d_model)
-
-    def init_top(self, encoder: nn.Module) -> None:
-        """Start the tuned layers from the encoder's own top layers and final norm."""
-        k = self.cfg.tuned_layers
-        for mine, theirs in zip(self.top, encoder.layers[-k:]):
-            mine.load_state_dict(theirs.state_dict())
-        self.top_norm.load_state_dict(encoder.layer_norm.state_dict())
 
     def encoder_input(self, encoder: nn.Module, log_mel_windows: torch.Tensor, one_at_a_time: bool = False):
         """Log-mel windows (B, 80, frames) -> this family's input, from the frozen encoder."""
-        if not self.cfg.tuned_layers:
-            return pooled_states(encoder, log_mel_windows, one_at_a_time)
-        return packed_states(encoder, log_mel_windows, self.cfg.tuned_layers, one_at_a_time=one_at_a_time)
+        return pooled_states(encoder, log_mel_windows, one_at_a_time)
 
-    def tuned_stats(self, packed: torch.Tensor) -> torch.Tensor:
-        """packed_states (B, 14 + T, 512) -> (B, 7, 1024): the lower states' statistics as packed, the top
-        states' from this family's tuned layers."""
-        k = self.cfg.tuned_layers
-        lower = N_STATES - 1 - k
-        h = packed[:, 2 * N_STATES :]
-        tops = []
-        for i, layer in enumerate(self.top):
-            h = run_layer(layer, h)
-            tops.append(self.top_norm(h) if i == k - 1 else h)
-        below = pooled_of_packed(packed)[:, : lower + 1]
-        return torch.cat([below, time_stats(torch.stack(tops))], dim=1)
-
-    def layer_stats(self, x: torch.Tensor) -> torch.Tensor:
-        """This family's input -> the pooled layer statistics (B, 7, 1024) its heads read."""
-        return self.tuned_stats(x) if self.cfg.tuned_layers else x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        stats = self.layer_stats(x)
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
         if len(self.heads) == 1:
             return self.heads[0](stats)
         probs = torch.stack([torch.softmax(h(stats), dim=-1) for h in self.heads]).mean(0)
