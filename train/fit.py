@@ -27,7 +27,7 @@ Model selection: early stopping on the validation corpus-balanced UAR (mean over
 
 With --out elsewhere than checkpoints/, the log goes beside the checkpoint and --teacher names the Whisper
 checkpoint, e.g.
-    python -m train.fit --family lstm --out /tmp/x --teacher checkpoints/whisper.pt --ema 0.998
+    python -m train.fit --family lstm --out /tmp/x --teacher checkpoints/whisper.pt --seed 1
 """
 from __future__ import annotations
 

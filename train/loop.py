@@ -1,4 +1,4 @@
-"""The training loop and what it trains on: balanced sampling, targets (labels, distillation, mixup), the loss."""
+"""The training loop and what it trains on: balanced sampling, targets (labels, distillation), the loss."""
 from __future__ import annotations
 
 import copy
@@ -43,7 +43,7 @@ def validate(clip_probs: np.ndarray, rows) -> dict:
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against integer labels (with label smoothing) or probability targets (distillation, mixup)."""
+    """Cross-entropy against integer labels (with label smoothing) or probability targets (distillation)."""
     smoothing = LABEL_SMOOTHING if y.dtype == torch.long else 0.0  # probability targets are smooth already
     return nn.functional.cross_entropy(logits, y, label_smoothing=smoothing)
 
@@ -61,30 +61,16 @@ def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None, weight: float) -
     return (1 - weight) * smoothed_one_hot(y) + weight * teacher
 
 
-def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, gen: torch.Generator):
-    """Mixup of a batch with a shuffled copy of itself: inputs (B, ...) and targets (labels (B,) or
-    probabilities (B, C)) mixed with one weight per example drawn from Beta(alpha, alpha)."""
-    if y.dtype == torch.long:
-        y = smoothed_one_hot(y)
-    lam = torch.from_numpy(np.random.default_rng(int(torch.randint(0, 2**31, (), generator=gen))).beta(alpha, alpha, len(x))).float()
-    lam = torch.maximum(lam, 1 - lam)  # the first example dominates
-    perm = torch.randperm(len(x), generator=gen)
-    lx = lam.view(-1, *([1] * (x.dim() - 1)))
-    return lx * x + (1 - lx) * x[perm], lam[:, None] * y + (1 - lam[:, None]) * y[perm]
-
-
 def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, objective=None):
     """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR.
     `params`: parameters, or parameter groups with their own peak "lr" (else recipe.lr). Reads recipe.lr,
-    weight_decay, epochs, steps, patience, ema; `step_fn(gen) -> (x, y)` draws a batch, `eval_fn() -> metrics` validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x)
+    weight_decay, epochs, steps, patience; `step_fn(gen) -> (x, y)` draws a batch, `eval_fn() -> metrics` validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x)
     against y."""
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     total = recipe.epochs * recipe.steps
     peaks = [g["lr"] for g in opt.param_groups]  # parameter groups may carry their own peak learning rate
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peaks, total_steps=total, pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
-    decay = recipe.ema  # weight averaging: validate and keep the exponential moving average
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if decay else None
     best, best_state, best_epoch, history = -1.0, None, -1, []
     for epoch in range(recipe.epochs):
         model.train()
@@ -97,15 +83,7 @@ def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, obje
             opt.step()
             sched.step()
             losses.append(loss.item())
-            if ema is not None:
-                with torch.no_grad():
-                    for k, v in model.state_dict().items():
-                        ema[k].lerp_(v, 1 - decay) if v.is_floating_point() else ema[k].copy_(v)
         epoch_s = time.time() - t0
-        live = None
-        if ema is not None:  # validate the averaged weights; training goes on from the live ones
-            live = copy.deepcopy(model.state_dict())
-            model.load_state_dict(ema)
         model.eval()
         with torch.inference_mode():
             metrics = eval_fn()
@@ -119,8 +97,6 @@ def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, obje
         elif epoch - best_epoch >= recipe.patience:
             log.info("%s early stop at epoch %d (best %d)", desc, epoch, best_epoch)
             break
-        if live is not None:
-            model.load_state_dict(live)
     model.load_state_dict(best_state)
     model.eval()
     return {"best_epoch": best_epoch, "val": best_metrics, "history": history,

@@ -42,8 +42,6 @@ class Recipe:
     # mean over clean, classroom, young and young+classroom validation scores
     voice_age: int = 0
     # experiments (none shipped)
-    ema: float = 0.0  # validate and keep a moving average of the weights with this decay per step (0: off)
-    mixup: float = 0.0  # cnn2d/whisper: mixup of cached training windows, Beta(a, a) (0: off)
     arch: tuple = ()  # cnn1d/lstm: (field, value) overrides of the architecture dataclass
     # family specific
     members: int = 1  # whisper: heads in the bag, trained from seeds seed .. seed + members - 1

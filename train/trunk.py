@@ -13,7 +13,7 @@ from emotion_core.features import windows
 
 from .augment import Augmenter, random_window
 from .cache import clip_mel
-from .loop import labels_of, mixup, sample_weights, soft_targets, train_loop, validate
+from .loop import labels_of, sample_weights, soft_targets, train_loop, validate
 from .metrics import clip_means, conditions_mean
 from .recipe import Recipe
 
@@ -127,10 +127,7 @@ def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, 
 
     def step(gen):
         idx = torch.multinomial(weights, recipe.batch, replacement=True, generator=gen)
-        x, y = train_x[idx].float(), y_train[idx]
-        if recipe.mixup:
-            return mixup(x, y, recipe.mixup, gen)
-        return x, y
+        return train_x[idx].float(), y_train[idx]
 
     val_sets = val_sets or {"clean": cached_val_set(rows, cached)}
     return train_loop(head, params, step, lambda: validate_conditions(head, val_sets), recipe, seed, desc)
