@@ -104,18 +104,30 @@ def test_the_recipe_is_what_the_shipped_checkpoint_records(family):
     """`python -m train.fit --family F` with no other flag trains F as checkpoints/F.pt was trained."""
     recipe = fit.resolve(fit.parser().parse_args(["--family", family]))
     assert recipe == RECIPES[family]
-    rec = torch.load(CHECKPOINTS / f"{family}.pt", weights_only=False)["record"]
+    _, meta = load_checkpoint(CHECKPOINTS / f"{family}.pt")
+    rec = meta["record"]
     # trained since recipes became code: the record holds the resolved recipe, with the fields of the options that
     # issue 26 removed (git history keeps them); each was off, or (cnn2d's backbone) named what is now the only path
     removed = {k: v for k, v in rec["recipe"].items() if k not in RECIPE_FIELDS}
     assert {k: removed[k] for k in OFF_WHEN_REMOVED if k in removed} == {k: v for k, v in OFF_WHEN_REMOVED.items() if k in removed}
     assert family != "cnn2d" or removed["backbone"] == "efficientat-mn04"
-    assert Recipe(**{k: v for k, v in rec["recipe"].items() if k in RECIPE_FIELDS}) == recipe
+    # the recipe field architecture came later: the checkpoint's own architecture is what trained
+    kept = {"architecture": meta["architecture"]} | {k: v for k, v in rec["recipe"].items() if k in RECIPE_FIELDS}
+    assert Recipe(**kept) == recipe
     # and its command line, replayed without a removed flag, gives that recipe: no other recipe flag was needed
     words = shlex.split(rec["command"])[3:]
     flags = {"--" + k.replace("_", "-") for k in removed}
     kept = [w for i, w in enumerate(words) if w not in flags and (i == 0 or words[i - 1] not in flags)]
     assert fit.resolve(fit.parser().parse_args(kept)) == recipe
+
+
+def test_every_registered_architecture_has_a_trainer_and_a_recipe_trains_its_own_family():
+    from emotion_core.models.registry import ARCHITECTURES, architecture_class
+
+    assert set(fit.TRAINERS) == set(ARCHITECTURES)
+    assert all(architecture_class(r.architecture).family == f == r.family for f, r in RECIPES.items())
+    with pytest.raises(SystemExit):  # an architecture of another family is refused before anything trains
+        fit.main(["--family", "cnn1d", "--architecture", "bilstm-frames"])
 
 
 def test_flags_override_recipe_fields():

@@ -122,7 +122,7 @@ def test_train_fit_trains_every_layer_of_mn04_on_a_cache(tmp_path):
     build_cache(tmp_path)
     rows, mels = load_cache(tmp_path)
     start = Efficientat2d(Efficientat2dConfig(), 7, weights=str(WEIGHTS)).state_dict()
-    recipe = Recipe("cnn2d", lr=1e-3, epochs=1, steps=2, batch=4, augment=0.0)
+    recipe = Recipe("cnn2d", lr=1e-3, architecture="efficientat-mn04-audioset", epochs=1, steps=2, batch=4, augment=0.0)
     model, result = fit_end_to_end(rows, mels, recipe, efficientat=str(WEIGHTS))
     moved = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items()
              if k.startswith("features.") and v.is_floating_point() and not torch.equal(v, start[k])}

@@ -4,8 +4,9 @@
     python -m train.fit --family cnn1d        # also lstm, cnn2d
     python -m train.fit --family cnn2d --epochs 20 --distill 0.5 --out /tmp/x   # any recipe field, overridden
 
-Each family trains with its shipped recipe (train/recipe.py, RECIPES); flags override recipe fields, and the
-resolved recipe and the command line go into the checkpoint's record and the top of the log.
+Each family trains with its shipped recipe (train/recipe.py, RECIPES); flags override recipe fields (train.cli), and
+the resolved recipe and the command line go into the checkpoint's record and the top of the log. The recipe's
+architecture (its registered name, emotion_core.models.registry) picks how it trains: TRAINERS, below.
 
 Balancing: each training step draws a batch with replacement, weighted so that every (dataset, label)
 cell of a dataset has equal mass and each dataset's mass is proportional to its clip count ** dataset_power
@@ -31,13 +32,15 @@ checkpoint, e.g.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import inspect
 import json
 import logging
 import shlex
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +51,15 @@ from corpus import splits_hash
 from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABELS
 from emotion_core.models.base import save_checkpoint
-from emotion_core.models.registry import portable
+from emotion_core.models.registry import architecture_class, portable
 from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir, whisper_source
 
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
 from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop, validate
 from .metrics import clip_means, conditions_mean
-from .recipe import RECIPES, Recipe
+from .cli import parser, resolve
+from .recipe import Recipe
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
 from .trunk import (cached_val_set, fit_from_cache, simulated_trunk_cache, simulated_val_set, trunk_cache,
                     validate_conditions)
@@ -100,17 +104,13 @@ def simulated_val_windows(cdir: Path, rows, condition: str):
 
 
 def end_to_end_model(recipe: Recipe, efficientat: str | None = None):
-    """A new model of an end-to-end family: cnn1d, lstm, or cnn2d on the AudioSet-pretrained EfficientAT mn04
-    (its pretrained weights from `efficientat`, else $EMOTION_EFFICIENTAT, else ../shared)."""
-    from emotion_core.models.cnn1d import Cnn1d, Cnn1dConfig
-    from emotion_core.models.lstm import Lstm, LstmConfig
-    from emotion_core.models.mobilenet import Efficientat2d, Efficientat2dConfig
-
-    if recipe.family == "cnn2d":
-        cfg = dataclasses.replace(Efficientat2dConfig(), **dict(recipe.arch))
-        return Efficientat2d(cfg, len(LABELS), pretrained=True, weights=efficientat)
-    cls, cfg = {"cnn1d": (Cnn1d, Cnn1dConfig()), "lstm": (Lstm, LstmConfig())}[recipe.family]
-    return cls(dataclasses.replace(cfg, **dict(recipe.arch)), len(LABELS))
+    """A new model of recipe.architecture, its config the architecture's defaults with recipe.arch's overrides;
+    an architecture that starts from a pretrained weights file (EfficientAT mn04) reads `efficientat`, else
+    $EMOTION_EFFICIENTAT, else ../shared."""
+    cls = architecture_class(recipe.architecture)
+    cfg = dataclasses.replace(cls.config_class(), **dict(recipe.arch))
+    weights = {"weights": efficientat} if "weights" in inspect.signature(cls).parameters else {}
+    return cls(cfg, len(LABELS), pretrained=True, **weights)
 
 
 def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None,
@@ -222,75 +222,57 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
 
 
 # --- command line -------------------------------------------------------------------------------
-CHOICES = {"hint": ["states", "head", "none"]}
+# --- which architecture trains how ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """What a trainer reads besides the clips and the recipe: the cache directory, the teacher's clip
+    probabilities and hint targets (None when not used), and the pretrained weights named on the command line."""
+
+    cdir: Path
+    teacher: torch.Tensor | None = None
+    hints: torch.Tensor | None = None
+    efficientat: str | None = None
+    whisper: str | None = None
 
 
-def parse_bool(text: str) -> bool:
-    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-    return text.lower() in ("true", "1", "yes")
+@dataclass(frozen=True)
+class Trainer:
+    """How an architecture trains: fit(rows, mels, recipe, job) -> (model, result); whether it learns from the
+    Whisper teacher's clip probabilities (recipe.distill) and representations (recipe.hint); whether it trains
+    on a trunk cache holding recipe.copies augmented copies of each training clip."""
+
+    fit: Callable
+    distils: bool = False
+    hints: bool = False
+    trunk_cached: bool = False
 
 
-def parse_numbers(text: str) -> tuple:
-    """"0.9,1.1" -> (0.9, 1.1): a tuple recipe field on the command line."""
-    return tuple(json.loads(v) for v in text.split(","))
+def _end_to_end(rows, mels, recipe: Recipe, job: Job):
+    return fit_end_to_end(rows, mels, recipe, job.teacher, job.hints, job.cdir, job.efficientat)
 
 
-# how a recipe field of each annotated type is read from its flag (a new field of another type adds a row here)
-FIELD_TYPES = {"float": float, "int": int, "str": str, "bool": parse_bool, "tuple": parse_numbers}
+def _whisper_heads(rows, mels, recipe: Recipe, job: Job):
+    return fit_whisper(rows, mels, recipe, job.cdir, whisper_source(job.whisper))
 
 
-def parse_arch(items: list[str]) -> tuple:
-    """["channels=160", "dilations=1,2,4,8"] -> (("channels", 160), ("dilations", (1, 2, 4, 8)))."""
-    pairs = []
-    for item in items:
-        key, value = item.split("=", 1)
-        pairs.append((key, tuple(int(v) for v in value.split(",")) if "," in value else json.loads(value)))
-    return tuple(pairs)
-
-
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description="Train one model family with its recipe (train/recipe.py); "
-                                 "recipe flags override the shipped recipe's fields.")
-    ap.add_argument("--family", required=True, choices=list(RECIPES))
-    ap.add_argument("--data", help="datasets directory (default $EMOTION_DATA_DIR or ./data)")
-    ap.add_argument("--cache", help="feature cache directory (default $EMOTION_CACHE_DIR or ./cache)")
-    ap.add_argument("--out", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
-    ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
-    ap.add_argument("--teacher", help="the Whisper checkpoint to distil from (default: whisper.pt in the output directory)")
-    ap.add_argument("--efficientat", help="cnn2d: the AudioSet-pretrained EfficientAT mn04 state dict "
-                    "(default $EMOTION_EFFICIENTAT, else ../shared/weights/efficientat-mn04-as/)")
-    recipe = ap.add_argument_group("recipe fields (default: the family's shipped recipe; meanings in train/recipe.py)")
-    for f in dataclasses.fields(Recipe):
-        if f.name == "family":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "arch":
-            recipe.add_argument(flag, nargs="*", metavar="FIELD=VALUE",
-                                help="cnn1d/lstm architecture overrides, e.g. channels=160 dilations=1,2,4,8")
-        elif f.name in CHOICES:
-            recipe.add_argument(flag, choices=CHOICES[f.name])
-        else:
-            kind = FIELD_TYPES[str(f.type).split(" |")[0]]
-            recipe.add_argument(flag, type=kind, metavar=str(f.type).split(" |")[0].upper())
-    return ap
-
-
-def resolve(args: argparse.Namespace) -> Recipe:
-    """The family's shipped recipe with the fields given on the command line replaced."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe)
-             if f.name != "family" and getattr(args, f.name) is not None}
-    if "arch" in given:
-        given["arch"] = parse_arch(given["arch"])
-    if given.get("hint") == "none":
-        given["hint"] = None
-    return dataclasses.replace(RECIPES[args.family], **given)
+# registered architecture name (Recipe.architecture) -> how train.fit trains it: the one place that tells them apart
+TRAINERS = {
+    "cnn1d-frames": Trainer(_end_to_end, distils=True, hints=True),
+    "bilstm-frames": Trainer(_end_to_end, distils=True, hints=True),
+    "efficientat-mn04-audioset": Trainer(_end_to_end, distils=True),
+    "whisper-base-heads": Trainer(_whisper_heads, trunk_cached=True),
+}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser().parse_args(argv)
+    ap = parser()
+    args = ap.parse_args(argv)
     recipe = resolve(args)
+    if recipe.architecture not in TRAINERS or architecture_class(recipe.architecture).family != recipe.family:
+        ap.error(f"--architecture {recipe.architecture!r} does not train the {recipe.family} family "
+                 f"(trainers: {', '.join(TRAINERS)})")
+    trainer = TRAINERS[recipe.architecture]
     command = "python -m train.fit " + shlex.join(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir = checkpoint_dir(args.out)
@@ -311,14 +293,10 @@ def main(argv=None) -> int:
              {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")})
     t0 = time.time()
     teacher_path = Path(args.teacher) if args.teacher else out_dir / "whisper.pt"
-    distilled = recipe.distill > 0 and recipe.family != "whisper"
-    teacher = teacher_targets(rows, cdir, teacher_path) if distilled else None
-    hinted = recipe.hint is not None and recipe.family in ("cnn1d", "lstm")
-    if recipe.family == "whisper":
-        model, result = fit_whisper(rows, mels, recipe, cdir, whisper_source(args.whisper))
-    else:
-        hints = teacher_embeddings(rows, cdir, teacher_path, recipe.hint, recipe.hint_dims) if hinted else None
-        model, result = fit_end_to_end(rows, mels, recipe, teacher, hints, cdir, args.efficientat)
+    teacher = teacher_targets(rows, cdir, teacher_path) if trainer.distils and recipe.distill > 0 else None
+    hinted = trainer.hints and recipe.hint is not None
+    hints = teacher_embeddings(rows, cdir, teacher_path, recipe.hint, recipe.hint_dims) if hinted else None
+    model, result = trainer.fit(rows, mels, recipe, Job(cdir, teacher, hints, args.efficientat, args.whisper))
     power = recipe.dataset_power
     record = {
         "seed": recipe.seed,
@@ -330,7 +308,7 @@ def main(argv=None) -> int:
         "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by "
                      + ("sqrt(clips)" if power == 0.5 else f"clips ** {power}"),
         "hyperparameters": recipe.optimisation(),
-        "augmented_copies": recipe.copies if recipe.family in ("cnn2d", "whisper") else None,
+        "augmented_copies": recipe.copies if trainer.trunk_cached else None,
         "distilled_from": teacher_identity(teacher_path) if teacher is not None else None,
         "distill_weight": recipe.distill if teacher is not None else None,
         "hint": {"kind": recipe.hint, "dims": recipe.hint_dims, "weight": recipe.hint_weight} if hinted else None,

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 class Recipe:
     """Everything one training run of a family depends on besides the data and the code."""
 
-    family: str
+    family: str  # the app's model slot it trains: the checkpoint is <family>.pt
     # optimisation: AdamW with a one-cycle schedule, early stopping on validation corpus-balanced UAR
     lr: float
+    # what trains: an architecture's registered name (emotion_core.models.registry); it picks train.fit's trainer
+    architecture: str = ""
     weight_decay: float = 1e-2
     batch: int = 32  # windows per step
     epochs: int = 80
@@ -63,10 +65,13 @@ class Recipe:
 RECIPES = {
     # the top layer fine-tuned scored 0.660 on validation, against 0.669 for this frozen bag: kept frozen (its option
     # --tune-layers was removed in issue 26; git history keeps it)
-    "whisper": Recipe("whisper", lr=1e-3, batch=128, epochs=60, patience=10, copies=0, members=5, classroom=1),
-    "cnn1d": Recipe("cnn1d", lr=2e-3, epochs=40, patience=20, augment=0.7, distill=0.8, hint="head", classroom=1),
-    "lstm": Recipe("lstm", lr=1.5e-3, augment=0.7, distill=0.8, hint="head", classroom=1),
+    "whisper": Recipe("whisper", lr=1e-3, architecture="whisper-base-heads", batch=128, epochs=60, patience=10, copies=0,
+                      members=5, classroom=1),
+    "cnn1d": Recipe("cnn1d", lr=2e-3, architecture="cnn1d-frames", epochs=40, patience=20, augment=0.7, distill=0.8,
+                    hint="head", classroom=1),
+    "lstm": Recipe("lstm", lr=1.5e-3, architecture="bilstm-frames", augment=0.7, distill=0.8, hint="head", classroom=1),
     # the AudioSet EfficientAT mn04, end to end (validation mean 0.472 against 0.459 for the ImageNet EfficientNet-Lite0
     # recipe it replaced, whose option --backbone efficientnet-lite0 was removed in issue 26: git history keeps it)
-    "cnn2d": Recipe("cnn2d", lr=1e-3, batch=32, epochs=12, patience=6, copies=3, distill=0.0, classroom=1),
+    "cnn2d": Recipe("cnn2d", lr=1e-3, architecture="efficientat-mn04-audioset", batch=32, epochs=12, patience=6,
+                    copies=3, distill=0.0, classroom=1),
 }
