@@ -1,0 +1,209 @@
+"""Calibrate each family on the validation speakers: a temperature and one bias per emotion on its logits.
+
+    python -m train.calibration [--families cnn1d,lstm,cnn2d,whisper] [--cache DIR] [--checkpoints DIR]
+
+A family's window logits z become softmax(z / T + b) (T > 0, b of length 7), and a clip's probabilities stay
+the mean of its windows', as in the app. T and b are fitted by minimising the negative log-likelihood of the
+validation clips of every condition the validation copies hold (clean, classroom, young, young+classroom), each
+clip weighted so that every (condition, dataset, emotion) cell weighs the same: the balance the headline metric
+(corpus-balanced UAR) itself uses. The bias moves a family's answers off an emotion it over-answers; the
+temperature makes its confidence mean what it says.
+
+A family is calibrated only when that helps speakers the fit has not seen: the validation speakers are split in
+two folds (alternately within each dataset, by name), T and b are fitted on one fold and scored on the other,
+and the out-of-fold mean corpus-balanced UAR over the conditions must not fall by more than TOLERANCE (the
+margin the project allows a cheaper model, e.g. int8 Whisper), nor the largest share of one answer rise. The adopted T and b (fitted on all validation speakers) go to checkpoints/calibration.json with
+the sha256 of the checkpoint they belong to; the Recognizer applies them (emotion_core.recognizer) and ignores
+an entry whose checkpoint changed. The test speakers are not read.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
+from emotion_core.labels import LABEL_INDEX, LABELS
+from emotion_core.models.base import load_checkpoint
+from emotion_core.models.registry import FAMILIES
+from emotion_core.paths import checkpoint_dir, whisper_source
+
+from .cache import cache_dir, clip_mel, load_cache
+from .copies import SIMULATED, copy_files, load_copy
+from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
+
+CALIBRATION_FILE = "calibration.json"
+TOLERANCE = 0.005  # out-of-fold mean cb-UAR a calibration may cost
+BATCH = 256
+
+
+def window_logits(model, wins: torch.Tensor, encoder=None) -> torch.Tensor:
+    """(W, n_mels, frames) log-mel windows -> (W, C) logits of one family (its own input derived as the app does)."""
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(wins), BATCH):
+            w = wins[s : s + BATCH]
+            x = frame_features(w, DEFAULT_FEATURES) if model.input_kind == "frames" else w
+            x = model.encoder_input(encoder, w) if model.needs_encoder else x
+            out.append(model(x).float())
+    return torch.cat(out)
+
+
+def validation_sets(cdir: Path):
+    """{condition: (log-mel windows, owner clip index, val rows)} for the clean validation clips and every
+    simulated validation copy 0 in the cache, restricted to the clips every condition holds."""
+    rows, mels = load_cache(cdir)
+    sets = {"clean": ([i for i, r in enumerate(rows) if r["split"] == "val"], mels, None)}
+    for condition in SIMULATED:
+        if copy_files(cdir, "val", 0, condition)[0].exists():
+            crows, cmels = load_copy(cdir, "val", 0, condition)
+            sets[condition] = ([r["row"] for r in crows], cmels, crows)
+    common = sorted(set.intersection(*(set(idx) for idx, _, _ in sets.values())))
+    out = {}
+    for condition, (idx, m, crows) in sets.items():
+        by_row = {i: (crows[j] if crows is not None else rows[i]) for j, i in enumerate(idx)}
+        wins, owners = [], []
+        for k, i in enumerate(common):
+            w, _ = windows(clip_mel(m, by_row[i]), DEFAULT_FEATURES)
+            wins.append(w)
+            owners += [k] * len(w)
+        out[condition] = (torch.cat(wins), np.array(owners), [rows[i] for i in common])
+    return out
+
+
+def cell_weights(rows, n_conditions: int) -> np.ndarray:
+    """Per clip: every (dataset, emotion) cell of a condition weighs the same; sums to 1 over the conditions."""
+    cells: dict = {}
+    for r in rows:
+        cells[(r["dataset"], r["label"])] = cells.get((r["dataset"], r["label"]), 0) + 1
+    w = np.array([1.0 / cells[(r["dataset"], r["label"])] for r in rows])
+    return w / w.sum() / n_conditions
+
+
+def calibrated_clip_probs(logits: torch.Tensor, owners: np.ndarray, n: int, temperature, bias) -> torch.Tensor:
+    """(W, C) window logits -> (n, C) clip probabilities: the mean of softmax(z / T + b) over each clip's windows."""
+    p = torch.softmax(logits / temperature + bias, dim=-1)
+    own = torch.from_numpy(owners).long()
+    sums = torch.zeros(n, p.shape[1], dtype=p.dtype).index_add_(0, own, p)
+    return sums / torch.bincount(own, minlength=n).clamp(min=1)[:, None]
+
+
+def fit(per_condition: list, steps: int = 200) -> tuple[float, np.ndarray]:
+    """per_condition: [(window logits (W, C), owners (W,), labels (n,), weights (n,))] -> (T, b) minimising the
+    weighted negative log-likelihood of the clip probabilities (L-BFGS on log T and b)."""
+    log_t = torch.zeros((), requires_grad=True)
+    bias = torch.zeros(len(LABELS), requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, bias], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+    data = [(z, o, torch.as_tensor(y), torch.as_tensor(w, dtype=torch.float32)) for z, o, y, w in per_condition]
+
+    def closure():
+        opt.zero_grad()
+        loss = sum((-(calibrated_clip_probs(z, o, len(y), log_t.exp(), bias).clamp_min(1e-9).log()
+                      [torch.arange(len(y)), y]) * w).sum() for z, o, y, w in data)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    b = bias.detach().numpy()
+    return float(log_t.detach().exp()), b - b.mean()
+
+
+def scores(probs_by_condition: dict, rows) -> dict:
+    """{condition: (n, C) clip probabilities} -> mean cb-UAR over conditions, each condition's, largest answer share."""
+    y = [LABEL_INDEX[r["label"]] for r in rows]
+    ds = [r["dataset"] for r in rows]
+    per = {c: corpus_balanced_uar(evaluate_predictions(y, p.argmax(1), ds, len(LABELS))["per_dataset"])
+           for c, p in probs_by_condition.items()}
+    shares = {c: float(np.bincount(p.argmax(1), minlength=len(LABELS)).max() / len(p)) for c, p in probs_by_condition.items()}
+    return {"mean_cb_uar": float(np.mean(list(per.values()))), "cb_uar": per, "largest_share": max(shares.values())}
+
+
+def speaker_folds(rows) -> np.ndarray:
+    """Fold 0 or 1 per clip: the validation speakers of each dataset, sorted by name, alternately."""
+    fold = {}
+    for ds in sorted({r["dataset"] for r in rows}):
+        for i, s in enumerate(sorted({r["speaker"] for r in rows if r["dataset"] == ds})):
+            fold[s] = i % 2
+    return np.array([fold[r["speaker"]] for r in rows])
+
+
+def calibrate_family(logits: dict, owners: dict, rows) -> dict:
+    """logits {condition: (W, C)}, owners {condition: (W,)}, the val rows (same clips in every condition) ->
+    {"temperature", "bias", "adopted", "val": {"uncalibrated", "out_of_fold", "fitted"}}."""
+    n, conds = len(rows), list(logits)
+    y = np.array([LABEL_INDEX[r["label"]] for r in rows])
+    folds = speaker_folds(rows)
+
+    def probs(t, b, c):
+        return calibrated_clip_probs(logits[c], owners[c], n, t, torch.as_tensor(b, dtype=torch.float32)).numpy()
+
+    def problem(mask):
+        keep = np.flatnonzero(mask)
+        remap = -np.ones(n, dtype=int)
+        remap[keep] = np.arange(len(keep))
+        sub = [rows[i] for i in keep]
+        out = []
+        for c in conds:
+            sel = mask[owners[c]]
+            out.append((logits[c][torch.from_numpy(sel)], remap[owners[c][sel]], y[keep], cell_weights(sub, len(conds))))
+        return out
+
+    uncal = {c: probs(1.0, np.zeros(len(LABELS)), c) for c in conds}
+    oof = {c: np.zeros((n, len(LABELS))) for c in conds}
+    for k in (0, 1):
+        t, b = fit(problem(folds != k))
+        for c in conds:
+            oof[c][folds == k] = probs(t, b, c)[folds == k]
+    t, b = fit(problem(np.ones(n, dtype=bool)))
+    before, after = scores(uncal, rows), scores(oof, rows)
+    adopted = after["mean_cb_uar"] >= before["mean_cb_uar"] - TOLERANCE and after["largest_share"] <= before["largest_share"]
+    return {"temperature": t, "bias": [float(v) for v in b], "adopted": adopted,
+            "val": {"conditions": conds, "clips": n, "uncalibrated": before, "out_of_fold": after,
+                    "fitted": scores({c: probs(t, b, c) for c in conds}, rows)}}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Calibrate each family on the validation speakers (temperature + bias).")
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--cache", help="feature cache with the validation copies (default $EMOTION_CACHE_DIR or ./cache)")
+    ap.add_argument("--checkpoints", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
+    ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
+    args = ap.parse_args(argv)
+    cdir, ckdir = cache_dir(args.cache), checkpoint_dir(args.checkpoints)
+    sets = validation_sets(cdir)
+    rows = next(iter(sets.values()))[2]
+    print(f"validation: {len(rows)} clips in {', '.join(sets)}", flush=True)
+    out_path = ckdir / CALIBRATION_FILE
+    result = json.loads(out_path.read_text()) if out_path.exists() else {}
+    for family in args.families.split(","):
+        path = ckdir / f"{family}.pt"
+        model, _ = load_checkpoint(path)
+        encoder = None
+        if model.needs_encoder:
+            from emotion_core.models.whisper import load_encoder
+
+            encoder = load_encoder(whisper_source(args.whisper))
+        logits = {c: window_logits(model, w, encoder) for c, (w, _, _) in sets.items()}
+        owners = {c: o for c, (_, o, _) in sets.items()}
+        cal = calibrate_family(logits, owners, rows)
+        result[family] = {**cal, "checkpoint_sha256": sha256(path)}
+        v = cal["val"]
+        print(f"{family}: T {cal['temperature']:.2f}, bias {np.round(cal['bias'], 2).tolist()}; mean cb-UAR "
+              f"{v['uncalibrated']['mean_cb_uar']:.4f} -> out of fold {v['out_of_fold']['mean_cb_uar']:.4f}; largest "
+              f"share {v['uncalibrated']['largest_share']:.3f} -> {v['out_of_fold']['largest_share']:.3f}; "
+              f"{'adopted' if cal['adopted'] else 'not adopted'}", flush=True)
+        out_path.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

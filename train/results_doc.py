@@ -1,0 +1,126 @@
+"""The results tables of the README and docs/results.md, written from the committed reports/test.json.
+
+    python -m train.results_doc          # rewrite the generated blocks after `train.evaluate --split test`
+    python -m train.results_doc --check  # exit 1 when a block differs from what the JSON gives (the tests run this)
+
+A generated block sits between `<!-- results:NAME -->` and `<!-- /results:NAME -->`; everything else in the
+files is written by hand. Numbers in the blocks come only from the report, so they cannot drift from it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from corpus import DATASETS
+
+from .evaluate import MAX_ANSWER_SHARE
+from .metrics import corpus_balanced_uar
+
+REPO = Path(__file__).resolve().parent.parent
+REPORT = REPO / "reports" / "test.json"
+TARGETS = {"README.md": ("headline",), "docs/results.md": ("conditions", "per_dataset", "answer_shares")}
+
+
+def _cb(models: dict, name: str) -> float:
+    return corpus_balanced_uar(models[name]["per_dataset"])
+
+
+def headline(report: dict) -> str:
+    """One row per model: corpus-balanced UAR in every condition, and the largest share of any one answer."""
+    conds = list(report["conditions"])
+    names = list(report["conditions"][conds[0]]["models"])
+    lines = ["| model | " + " | ".join(conds) + " | largest share of one answer (condition) |",
+             "|---|" + "---|" * (len(conds) + 1)]
+    for name in names:
+        cells = " | ".join(f"{_cb(report['conditions'][c]['models'], name):.3f}" for c in conds)
+        share, label, cond = max((report["answer_shares"][c][name][lab], lab, c) for c in conds for lab in report["labels"])
+        lines.append(f"| {name} | {cells} | {label} {share:.0%} ({cond}) |")
+    n = report["conditions"][conds[0]]["models"][names[0]]["overall"]["n"]
+    lines += ["", f"Corpus-balanced UAR on {n} clips of the test speakers (chance 0.143); from `reports/test.json`."]
+    return "\n".join(lines)
+
+
+def conditions_table(report: dict) -> str:
+    """Per model and condition: corpus-balanced UAR and pooled accuracy."""
+    conds = list(report["conditions"])
+    names = list(report["conditions"][conds[0]]["models"])
+    lines = ["| model | " + " | ".join(f"{c}: cb-UAR / pooled acc." for c in conds) + " |", "|---|" + "---|" * len(conds)]
+    for name in names:
+        cells = []
+        for c in conds:
+            m = report["conditions"][c]["models"][name]
+            cells.append(f"**{_cb(report['conditions'][c]['models'], name):.3f}** / {m['overall']['accuracy']:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_dataset_table(report: dict) -> str:
+    """Per model and dataset: UAR in every condition (clean / classroom / ...)."""
+    conds = list(report["conditions"])
+    first = report["conditions"][conds[0]]["models"]
+    names = list(first)
+    datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in first.values())]
+    lines = [f"UAR per dataset, {' / '.join(conds)}:", "",
+             "| model | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+    for name in names:
+        cells = [" / ".join(f"{report['conditions'][c]['models'][name]['per_dataset'][d]['uar']:.3f}" for c in conds)
+                 if d in first[name]["per_dataset"] else "-" for d in datasets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def answer_shares_table(report: dict) -> str:
+    """Each model's share of answers per emotion in every condition, beside the true shares."""
+    labels = report["labels"]
+    lines = [f"Share of each model's answers per emotion (target: no emotion above {MAX_ANSWER_SHARE:.0%}):", "",
+             "| condition | model | " + " | ".join(labels) + " | largest |", "|---|---|" + "---|" * (len(labels) + 1)]
+    true = report["true_shares"]
+    lines.append("| - | *true classes* | " + " | ".join(f"{true[lab]:.1%}" for lab in labels) + " | |")
+    for cond, models in report["answer_shares"].items():
+        for name, sh in models.items():
+            top = max(sh, key=sh.get)
+            over = " (over)" if sh[top] > MAX_ANSWER_SHARE else ""
+            lines.append(f"| {cond} | {name} | " + " | ".join(f"{sh[lab]:.1%}" for lab in labels) + f" | {top} {sh[top]:.1%}{over} |")
+    return "\n".join(lines)
+
+
+BLOCKS = {"headline": headline, "conditions": conditions_table, "per_dataset": per_dataset_table,
+          "answer_shares": answer_shares_table}
+
+
+def render(text: str, report: dict, names) -> str:
+    """text with every named block replaced by what the report gives (a missing block is an error)."""
+    for name in names:
+        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"no <!-- results:{name} --> block")
+        text = pattern.sub(lambda m: m.group(1) + BLOCKS[name](report) + m.group(2), text)
+    return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Write the results tables of the README and docs from reports/test.json.")
+    ap.add_argument("--check", action="store_true", help="only check that the files hold what the report gives")
+    args = ap.parse_args(argv)
+    report = json.loads(REPORT.read_text())
+    stale = []
+    for rel, names in TARGETS.items():
+        path = REPO / rel
+        old = path.read_text()
+        new = render(old, report, names)
+        if new != old:
+            stale.append(rel)
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"out of date with {REPORT.relative_to(REPO)}: {', '.join(stale)} (run python -m train.results_doc)")
+        return 1
+    print("up to date" if not stale else f"rewrote {', '.join(stale)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
