@@ -7,12 +7,12 @@ import urllib.request
 import pytest
 
 from .shared_paths import DATA_DIR
-from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, app_url, clips, upload  # noqa: F401 (fixtures)
+from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_url, clips, upload  # noqa: F401 (fixtures)
 from .test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks  # skip without Chromium or the corpus; slow
 
-MODELS = ("1D CNN", "LSTM", "2D CNN (spectrogram image)", "Whisper encoder", "Ensemble")
+MODELS = SHOWN  # every output's name on the page
 PHONE = {"width": 390, "height": 844}
 CLIP = DATA_DIR / "CREMA-D/AudioWAV/1015_IEO_HAP_HI.opus"
 # every progress text shown while a request runs, and whether any was drawn inside the summary
