@@ -36,7 +36,7 @@ CONCURRENCY = settings.get("EMOTION_CONCURRENCY")
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
 RECOGNIZER = Recognizer()  # every checkpoint, loaded once, on CUDA when available
 DATA_DIR = settings.get(DATA_ENV) if settings.is_set(DATA_ENV) else None
-EXAMPLES = example_clips(DATA_DIR)  # examples/ shipped with the app, plus test-speaker clips of DATA_DIR
+EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/, plus test-speaker clips of DATA_DIR
 # The example clips are served from where they are, never copied into Gradio's cache (which the sweep
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])

@@ -36,7 +36,7 @@ def test_short_clip_figures(recognizer):
     assert ticks[:3] == ["100", "250", "500"] and "4k" in ticks  # Hz on the mel scale
     assert {t.name for t in a.spectrogram.data} >= {"loudness (dB)", "pitch (Hz)"}
     assert a.timeline is None and a.api["timeline"] == []
-    assert "Ensemble" in a.summary and "| Whisper encoder |" in a.summary
+    assert a.summary.startswith(f"### {MODEL_NAMES[recognizer.lead]}: ") and "| Whisper encoder |" in a.summary
 
 
 def test_progress_reports_each_real_stage_in_order(recognizer):
