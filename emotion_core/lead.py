@@ -25,6 +25,5 @@ def lead_reason(lead: str, names: list[str], scores: dict[str, float], ensemble_
            f"trained on ({scores[lead]:.1%} balanced recall on the validation speakers"
            + (f"; {against}" if against else "") + ").")
     if ensemble_alone == lead:
-        why += (f" No ensemble answers: on those speakers no mix of the models beat {shown} reliably, so the mix "
-                f"was left as {shown} alone.")
+        why += f" No ensemble: no mix of the models beat {shown} reliably on those speakers, so {shown} answers alone."
     return why
