@@ -14,8 +14,7 @@ import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
-from emotion_core import AudioError, game, howto, load_audio, report_figures, service, settings, theme, uploads
-from emotion_core.audio import SAMPLE_RATE
+from emotion_core import AudioError, game, howto, report_figures, service, settings, theme, uploads
 from emotion_core.examples import example_clips
 from emotion_core.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -128,8 +127,7 @@ def on_play(state):
     """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
     state = game.next_clip(state or game.new_game(), GAME_CLIPS)
     clip = GAME_CLIPS[state["clip"]]
-    sound = (SAMPLE_RATE, load_audio(clip.path))  # served as audio only: the file name would give the answer away
-    return state, sound, "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
+    return state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
 
 
 def on_guess(guess, state):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from .labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
@@ -47,6 +49,14 @@ def next_clip(game: dict, clips: list) -> dict:
     game["played"].append(i)
     game["clip"], game["answered"] = i, False
     return game
+
+
+def clip_sound(path) -> tuple[int, np.ndarray]:
+    """A clip as the game plays it: (16000, int16 samples). Sound only, so that its file name gives nothing away;
+    int16, which Gradio's player takes as it is (anything else it converts, with a warning per clip)."""
+    from .audio import SAMPLE_RATE, load_audio
+
+    return SAMPLE_RATE, np.round(np.clip(load_audio(path), -1.0, 1.0) * 32767).astype(np.int16)
 
 
 def listener_share(votes, truth: str) -> float | None:

@@ -35,10 +35,16 @@ def clips(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_server(tmp_path_factory):
     env = {"EMOTION_WHISPER": str(WHISPER_DIR), "EMOTION_DATA_DIR": str(DATA_DIR)}
-    with AppServer(tmp_path_factory.mktemp("gradio-tmp"), env) as url:
-        yield url
+    server = AppServer(tmp_path_factory.mktemp("gradio-tmp"), env)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server):
+    return app_server.url
 
 
 @pytest.fixture(scope="module")

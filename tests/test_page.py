@@ -7,7 +7,8 @@ import urllib.request
 import pytest
 
 from .shared_paths import DATA_DIR
-from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_url, clips, upload  # noqa: F401 (fixtures)
+from .test_browser import (ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_server, app_url, clips,  # noqa: F401 (fixtures)
+                           upload)
 from .test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks  # skip without Chromium or the corpus; slow
@@ -81,7 +82,8 @@ def analyse_upload(page, path):
     page.wait_for_timeout(800)  # plotly finishes laying out
 
 
-def test_guessing_game_full_round(browser, app_url):  # noqa: F811
+def test_guessing_game_full_round(browser, app_url, app_server):  # noqa: F811
+    warnings_before = app_server.log.read_text().count("16-bit int format")
     page = open_page(browser, app_url)
     page.get_by_role("tab", name="Guess the emotion").click()
     guesses = [page.get_by_role("button", name=lab, exact=True) for lab in ("angry", "sad")]
@@ -102,6 +104,8 @@ def test_guessing_game_full_round(browser, app_url):  # noqa: F811
     score = page.locator("#score").inner_text()
     assert "You" in score and all(name in score for name in MODELS)
     assert "Average listener" in score or "listener" not in reveal.lower() or "No listener votes" in reveal
+    # each clip reached the player as Gradio plays it: no "converting float32 to 16-bit int" warning in the log
+    assert app_server.log.read_text().count("16-bit int format") == warnings_before
     page.screenshot(path=str(ARTIFACTS / "game.png"), full_page=True)
 
 
