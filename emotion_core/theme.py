@@ -37,14 +37,16 @@ HEAD = """<script>
 })();
 </script>""" % json.dumps(dark_template())
 
-# Phone width: words in table headings and titles are never split mid-word (a wide table scrolls instead).
+# Words in table headings and titles are never split mid-word. On a laptop a table heading wraps between words,
+# so the widest table of the report fits 1366 px; at phone width headings stay on one line and a wide table
+# scrolls instead.
 CSS = """
 .prose th, .prose td, .prose h1, .prose h2, .prose h3 { word-break: normal !important; overflow-wrap: normal !important;
   hyphens: none !important; }
-.prose th { white-space: nowrap; }
 .guess-buttons button { min-width: 6.5em; }
 @media (max-width: 500px) {
   .prose table { display: block; overflow-x: auto; max-width: 100%; }
+  .prose th { white-space: nowrap; }
   .prose th, .prose td { padding: 4px 6px !important; }
 }
 """

@@ -46,8 +46,33 @@ PLOT_BOXES = """(sel) => { const root = document.querySelector(sel + ' .js-plotl
           area: Array.from(root.querySelectorAll('.cartesianlayer .bg, .bglayer rect')).map(box),
           ticks: Array.from(root.querySelectorAll('.xtick text, .ytick text')).map(box),
           title: Array.from(root.querySelectorAll('.g-gtitle text')).map(box),
+          notes: Array.from(root.querySelectorAll('.annotation-text')).map(box),
           axisTitles: Array.from(root.querySelectorAll('.infolayer g[class*="title"]:not(.g-gtitle) text')).map(box),
           label: Array.from(document.querySelectorAll(sel + ' [data-testid=block-label]')).map(box)}; }"""
+
+
+# the confusion matrix's cell numbers (font size in px) and its colour bar's width, against the plot's
+CONFUSION_TEXT = """() => { const root = document.querySelector('#confusion .js-plotly-plot');
+  const cells = Array.from(root.querySelectorAll('text')).filter(t => /^\\d+%$/.test(t.textContent.trim()));
+  const bar = Array.from(root.querySelectorAll('.colorbar')).map(e => e.getBoundingClientRect().width);
+  return {sizes: cells.map(t => parseFloat(getComputedStyle(t).fontSize)), bar: Math.max(0, ...bar),
+          width: root.querySelector('svg.main-svg').getBoundingClientRect().width}; }"""
+# the first table of "The exact numbers": its right edge and its block's, and whether the block hides some of it
+NUMBERS_TABLE = """() => { const t = [...document.querySelectorAll('.prose table')].find(e => e.offsetParent);
+  const block = t.closest('.block'); const b = block.getBoundingClientRect();
+  return {right: t.getBoundingClientRect().right, blockRight: b.right - parseFloat(getComputedStyle(block).paddingRight),
+          hidden: block.scrollWidth - block.clientWidth}; }"""
+
+
+def uar_titles_clear_of_the_legend(page):
+    """The accuracy chart's panel titles: two, apart, each inside its own panel, none under the legend."""
+    uar = page.evaluate(PLOT_BOXES, "#uar")
+    assert len(uar["notes"]) == 2, uar["notes"]
+    left, right = uar["notes"]
+    assert not overlap(left, right) and left[2] <= right[0], "the panel titles run together"
+    for title in uar["notes"]:
+        assert not any(overlap(title, legend) for legend in uar["legend"]), "the legend is printed over a panel title"
+        assert any(a[0] - 1 <= title[0] and title[2] <= a[2] + 1 for a in uar["area"]), "a title leaves its panel"
 
 
 def overlap(a, b):
@@ -140,7 +165,19 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     page.locator("#confusion").get_by_text("LSTM: its answers").wait_for(timeout=RESULT_TIMEOUT_MS)
     assert "mel spectrogram" in page.locator("#pipeline").inner_text()
     assert page.get_by_text("Technical card: Whisper encoder").is_visible()
+    uar_titles_clear_of_the_legend(page)
     page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
+    dark = open_page(browser, app_url, query="?__theme=dark")
+    dark.get_by_role("tab", name="How it works").click()
+    dark.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    dark.wait_for_timeout(800)
+    uar_titles_clear_of_the_legend(dark)
+    laptop = open_page(browser, app_url, {"width": 1366, "height": 768})
+    laptop.get_by_role("tab", name="How it works").click()
+    laptop.get_by_text("The exact numbers").click()
+    laptop.locator(".prose table").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    numbers = laptop.evaluate(NUMBERS_TABLE)
+    assert numbers["right"] <= numbers["blockRight"] + 1 and numbers["hidden"] <= 1, f"the table is cut off: {numbers}"
     phone = open_page(browser, app_url, PHONE)
     phone.get_by_role("tab", name="How it works").click()
     phone.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
@@ -154,6 +191,11 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
         assert pipeline["svg"][0] - 1 <= t[0] and t[2] <= pipeline["svg"][2] + 1, "a pipeline title is cut"
         assert not any(overlap(t, b) for b in pipeline["ticks"] + pipeline["label"] + pipeline["axisTitles"]), \
             "a pipeline title is covered"
+    uar_titles_clear_of_the_legend(phone)
+    phone.wait_for_function("document.querySelector('#confusion .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    confusion = phone.evaluate(CONFUSION_TEXT)
+    assert len(confusion["sizes"]) >= 40 and min(confusion["sizes"]) >= 11, f"unreadable numbers: {confusion}"
+    assert confusion["bar"] < 0.1 * confusion["width"], f"the colour bar takes the width: {confusion}"
     uar = phone.evaluate(PLOT_BOXES, "#uar")
     for legend in uar["legend"]:
         assert not any(overlap(legend, b) for b in uar["area"] + uar["title"] + uar["label"]), "legend over the chart"
