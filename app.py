@@ -265,6 +265,7 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
     if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
         examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
                                        api_name="analyse_example", show_progress_on=[spectrogram])
+        examples.load_input_event.then(None, js=theme.SHOW_RESULT_JS)  # on a phone the result is far above the list
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
     play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")
     for lab, btn in zip(LABELS, guess_btns):

@@ -37,6 +37,13 @@ HEAD = """<script>
 })();
 </script>""" % json.dumps(dark_template())
 
+# A tap on an example while the result is out of sight (on a phone it is far above the example list): bring the
+# result's summary to the top of the screen, where the progress and then the answer appear. (Gradio's own
+# scroll_to_output did not move the page here: its target is the status of the one output showing progress.)
+SHOW_RESULT_JS = """() => { const summary = document.querySelector('#summary');
+  const top = summary ? summary.getBoundingClientRect().top : 0;
+  if (summary && (top < 0 || top > window.innerHeight * 0.8)) summary.scrollIntoView({block: 'start'}); }"""
+
 # Words in table headings and titles are never split mid-word. On a laptop a table heading wraps between words,
 # so the widest table of the report fits 1366 px; at phone width headings stay on one line and a wide table
 # scrolls instead.

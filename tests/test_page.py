@@ -245,6 +245,20 @@ def test_phone_width_result_first_no_split_words_no_overlaps(browser, app_url): 
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
 
 
+def test_phone_tap_on_an_example_shows_its_result(browser, app_url):  # noqa: F811
+    """On a phone the example list is far below the result: a tap brings the result into view."""
+    page = open_page(browser, app_url, PHONE)
+    example = page.locator("button.gallery-item").nth(3)
+    example.scroll_into_view_if_needed()
+    example.click()
+    page.locator("#summary").get_by_text(" s of audio").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    top, bottom = page.evaluate("() => { const r = document.querySelector('#summary h3').getBoundingClientRect();"
+                                " return [r.top, r.bottom]; }")
+    assert 0 <= top and bottom <= PHONE["height"], f"the result's headline is off screen ({top:.0f}..{bottom:.0f} px)"
+    page.screenshot(path=str(ARTIFACTS / "phone-example.png"))
+
+
 def test_dark_mode_draws_dark_plots(browser, app_url):  # noqa: F811
     page = open_page(browser, app_url, query="?__theme=dark")
     analyse_upload(page, CLIP)
