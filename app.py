@@ -201,6 +201,8 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
                                  label=f"Record or upload (0.5 s to 10 min, up to {MAX_UPLOAD.upper().replace('MB', ' MB')})")
                 gr.HTML('<p id="upload-refused" role="alert"></p>', padding=False)  # too-big files
+                # after an upload or Clear the player shows its upload area: this puts the microphone back
+                record_btn = gr.Button("Record again", visible=False, size="sm", elem_id="record-again")
                 go_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
                 summary = gr.Markdown(START, elem_id="summary")
             with gr.Column(scale=3, min_width=300):
@@ -258,6 +260,14 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
           show_progress_on=[spectrogram])  # the stages show over the spectrogram, not over the summary text
     gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
           show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
+    gr.on([audio.clear, audio.upload], lambda: gr.update(visible=True), outputs=record_btn, api_visibility="private",
+          queue=False, show_progress="hidden")
+    # the player opens on its first source: a change of the first source switches it back to the microphone
+    record_btn.click(on_clear, outputs=outputs[:-1], api_visibility="private", queue=False, show_progress="hidden").then(
+        lambda: gr.update(sources=["upload", "microphone"]), outputs=audio, api_visibility="private", queue=False,
+        show_progress="hidden").then(
+        lambda: (gr.update(sources=["microphone", "upload"]), gr.update(visible=False)), outputs=[audio, record_btn],
+        api_visibility="private", queue=False, show_progress="hidden")
     demo.unload(release_clip)
     audio.upload(None, js=uploads.clear_note_js("upload-refused"))
     demo.load(None, js=uploads.too_big_note_js("upload-refused"))
