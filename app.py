@@ -264,7 +264,7 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
           queue=False, show_progress="hidden")
     # the player opens on its first source: a change of the first source switches it back to the microphone
     record_btn.click(on_clear, outputs=outputs[:-1], api_visibility="private", queue=False, show_progress="hidden").then(
-        lambda: gr.update(sources=["upload", "microphone"]), outputs=audio, api_visibility="private", queue=False,
+        lambda: gr.update(value=None, sources=["upload", "microphone"]), outputs=audio, api_visibility="private", queue=False,
         show_progress="hidden").then(
         lambda: (gr.update(sources=["microphone", "upload"]), gr.update(visible=False)), outputs=[audio, record_btn],
         api_visibility="private", queue=False, show_progress="hidden")

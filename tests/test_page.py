@@ -260,17 +260,25 @@ def test_phone_tap_on_an_example_shows_its_result(browser, app_url):  # noqa: F8
 
 
 def test_record_again_after_an_upload_and_clear(browser, app_url, clips):  # noqa: F811
-    """After an upload and Clear the player shows its upload area; "Record again" brings the microphone back."""
+    """After an upload the player shows its upload area, and after Clear too; "Record again" brings the microphone
+    back (and takes the clip and its result off the page)."""
     page = open_page(browser, app_url)
     record = page.get_by_role("button", name="Record", exact=True)
     again = page.get_by_role("button", name="Record again")
+    start = page.locator("#summary").get_by_text("Record or upload a clip to start")
     assert record.is_visible() and not again.is_visible()  # the page opens on the microphone
     analyse_upload(page, clips / "upload.wav")
     page.get_by_label("Clear").first.click()
-    page.locator("#summary").get_by_text("Record or upload a clip to start").wait_for(timeout=RESULT_TIMEOUT_MS)
+    start.wait_for(timeout=RESULT_TIMEOUT_MS)
     assert not record.is_visible() and again.is_visible()
     again.click()
     record.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert not again.is_visible()
+    analyse_upload(page, clips / "upload.wav")  # a clip and its result on screen: Record again without Clear
+    again.click()
+    record.wait_for(timeout=RESULT_TIMEOUT_MS)
+    start.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#bars .js-plotly-plot").count() == 0
     record.click()
     page.wait_for_timeout(3000)
     page.locator("button.stop-button").first.click()
