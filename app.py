@@ -14,8 +14,7 @@ import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
-from emotion_core import AudioError, game, howto, load_audio, report_figures, service, settings, theme, uploads
-from emotion_core.audio import SAMPLE_RATE
+from emotion_core import AudioError, game, howto, report_figures, service, settings, theme, uploads
 from emotion_core.examples import example_clips
 from emotion_core.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -36,7 +35,7 @@ CONCURRENCY = settings.get("EMOTION_CONCURRENCY")
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
 RECOGNIZER = Recognizer()  # every checkpoint, loaded once, on CUDA when available
 DATA_DIR = settings.get(DATA_ENV) if settings.is_set(DATA_ENV) else None
-EXAMPLES = example_clips(DATA_DIR)  # examples/ shipped with the app, plus test-speaker clips of DATA_DIR
+EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/, plus test-speaker clips of DATA_DIR
 # The example clips are served from where they are, never copied into Gradio's cache (which the sweep
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
@@ -128,8 +127,7 @@ def on_play(state):
     """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
     state = game.next_clip(state or game.new_game(), GAME_CLIPS)
     clip = GAME_CLIPS[state["clip"]]
-    sound = (SAMPLE_RATE, load_audio(clip.path))  # served as audio only: the file name would give the answer away
-    return state, sound, "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
+    return state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
 
 
 def on_guess(guess, state):
@@ -203,6 +201,8 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
                 audio = gr.Audio(sources=["microphone", "upload"], type="filepath",
                                  label=f"Record or upload (0.5 s to 10 min, up to {MAX_UPLOAD.upper().replace('MB', ' MB')})")
                 gr.HTML('<p id="upload-refused" role="alert"></p>', padding=False)  # too-big files
+                # after an upload or Clear the player shows its upload area: this puts the microphone back
+                record_btn = gr.Button("Record again", visible=False, size="sm", elem_id="record-again")
                 go_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
                 summary = gr.Markdown(START, elem_id="summary")
             with gr.Column(scale=3, min_width=300):
@@ -260,6 +260,14 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
           show_progress_on=[spectrogram])  # the stages show over the spectrogram, not over the summary text
     gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
           show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
+    gr.on([audio.clear, audio.upload], lambda: gr.update(visible=True), outputs=record_btn, api_visibility="private",
+          queue=False, show_progress="hidden")
+    # the player opens on its first source: a change of the first source switches it back to the microphone
+    record_btn.click(on_clear, outputs=outputs[:-1], api_visibility="private", queue=False, show_progress="hidden").then(
+        lambda: gr.update(value=None, sources=["upload", "microphone"]), outputs=audio, api_visibility="private", queue=False,
+        show_progress="hidden").then(
+        lambda: (gr.update(sources=["microphone", "upload"]), gr.update(visible=False)), outputs=[audio, record_btn],
+        api_visibility="private", queue=False, show_progress="hidden")
     demo.unload(release_clip)
     audio.upload(None, js=uploads.clear_note_js("upload-refused"))
     demo.load(None, js=uploads.too_big_note_js("upload-refused"))
@@ -267,6 +275,7 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
     if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
         examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
                                        api_name="analyse_example", show_progress_on=[spectrogram])
+        examples.load_input_event.then(None, js=theme.SHOW_RESULT_JS)  # on a phone the result is far above the list
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
     play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")
     for lab, btn in zip(LABELS, guess_btns):

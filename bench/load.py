@@ -50,7 +50,7 @@ def client_run(url, speech, n, results, lock, folder: Path, seed: int, start: th
         t = time.perf_counter()
         try:
             answer = client.predict(handle_file(str(path)), api_name="/classify")
-            outcome = "result" if "ensemble" in answer["models"] else "malformed"
+            outcome = "result" if answer.get("lead") in answer.get("models", {}) else "malformed"  # the answering model
         except Exception as e:  # gradio_client raises on queue-full and on server errors
             outcome = "queue full" if "queue" in str(e).lower() and "full" in str(e).lower() else f"error: {e}"[:200]
         with lock:

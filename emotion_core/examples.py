@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .labels import LABELS
-from .models.registry import FAMILIES  # the models a caption counts (the ensemble follows them)
+from .models.registry import FAMILIES  # the models a caption counts when all run (the ensemble follows them)
 from .paths import PROJECT_DIR
 
 EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBUTION.md
@@ -43,32 +43,35 @@ def human_votes(votes_csv: Path) -> dict[str, list[tuple[str, float]]]:
     return out
 
 
-def models_verdict(label: str, answers: dict[str, dict]) -> str:
-    """'every model right' / 'fools every model' / 'k of n models right', over the families that answered."""
-    families = [answers[f]["label"] for f in FAMILIES if f in answers]
+def models_verdict(label: str, answers: dict[str, dict], running=FAMILIES) -> str:
+    """'all n models right' / 'fools all n models' / 'k of n models right', over the families running here
+    that answered at curation time (n counts those: 3 when the Whisper encoder is not installed)."""
+    families = [answers[f]["label"] for f in running if f in answers and f in FAMILIES]
     if not families:
         return ""
-    right = sum(a == label for a in families)
-    if right == len(families):
-        return "every model right"
+    right, n = sum(a == label for a in families), len(families)
+    if right == n:
+        return f"all {n} models right" if n > 1 else "the model is right"
     if right == 0:
-        return "fools every model"
-    return f"{right} of {len(families)} models right"
+        return f"fools all {n} models" if n > 1 else "fools the model"
+    return f"{right} of {n} models right"
 
 
-def caption(label: str, dataset: str, speaker: str, votes: tuple, answers: dict | None = None) -> str:
-    """At most MAX_CAPTION characters: 'angry · fools every model · listeners: angry 80%' for a curated
-    clip (how the models did at curation time), 'angry · CREMA-D 1089 · listeners: angry 80%' for a
-    corpus clip (whose answers nobody stored)."""
-    parts = [label, models_verdict(label, answers) if answers else f"{dataset} {speaker.split('_')[-1]}"]
+def caption(label: str, dataset: str, speaker: str, votes: tuple, answers: dict | None = None, running=FAMILIES) -> str:
+    """At most MAX_CAPTION characters: 'angry · fools all 4 models · listeners: angry 80%' for a curated
+    clip (how the models running here did at curation time), 'angry · CREMA-D 1089 · listeners: angry 80%'
+    for a corpus clip (whose answers nobody stored)."""
+    verdict = models_verdict(label, answers, running) if answers else ""
+    parts = [label, verdict or f"{dataset} {speaker.split('_')[-1]}"]
     if votes:
         answer, percent = max(votes, key=lambda v: v[1])
         parts.append(f"listeners: {answer} {percent:.0f}%")
     return " · ".join(parts)[:MAX_CAPTION]
 
 
-def shipped_examples(examples_dir: Path = EXAMPLES_DIR) -> list[Example]:
-    """The curated clips of examples/ in the order examples.json lists them; [] when there are none."""
+def shipped_examples(examples_dir: Path = EXAMPLES_DIR, running=FAMILIES) -> list[Example]:
+    """The curated clips of examples/ in the order examples.json lists them, captioned for the families
+    `running`; [] when there are none."""
     index = Path(examples_dir) / EXAMPLES_JSON
     if not index.is_file():
         return []
@@ -79,7 +82,7 @@ def shipped_examples(examples_dir: Path = EXAMPLES_DIR) -> list[Example]:
             continue
         votes = tuple((a, float(p)) for a, p in r.get("listeners", []))
         out.append(Example(str(path), r["label"], r["dataset"], r["speaker"], votes,
-                           caption(r["label"], r["dataset"], r["speaker"], votes, r.get("models"))))
+                           caption(r["label"], r["dataset"], r["speaker"], votes, r.get("models"), running)))
     return out
 
 
@@ -107,10 +110,10 @@ def corpus_examples(data_dir: Path | None, per_label: int = 2, seed: int = 1) ->
     return out
 
 
-def example_clips(extra_data_dir: Path | str | None = None) -> list[Example]:
-    """The shipped examples, then (when a data directory is given) corpus test-speaker clips not already
-    among them."""
-    shipped = shipped_examples()
+def example_clips(extra_data_dir: Path | str | None = None, running=FAMILIES) -> list[Example]:
+    """The shipped examples (captions counting the families `running`), then (when a data directory is given)
+    corpus test-speaker clips not already among them."""
+    shipped = shipped_examples(running=running)
     names = {Path(e.path).name for e in shipped}
     extra = corpus_examples(Path(extra_data_dir)) if extra_data_dir else []
     return shipped + [e for e in extra if Path(e.path).name not in names]

@@ -14,9 +14,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from .labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
+LISTENER = "Average listener (CREMA-D clips)"  # the scoreboard's row of the listeners (a lower bound)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,14 @@ def next_clip(game: dict, clips: list) -> dict:
     game["played"].append(i)
     game["clip"], game["answered"] = i, False
     return game
+
+
+def clip_sound(path) -> tuple[int, np.ndarray]:
+    """A clip as the game plays it: (16000, int16 samples). Sound only, so that its file name gives nothing away;
+    int16, which Gradio's player takes as it is (anything else it converts, with a warning per clip)."""
+    from .audio import SAMPLE_RATE, load_audio
+
+    return SAMPLE_RATE, np.round(np.clip(load_audio(path), -1.0, 1.0) * 32767).astype(np.int16)
 
 
 def listener_share(votes, truth: str) -> float | None:
@@ -87,15 +98,15 @@ def score_guess(game: dict, guess: str, truth: str, answers: dict[str, ModelAnsw
 
 def scoreboard(game: dict) -> list[tuple[str, str, float | None]]:
     """[(player, "right of rounds", share right)] for you, each model and the average listener, best first
-    after you."""
+    after you. The listeners' points are shares of listeners, so their row says on how many clips, and its
+    share (a lower bound) is their only score: one plain form, a percentage."""
     n = game["rounds"]
     rows = [("You", f"{game['you']} of {n}", game["you"] / n if n else None)]
     models = sorted(game["models"].items(), key=lambda kv: -kv[1])
     rows += [(MODEL_NAMES.get(m, m), f"{k} of {n}", k / n if n else None) for m, k in models]
     if game["listener_rounds"]:
         lr = game["listener_rounds"]
-        rows.append(("Average listener (CREMA-D clips)", f"at least {game['listener_points']:.1f} of {lr}",
-                     game["listener_points"] / lr))
+        rows.append((LISTENER, f"on {lr} clip{'s' * (lr != 1)}", game["listener_points"] / lr))
     return rows
 
 
@@ -103,7 +114,7 @@ def scoreboard_markdown(game: dict) -> str:
     if not game["rounds"]:
         return "_No rounds yet: press **Play a clip**._"
     lines = ["| player | right | share |", "|---|---|---|"]
-    lines += [f"| {who} | {right} | {share:.0%} |" for who, right, share in scoreboard(game)]
+    lines += [f"| {who} | {right} | {'at least ' * (who == LISTENER)}{share:.0%} |" for who, right, share in scoreboard(game)]
     return "\n".join(lines)
 
 

@@ -69,8 +69,9 @@ RESULTS_INTRO = ("## How often is each model right?\n**Speaker-independent testi
 
 
 def family_names(recognizer) -> list[str]:
-    """The families running here, then the ensemble when it has two or more members."""
-    return recognizer.names
+    """The outputs running here (the ensemble when two or more of its members run), and the ensemble's story
+    when it is one family alone: the story says why no mix answers."""
+    return recognizer.names + (["ensemble"] if recognizer.ensemble_alone else [])
 
 
 def frozen_encoder_millions(encoder) -> float:

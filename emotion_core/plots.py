@@ -1,6 +1,8 @@
 """Plotly figures of one analysis. Each function returns a Figure and needs no Gradio."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -17,9 +19,15 @@ MODEL_COLOURS = {"cnn1d": "#00a3a3", "lstm": "#e377c2", "cnn2d": "#8c564b", "whi
 HUMAN_COLOUR = "#7f7f7f"  # the human listeners' line (dashed) in the How-it-works charts
 LOUDNESS_COLOUR = "#888888"
 PITCH_COLOUR = "#2ca02c"
-HZ_TICKS = (100, 250, 500, 1000, 2000, 4000, 8000)
+HZ_TICKS = (100, 500, 1000, 2000, 4000, 8000)  # 250 sat too close to 100 and 500 on the mel scale
+PITCH_HZ = (65, 500)  # the pitch search range (a frame at either end found no pitch)
+PITCH_NEIGHBOURHOOD = 25  # frames (250 ms): a frame an octave off their median is an octave error, folded back
+PITCH_STEADY_SEMITONES = 2  # further than this from its neighbourhood's median: not a voiced frame
+PITCH_MIN_RUN = 5  # frames (50 ms): a shorter voiced run is a syllable's edge, not a voice
+PITCH_SMOOTH = 5  # frames: the drawn pitch is the running median of this many voiced frames
 DB_PER_NEPER = 10 / np.log(10)  # natural-log power -> dB
 DB_RANGE = 80  # dB below the loudest cell that the colour scale spans
+DB_TICKS = tuple(range(0, DB_RANGE + 1, 20))  # levels above the floor; labelled in dB from the loudest (0)
 MAX_COLUMNS = 800  # spectrogram columns sent to the browser: about the plot's width in pixels on a laptop (8 s at 10 ms)
 
 
@@ -32,14 +40,42 @@ def _band_ticks(cfg=DEFAULT_FEATURES):
 
 
 def pitch_contour(speech: np.ndarray, frames: int) -> np.ndarray:
-    """Fundamental frequency (Hz, NaN where unvoiced or quiet) per 10 ms frame of `speech` (16 kHz)."""
+    """Fundamental frequency (Hz, NaN where unvoiced or quiet) per 10 ms frame of `speech` (16 kHz): YIN's
+    estimate, kept only on voiced frames and smoothed (voiced_pitch)."""
     import librosa
 
     if len(speech) < 2048:
         return np.full(frames, np.nan)
-    f0 = librosa.yin(speech, fmin=65, fmax=500, sr=SAMPLE_RATE, frame_length=1024, hop_length=DEFAULT_FEATURES.hop_length)
-    f0 = np.asarray(f0[:frames], dtype=float)
+    f0 = librosa.yin(speech, fmin=PITCH_HZ[0], fmax=PITCH_HZ[1], sr=SAMPLE_RATE, frame_length=1024,
+                     hop_length=DEFAULT_FEATURES.hop_length)
+    f0 = voiced_pitch(np.asarray(f0[:frames], dtype=float))
     return np.pad(f0, (0, frames - len(f0)), constant_values=np.nan)
+
+
+def _running_median(x: np.ndarray, size: int) -> np.ndarray:
+    """Median of the finite values among `size` frames centred on each frame (NaN where none is finite)."""
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(x, size // 2, constant_values=np.nan), size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        return np.nanmedian(window, axis=1)
+
+
+def voiced_pitch(f0: np.ndarray) -> np.ndarray:
+    """A frame-wise pitch estimate (Hz) -> its voiced frames only, smoothed; NaN elsewhere. Octave errors are folded
+    back onto their neighbourhood; frames at the search range's ends, frames that jump away from their
+    neighbourhood and voiced runs shorter than PITCH_MIN_RUN (the edges of syllables) are dropped."""
+    f0 = np.where((f0 > PITCH_HZ[0] * 1.02) & (f0 < PITCH_HZ[1] * 0.98), f0, np.nan)
+    semitones = 12 * np.log2(f0)
+    octaves = np.round((semitones - _running_median(semitones, PITCH_NEIGHBOURHOOD)) / 12)
+    semitones = semitones - 12 * np.nan_to_num(octaves)
+    steady = np.abs(semitones - _running_median(semitones, PITCH_NEIGHBOURHOOD)) <= PITCH_STEADY_SEMITONES
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], steady.astype(int), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a < PITCH_MIN_RUN:
+            steady[a:b] = False
+    semitones = np.where(steady, semitones, np.nan)
+    smoothed = np.where(steady, _running_median(semitones, PITCH_SMOOTH), np.nan)
+    return 2 ** (smoothed / 12)
 
 
 def display_columns(x: np.ndarray, step: int, reduce=np.mean) -> np.ndarray:
@@ -92,7 +128,8 @@ def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, s
         fig.add_trace(go.Scatter(x=t, y=f0, name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
                       row=1, col=1, secondary_y=True)
     fig.add_trace(go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", name="mel spectrogram",
-                             colorbar=dict(title=f"dB above<br>the loudest<br>−{DB_RANGE} dB", len=0.7, y=0.36),
+                             colorbar=dict(title="dB<br>(0: the<br>loudest)", len=0.7, y=0.36, tickvals=DB_TICKS,
+                                           ticktext=[f"{v - DB_RANGE}".replace("-", "−") for v in DB_TICKS]),
                              hovertemplate="%{x:.2f} s, band %{y}<br>%{z} dB<extra></extra>"), row=2, col=1)
     vals, text = _band_ticks(cfg)
     fig.update_yaxes(title_text="frequency (Hz, mel scale)", tickvals=vals, ticktext=text, row=2, col=1)

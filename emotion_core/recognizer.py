@@ -8,7 +8,9 @@ evaluation says is most accurate among those running: the highest validation cor
 checkpoint's record and, for the ensemble, from ensemble.json. Test scores are never used to choose.
 The ensemble's weights are renormalised over its members that are running; it is an output when at least two
 members with weight run, and its validation score counts only when every weighted member runs (that is the
-mix that was measured; a renormalised subset was not).
+mix that was measured; a renormalised subset was not). An ensemble with one weighted member (train.ensemble
+keeps the best single family unless a mix beats it reliably) is that family: the family answers, under its
+own name, and the headline says why there is no mix.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import torch
 from . import settings
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
-from .labels import LABELS, MODEL_NAMES
+from .labels import LABELS
+from .lead import lead_model, lead_reason
 from .models.base import EmotionModel, load_checkpoint
 from .models.registry import FAMILIES
 from .paths import checkpoint_dir, whisper_source
@@ -37,25 +40,6 @@ MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of
 TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
 
 log = logging.getLogger(__name__)
-
-
-def lead_model(names: list[str], scores: dict[str, float]) -> str:
-    """The output to headline: the highest validation score among `names` (the outputs running, in order);
-    names without a score are passed over; the first name when none has one; the first of equals."""
-    scored = [n for n in names if n in scores]
-    return max(scored, key=lambda n: scores[n]) if scored else (names[0] if names else "")
-
-
-def lead_reason(lead: str, names: list[str], scores: dict[str, float]) -> str:
-    """One plain sentence: which output leads and why (its validation score against the others')."""
-    shown = MODEL_NAMES.get(lead, lead)
-    if lead not in scores:
-        return f"{shown} leads: no validation score was recorded for the models running here."
-    others = sorted((n for n in names if n != lead and n in scores), key=lambda n: -scores[n])
-    against = "; ".join(f"{MODEL_NAMES.get(n, n)} {scores[n]:.1%}" for n in others)
-    return (f"Why {shown} leads: of the models running here, it was right most often on voices none of them "
-            f"trained on ({scores[lead]:.1%} balanced recall on the validation speakers"
-            + (f"; {against}" if against else "") + ").")
 
 
 def timeline_hop_s(speech_s: float, window_s: float) -> float:
@@ -216,13 +200,25 @@ class Recognizer:
 
     @property
     def has_ensemble(self) -> bool:
-        """True when the ensemble is an output: two or more families run and either every member with weight
-        runs (the rule of train.ensemble may give all the weight to one family: the ensemble is then that
-        family's answer, and the API keeps its "ensemble" entry), or, with some missing, two or more members
-        with weight run (a renormalised mix; one member alone is no ensemble)."""
-        complete = self.ensemble_weighted <= set(self.models)
-        running = bool(self.ensemble) and all(m in self.models for m in self.ensemble)
-        return len(self.models) > 1 and running and (complete or len(self.ensemble) > 1)
+        """True when the ensemble is an output (of the page, the API, the CLI): two or more of its members with
+        weight run (renormalised over them when some are missing). One member alone is that member, which
+        answers under its own name: the rule of train.ensemble may give all the weight to one family."""
+        return len(self.ensemble) > 1
+
+    @property
+    def ensemble_alone(self) -> str | None:
+        """The family the committed ensemble gives all its weight to, when it runs (train.ensemble kept it
+        alone: no mix beat it reliably); else None."""
+        if len(self.ensemble_weighted) != 1:
+            return None
+        (only,) = self.ensemble_weighted
+        return only if only in self.models else None
+
+    @property
+    def measures_ensemble(self) -> bool:
+        """Whether evaluation (predict_windows) reports the committed ensemble: when it is an output, and when it is
+        one family alone (the reports then show the choice train.ensemble made, equal to that family)."""
+        return self.has_ensemble or self.ensemble_alone is not None
 
     @property
     def names(self) -> list[str]:
@@ -252,7 +248,7 @@ class Recognizer:
 
     @property
     def lead_reason(self) -> str:
-        return lead_reason(self.lead, self.names, self.validation_scores)
+        return lead_reason(self.lead, self.names, self.validation_scores, self.ensemble_alone)
 
     def model_windows(self, audio: np.ndarray, vad=None) -> ClipWindows:
         """16 kHz mono audio -> the clip's log-mel and model windows.
@@ -353,7 +349,7 @@ class Recognizer:
             for name, (p, _ms) in self.window_probabilities(wins[s : s + batch]).items():
                 parts.setdefault(name, []).append(p)
         out = {name: np.concatenate(v) for name, v in parts.items()}
-        if self.has_ensemble:
+        if self.measures_ensemble:
             out[ENSEMBLE] = self.combine(out)
         return out
 

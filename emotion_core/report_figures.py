@@ -28,6 +28,7 @@ HUMAN_LISTENER_ACCURACY = 0.409  # CREMA-D listeners, voice only (Cao et al., 20
 BALANCED = "all (corpus-balanced)"
 WAVEFORM_POINTS = 2000  # samples drawn of the waveform (min/max envelope beyond that)
 PIPELINE_MAX_S = 6.0  # s of a clip drawn in the pipeline picture
+CONFUSION_FONT_PX = 12  # the confusion matrix's cell numbers: "100%" fits a cell at phone width (390 px)
 
 
 def load_reports(report_dir: Path = REPORT_DIR) -> dict[str, dict]:
@@ -57,15 +58,19 @@ def model_order(reports: dict[str, dict]) -> list[str]:
     return list(first["models"])
 
 
+PANEL_TITLES = {"clean": "clean audio", "classroom": "in a classroom"}  # short: two fit side by side on a phone
+HUMAN_DATASET = "CREMA-D"  # the listeners' accuracy was measured on CREMA-D only: its line is drawn there only
+
+
 def uar_figure(reports: dict[str, dict]) -> go.Figure:
     """Bars of each model's UAR per test dataset and corpus-balanced, one panel per condition (clean, and
-    classroom when there are results), with the human listeners' accuracy drawn across."""
+    classroom when there are results), with the human listeners' accuracy drawn across the CREMA-D group.
+    The legend sits above the plot; each panel's title sits inside its panel, under the legend."""
     conditions = [c for c in CONDITIONS if c in reports]
-    fig = make_subplots(rows=1, cols=max(len(conditions), 1), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[f"{c} audio" if c == "clean" else "classroom conditions" for c in conditions]
-                        if len(conditions) > 1 else None)
+    fig = make_subplots(rows=1, cols=max(len(conditions), 1), shared_yaxes=True, horizontal_spacing=0.04)
     for col, condition in enumerate(conditions, start=1):
         models = reports[condition]["models"]
+        x = []
         for name in model_order(reports):
             if name not in models:
                 continue
@@ -80,9 +85,14 @@ def uar_figure(reports: dict[str, dict]) -> go.Figure:
                                  textfont_size=9, cliponaxis=False,
                                  hovertemplate="%{x}: %{y:.1%} UAR (%{customdata} clips)<extra>" + shown + "</extra>"),
                           row=1, col=col)
-        fig.add_trace(go.Scatter(x=x, y=[HUMAN_LISTENER_ACCURACY] * len(x), mode="lines", legendgroup="human",
-                                 name=f"human listeners (CREMA-D) {HUMAN_LISTENER_ACCURACY:.1%}", showlegend=col == 1,
-                                 line=dict(color=HUMAN_COLOUR, dash="dash", width=2), hoverinfo="name"), row=1, col=col)
+        if HUMAN_DATASET in x:  # a category's group spans its index +- 0.5 on the axis
+            k = x.index(HUMAN_DATASET)
+            fig.add_shape(type="line", x0=k - 0.45, x1=k + 0.45, y0=HUMAN_LISTENER_ACCURACY, y1=HUMAN_LISTENER_ACCURACY,
+                          line=dict(color=HUMAN_COLOUR, dash="dash", width=2), legendgroup="human", showlegend=col == 1,
+                          name=f"human listeners ({HUMAN_DATASET}) {HUMAN_LISTENER_ACCURACY:.1%}", row=1, col=col)
+        if len(conditions) > 1:
+            fig.add_annotation(text=PANEL_TITLES[condition], showarrow=False, font_size=12, x=0.5, y=1.0,
+                               xref=f"x{'' if col == 1 else col} domain", yref="y domain", xanchor="center", yanchor="top")
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="UAR", col=1)
     fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
@@ -103,12 +113,14 @@ def confusion_figure(reports: dict[str, dict], name: str, condition: str = "clea
     totals = counts.sum(1, keepdims=True)
     share = np.divide(counts, totals, out=np.full_like(counts, np.nan), where=totals > 0)
     text = [[f"{v:.0%}" if np.isfinite(v) else "" for v in row] for row in share]
+    # every cell prints its share, so no colour bar (it took a third of a phone's width); the numbers keep one
+    # readable size at any width (plotly shrinks them to the cell otherwise: 7 px on a phone)
     fig.add_trace(go.Heatmap(z=share, x=labels, y=labels, customdata=counts, colorscale="Blues", zmin=0, zmax=1,
-                             text=text, texttemplate="%{text}", colorbar=dict(title="share", tickformat=".0%"),
+                             text=text, texttemplate="%{text}", textfont_size=CONFUSION_FONT_PX, showscale=False,
                              hovertemplate="true %{y}, answered %{x}: %{z:.0%} (%{customdata:.0f} clips)<extra></extra>"))
     fig.update_xaxes(title_text="the model's answer", side="bottom", tickangle=-45)
     fig.update_yaxes(title_text="the true emotion", autorange="reversed")
-    fig.update_layout(height=480, margin=dict(l=90, r=20, t=60, b=90),
+    fig.update_layout(height=480, margin=dict(l=80, r=10, t=60, b=90),
                       title=f"{MODEL_NAMES.get(name, name)}: its answers ({condition})")
     return fig
 

@@ -37,14 +37,23 @@ HEAD = """<script>
 })();
 </script>""" % json.dumps(dark_template())
 
-# Phone width: words in table headings and titles are never split mid-word (a wide table scrolls instead).
+# A tap on an example while the result is out of sight (on a phone it is far above the example list): bring the
+# result's summary to the top of the screen, where the progress and then the answer appear. (Gradio's own
+# scroll_to_output did not move the page here: its target is the status of the one output showing progress.)
+SHOW_RESULT_JS = """() => { const summary = document.querySelector('#summary');
+  const top = summary ? summary.getBoundingClientRect().top : 0;
+  if (summary && (top < 0 || top > window.innerHeight * 0.8)) summary.scrollIntoView({block: 'start'}); }"""
+
+# Words in table headings and titles are never split mid-word. On a laptop a table heading wraps between words,
+# so the widest table of the report fits 1366 px; at phone width headings stay on one line and a wide table
+# scrolls instead.
 CSS = """
 .prose th, .prose td, .prose h1, .prose h2, .prose h3 { word-break: normal !important; overflow-wrap: normal !important;
   hyphens: none !important; }
-.prose th { white-space: nowrap; }
 .guess-buttons button { min-width: 6.5em; }
 @media (max-width: 500px) {
   .prose table { display: block; overflow-x: auto; max-width: 100%; }
+  .prose th { white-space: nowrap; }
   .prose th, .prose td { padding: 4px 6px !important; }
 }
 """

@@ -12,8 +12,20 @@ WHISPER_DIR = Path(os.environ.get("EMOTION_WHISPER") or SHARED / "weights" / "wh
 CHECKPOINTS = REPO / "checkpoints"
 
 HAVE_WHISPER = (WHISPER_DIR / "config.json").is_file()
-# families the app answers with: the Whisper head and the ensemble need the encoder
-FAMILIES = {"cnn1d", "lstm", "cnn2d"} | ({"whisper", "ensemble"} if HAVE_WHISPER else set())
+RUNNING = ("cnn1d", "lstm", "cnn2d") + (("whisper",) if HAVE_WHISPER else ())  # the Whisper head needs the encoder
+
+
+def _outputs() -> set:
+    """The outputs the app answers with: the families running, and the ensemble when two or more of its weighted
+    members run (one member alone is that member, answering under its own name)."""
+    import json
+
+    spec = json.loads((CHECKPOINTS / "ensemble.json").read_text())
+    weighted = {m for m, w in zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"]))) if w > 0}
+    return set(RUNNING) | ({"ensemble"} if len(weighted & set(RUNNING)) >= 2 else set())
+
+
+FAMILIES = _outputs()  # every output's name
 
 needs_corpus = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"shared corpus not found at {DATA_DIR}")
 needs_whisper = pytest.mark.skipif(not HAVE_WHISPER, reason=f"Whisper encoder not found at {WHISPER_DIR}")

@@ -50,6 +50,17 @@ def test_a_round_scores_you_each_model_and_the_listeners():
     assert "It was **angry**" in reveal and "angry** (80%)" in reveal and "| LSTM | sad |" in reveal
 
 
+def test_the_listeners_score_is_one_plain_percentage():
+    """Their points are shares of listeners (0.75 for a clip 75% of them got right): the board once said
+    "at least 0.8 of 1" beside "75%". Now: on how many clips, and one percentage, a lower bound."""
+    c = clip("angry", votes=[("angry", 75.0)])
+    g = game.next_clip(game.new_game(seed=1), [c])
+    g = game.score_guess(g, "sad", c.label, game.model_answers({"lstm": probs("angry")}, c.label), c.votes)
+    row = next(line for line in game.scoreboard_markdown(g).splitlines() if "listener" in line)
+    assert row == "| Average listener (CREMA-D clips) | on 1 clip | at least 75% |"
+    assert "| You | 0 of 1 | 0% |" in game.scoreboard_markdown(g)
+
+
 def test_listeners_count_only_when_they_said_the_truth_and_clips_without_votes_do_not_count():
     assert game.listener_share((("neutral", 59.0),), "fearful") == 0.0  # majority said something else
     assert game.listener_share((("angry", 37.2), ("disgust", 58.6)), "disgust") == pytest.approx(0.586)

@@ -7,12 +7,13 @@ import urllib.request
 import pytest
 
 from .shared_paths import DATA_DIR
-from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, app_url, clips, upload  # noqa: F401 (fixtures)
+from .test_browser import (ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_server, app_url, clips,  # noqa: F401 (fixtures)
+                           upload)
 from .test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks  # skip without Chromium or the corpus; slow
 
-MODELS = ("1D CNN", "LSTM", "2D CNN (spectrogram image)", "Whisper encoder", "Ensemble")
+MODELS = SHOWN  # every output's name on the page
 PHONE = {"width": 390, "height": 844}
 CLIP = DATA_DIR / "CREMA-D/AudioWAV/1015_IEO_HAP_HI.opus"
 # every progress text shown while a request runs, and whether any was drawn inside the summary
@@ -45,8 +46,33 @@ PLOT_BOXES = """(sel) => { const root = document.querySelector(sel + ' .js-plotl
           area: Array.from(root.querySelectorAll('.cartesianlayer .bg, .bglayer rect')).map(box),
           ticks: Array.from(root.querySelectorAll('.xtick text, .ytick text')).map(box),
           title: Array.from(root.querySelectorAll('.g-gtitle text')).map(box),
+          notes: Array.from(root.querySelectorAll('.annotation-text')).map(box),
           axisTitles: Array.from(root.querySelectorAll('.infolayer g[class*="title"]:not(.g-gtitle) text')).map(box),
           label: Array.from(document.querySelectorAll(sel + ' [data-testid=block-label]')).map(box)}; }"""
+
+
+# the confusion matrix's cell numbers (font size in px) and its colour bar's width, against the plot's
+CONFUSION_TEXT = """() => { const root = document.querySelector('#confusion .js-plotly-plot');
+  const cells = Array.from(root.querySelectorAll('text')).filter(t => /^\\d+%$/.test(t.textContent.trim()));
+  const bar = Array.from(root.querySelectorAll('.colorbar')).map(e => e.getBoundingClientRect().width);
+  return {sizes: cells.map(t => parseFloat(getComputedStyle(t).fontSize)), bar: Math.max(0, ...bar),
+          width: root.querySelector('svg.main-svg').getBoundingClientRect().width}; }"""
+# the first table of "The exact numbers": its right edge and its block's, and whether the block hides some of it
+NUMBERS_TABLE = """() => { const t = [...document.querySelectorAll('.prose table')].find(e => e.offsetParent);
+  const block = t.closest('.block'); const b = block.getBoundingClientRect();
+  return {right: t.getBoundingClientRect().right, blockRight: b.right - parseFloat(getComputedStyle(block).paddingRight),
+          hidden: block.scrollWidth - block.clientWidth}; }"""
+
+
+def uar_titles_clear_of_the_legend(page):
+    """The accuracy chart's panel titles: two, apart, each inside its own panel, none under the legend."""
+    uar = page.evaluate(PLOT_BOXES, "#uar")
+    assert len(uar["notes"]) == 2, uar["notes"]
+    left, right = uar["notes"]
+    assert not overlap(left, right) and left[2] <= right[0], "the panel titles run together"
+    for title in uar["notes"]:
+        assert not any(overlap(title, legend) for legend in uar["legend"]), "the legend is printed over a panel title"
+        assert any(a[0] - 1 <= title[0] and title[2] <= a[2] + 1 for a in uar["area"]), "a title leaves its panel"
 
 
 def overlap(a, b):
@@ -81,7 +107,8 @@ def analyse_upload(page, path):
     page.wait_for_timeout(800)  # plotly finishes laying out
 
 
-def test_guessing_game_full_round(browser, app_url):  # noqa: F811
+def test_guessing_game_full_round(browser, app_url, app_server):  # noqa: F811
+    warnings_before = app_server.log.read_text().count("16-bit int format")
     page = open_page(browser, app_url)
     page.get_by_role("tab", name="Guess the emotion").click()
     guesses = [page.get_by_role("button", name=lab, exact=True) for lab in ("angry", "sad")]
@@ -102,6 +129,8 @@ def test_guessing_game_full_round(browser, app_url):  # noqa: F811
     score = page.locator("#score").inner_text()
     assert "You" in score and all(name in score for name in MODELS)
     assert "Average listener" in score or "listener" not in reveal.lower() or "No listener votes" in reveal
+    # each clip reached the player as Gradio plays it: no "converting float32 to 16-bit int" warning in the log
+    assert app_server.log.read_text().count("16-bit int format") == warnings_before
     page.screenshot(path=str(ARTIFACTS / "game.png"), full_page=True)
 
 
@@ -136,7 +165,19 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     page.locator("#confusion").get_by_text("LSTM: its answers").wait_for(timeout=RESULT_TIMEOUT_MS)
     assert "mel spectrogram" in page.locator("#pipeline").inner_text()
     assert page.get_by_text("Technical card: Whisper encoder").is_visible()
+    uar_titles_clear_of_the_legend(page)
     page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
+    dark = open_page(browser, app_url, query="?__theme=dark")
+    dark.get_by_role("tab", name="How it works").click()
+    dark.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    dark.wait_for_timeout(800)
+    uar_titles_clear_of_the_legend(dark)
+    laptop = open_page(browser, app_url, {"width": 1366, "height": 768})
+    laptop.get_by_role("tab", name="How it works").click()
+    laptop.get_by_text("The exact numbers").click()
+    laptop.locator(".prose table").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    numbers = laptop.evaluate(NUMBERS_TABLE)
+    assert numbers["right"] <= numbers["blockRight"] + 1 and numbers["hidden"] <= 1, f"the table is cut off: {numbers}"
     phone = open_page(browser, app_url, PHONE)
     phone.get_by_role("tab", name="How it works").click()
     phone.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
@@ -150,6 +191,11 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
         assert pipeline["svg"][0] - 1 <= t[0] and t[2] <= pipeline["svg"][2] + 1, "a pipeline title is cut"
         assert not any(overlap(t, b) for b in pipeline["ticks"] + pipeline["label"] + pipeline["axisTitles"]), \
             "a pipeline title is covered"
+    uar_titles_clear_of_the_legend(phone)
+    phone.wait_for_function("document.querySelector('#confusion .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    confusion = phone.evaluate(CONFUSION_TEXT)
+    assert len(confusion["sizes"]) >= 40 and min(confusion["sizes"]) >= 11, f"unreadable numbers: {confusion}"
+    assert confusion["bar"] < 0.1 * confusion["width"], f"the colour bar takes the width: {confusion}"
     uar = phone.evaluate(PLOT_BOXES, "#uar")
     for legend in uar["legend"]:
         assert not any(overlap(legend, b) for b in uar["area"] + uar["title"] + uar["label"]), "legend over the chart"
@@ -197,6 +243,47 @@ def test_phone_width_result_first_no_split_words_no_overlaps(browser, app_url): 
     spec = page.evaluate(PLOT_BOXES, "#spectrogram")
     assert not any(overlap(legend, a) for legend in spec["legend"] for a in spec["area"]), "legend over the loudness panel"
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+
+
+def test_phone_tap_on_an_example_shows_its_result(browser, app_url):  # noqa: F811
+    """On a phone the example list is far below the result: a tap brings the result into view."""
+    page = open_page(browser, app_url, PHONE)
+    example = page.locator("button.gallery-item").nth(3)
+    example.scroll_into_view_if_needed()
+    example.click()
+    page.locator("#summary").get_by_text(" s of audio").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    top, bottom = page.evaluate("() => { const r = document.querySelector('#summary h3').getBoundingClientRect();"
+                                " return [r.top, r.bottom]; }")
+    assert 0 <= top and bottom <= PHONE["height"], f"the result's headline is off screen ({top:.0f}..{bottom:.0f} px)"
+    page.screenshot(path=str(ARTIFACTS / "phone-example.png"))
+
+
+def test_record_again_after_an_upload_and_clear(browser, app_url, clips):  # noqa: F811
+    """After an upload the player shows its upload area, and after Clear too; "Record again" brings the microphone
+    back (and takes the clip and its result off the page)."""
+    page = open_page(browser, app_url)
+    record = page.get_by_role("button", name="Record", exact=True)
+    again = page.get_by_role("button", name="Record again")
+    start = page.locator("#summary").get_by_text("Record or upload a clip to start")
+    assert record.is_visible() and not again.is_visible()  # the page opens on the microphone
+    analyse_upload(page, clips / "upload.wav")
+    page.get_by_label("Clear").first.click()
+    start.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert not record.is_visible() and again.is_visible()
+    again.click()
+    record.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert not again.is_visible()
+    analyse_upload(page, clips / "upload.wav")  # a clip and its result on screen: Record again without Clear
+    again.click()
+    record.wait_for(timeout=RESULT_TIMEOUT_MS)
+    start.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#bars .js-plotly-plot").count() == 0
+    record.click()
+    page.wait_for_timeout(3000)
+    page.locator("button.stop-button").first.click()
+    page.locator("#summary").get_by_text(" s of audio").wait_for(timeout=RESULT_TIMEOUT_MS)  # the new take's answer
+    assert not again.is_visible()
 
 
 def test_dark_mode_draws_dark_plots(browser, app_url):  # noqa: F811

@@ -74,8 +74,8 @@ def test_how_it_works_charts_read_the_reports_and_add_a_classroom_column(tmp_pat
     entry = clean["models"][next(iter(clean["models"]))]
     assert list(first.y[:-1]) == [v["uar"] for v in entry["per_dataset"].values()]
     assert first.y[-1] == pytest.approx(np.mean([v["uar"] for v in entry["per_dataset"].values()]))
-    human = [t for t in fig.data if t.type == "scatter"]
-    assert len(human) == 1 and set(human[0].y) == {report_figures.HUMAN_LISTENER_ACCURACY}
+    human = [s for s in fig.layout.shapes if s.name and "human listeners" in s.name]
+    assert len(human) == 1 and {human[0].y0, human[0].y1} == {report_figures.HUMAN_LISTENER_ACCURACY}
     # classroom results of the same shape: a second panel beside the clean one
     classroom = json.loads(json.dumps(clean))
     for m in classroom["models"].values():
@@ -90,6 +90,19 @@ def test_how_it_works_charts_read_the_reports_and_add_a_classroom_column(tmp_pat
     cm = report_figures.confusion_figure(reports, "cnn1d", "classroom").data[0]
     counts = np.asarray(clean["models"]["cnn1d"]["confusion"], float)
     assert np.allclose(np.asarray(cm.z, float), counts / counts.sum(1, keepdims=True))
+
+
+def test_the_listeners_line_is_drawn_across_crema_d_only():
+    """Cao et al. measured listeners on CREMA-D: the 40.9% line spans the CREMA-D group of each panel, not the
+    RAVDESS, SAVEE or corpus-balanced groups."""
+    fig = report_figures.uar_figure(report_figures.load_reports())
+    datasets = list(next(t for t in fig.data if t.type == "bar").x)
+    k = datasets.index("CREMA-D")  # a category's group spans its index +- 0.5
+    spans = [(t.x[0], t.x[-1]) for t in fig.data if t.type != "bar"]  # a line drawn as a trace spans its x
+    spans += [(s.x0, s.x1) for s in fig.layout.shapes if s.name and "human listeners" in s.name]
+    assert len(spans) == len({t.xaxis for t in fig.data if t.type == "bar"})  # one line in each panel
+    for a, b in spans:
+        assert isinstance(a, float) and k - 0.5 <= a < b <= k + 0.5, (a, b, datasets)
 
 
 def test_how_it_works_reads_the_classroom_results_that_train_evaluate_writes_beside_the_clean_ones(tmp_path):

@@ -35,7 +35,7 @@ from emotion_core.paths import checkpoint_dir, whisper_source
 
 from .cache import cache_dir, clip_mel, load_cache
 from .copies import SIMULATED, copy_files, load_copy
-from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
+from .metrics import corpus_balanced_uar, evaluate_predictions
 
 CALIBRATION_FILE = "calibration.json"
 TOLERANCE = 0.005  # out-of-fold mean cb-UAR a calibration may cost
