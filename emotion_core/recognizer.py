@@ -35,6 +35,7 @@ from .vad import NO_SPEECH_MESSAGE, enough_speech
 
 FAMILY_ORDER = FAMILIES
 ENSEMBLE = "ensemble"
+CALIBRATION_FILE = "calibration.json"  # {family: {"temperature", "bias", "adopted", "checkpoint_sha256", ...}}
 ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
 MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
 TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
@@ -75,6 +76,7 @@ class ModelOutput:
     probabilities: np.ndarray  # (n_labels,), sums to 1
     window_probabilities: np.ndarray  # (n_windows, n_labels)
     latency_ms: float
+    calibrated: bool = False  # probabilities through the family's validation-chosen calibration (train.calibration)
 
 
 @dataclass
@@ -125,6 +127,7 @@ class Prediction:
                     "label": out.label,
                     "probabilities": {lab: round(float(p), 5) for lab, p in zip(self.labels, out.probabilities)},
                     "latency_ms": round(out.latency_ms, 1),
+                    "calibrated": out.calibrated,
                 }
                 for name, out in self.models.items()
             },
@@ -174,6 +177,21 @@ class Recognizer:
             self.models[family] = model
             self.meta[family] = meta
         self.ensemble = self._load_ensemble()
+        self.calibration = self._load_calibration()
+
+    def _load_calibration(self) -> dict[str, tuple[float, torch.Tensor]]:
+        """family -> (temperature, bias) for each running family whose calibration (train.calibration) was
+        adopted on validation and belongs to the checkpoint loaded (its sha256); another checkpoint runs as is."""
+        path = self.dir / CALIBRATION_FILE
+        out = {}
+        for family, c in (json.loads(path.read_text()) if path.is_file() else {}).items():
+            if family not in self.models or not c.get("adopted"):
+                continue
+            if file_sha256(self.dir / f"{family}.pt") != c.get("checkpoint_sha256"):
+                log.warning("%s: %s belongs to another checkpoint; running it uncalibrated", family, CALIBRATION_FILE)
+                continue
+            out[family] = (float(c["temperature"]), torch.tensor(c["bias"], dtype=torch.float32, device=self.device))
+        return out
 
     def _load_whisper(self, head, source):
         from .models.whisper import check_encoder, load_encoder
@@ -305,7 +323,11 @@ class Recognizer:
                     if timing_ms is not None:
                         timing_ms["features"] = timing_ms.get("features", 0.0) + shared_ms
                     t = time.perf_counter()
-            probs = torch.softmax(model(inputs[kind]), dim=-1).float().cpu().numpy()
+            logits = model(inputs[kind]).float()
+            if name in self.calibration:
+                temperature, bias = self.calibration[name]
+                logits = logits / temperature + bias
+            probs = torch.softmax(logits, dim=-1).cpu().numpy()
             if self.device.startswith("cuda"):
                 torch.cuda.synchronize()
             out[name] = (probs, (time.perf_counter() - t) * 1000)
@@ -334,7 +356,7 @@ class Recognizer:
                                                  None if progress is None else lambda m: progress(m, n_windows))
         for name, (wp, ms) in window_probs.items():
             p = wp.mean(0)
-            pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms)
+            pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms, name in self.calibration)
         if self.has_ensemble:
             wp = self.combine({m: window_probs[m][0] for m in self.ensemble})
             p = wp.mean(0)
@@ -353,3 +375,8 @@ class Recognizer:
             out[ENSEMBLE] = self.combine(out)
         return out
 
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -19,7 +19,6 @@ an entry whose checkpoint changed. The test speakers are not read.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -32,12 +31,12 @@ from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.registry import FAMILIES
 from emotion_core.paths import checkpoint_dir, whisper_source
+from emotion_core.recognizer import CALIBRATION_FILE, file_sha256
 
 from .cache import cache_dir, clip_mel, load_cache
 from .copies import SIMULATED, copy_files, load_copy
 from .metrics import corpus_balanced_uar, evaluate_predictions
 
-CALIBRATION_FILE = "calibration.json"
 TOLERANCE = 0.005  # out-of-fold mean cb-UAR a calibration may cost
 BATCH = 256
 
@@ -167,10 +166,6 @@ def calibrate_family(logits: dict, owners: dict, rows) -> dict:
                     "fitted": scores({c: probs(t, b, c) for c in conds}, rows)}}
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Calibrate each family on the validation speakers (temperature + bias).")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -195,7 +190,7 @@ def main(argv=None) -> int:
         logits = {c: window_logits(model, w, encoder) for c, (w, _, _) in sets.items()}
         owners = {c: o for c, (_, o, _) in sets.items()}
         cal = calibrate_family(logits, owners, rows)
-        result[family] = {**cal, "checkpoint_sha256": sha256(path)}
+        result[family] = {**cal, "checkpoint_sha256": file_sha256(path)}
         v = cal["val"]
         print(f"{family}: T {cal['temperature']:.2f}, bias {np.round(cal['bias'], 2).tolist()}; mean cb-UAR "
               f"{v['uncalibrated']['mean_cb_uar']:.4f} -> out of fold {v['out_of_fold']['mean_cb_uar']:.4f}; largest "
