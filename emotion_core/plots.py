@@ -40,16 +40,21 @@ def _band_ticks(cfg=DEFAULT_FEATURES):
 
 
 def pitch_contour(speech: np.ndarray, frames: int) -> np.ndarray:
-    """Fundamental frequency (Hz, NaN where unvoiced or quiet) per 10 ms frame of `speech` (16 kHz): YIN's
-    estimate, kept only on voiced frames and smoothed (voiced_pitch)."""
-    import librosa
+    """Fundamental frequency (Hz, NaN where unvoiced or quiet) per 10 ms frame of `speech` (16 kHz): Praat's
+    autocorrelation pitch (praat-parselmouth; compiled C++, nothing compiles on first use), its voiced frames
+    only, smoothed (voiced_pitch)."""
+    import parselmouth
 
+    hop_s = DEFAULT_FEATURES.hop_length / SAMPLE_RATE
     if len(speech) < 2048:
         return np.full(frames, np.nan)
-    f0 = librosa.yin(speech, fmin=PITCH_HZ[0], fmax=PITCH_HZ[1], sr=SAMPLE_RATE, frame_length=1024,
-                     hop_length=DEFAULT_FEATURES.hop_length)
-    f0 = voiced_pitch(np.asarray(f0[:frames], dtype=float))
-    return np.pad(f0, (0, frames - len(f0)), constant_values=np.nan)
+    pitch = parselmouth.Sound(np.asarray(speech, dtype=np.float64), sampling_frequency=SAMPLE_RATE).to_pitch_ac(
+        time_step=hop_s, pitch_floor=PITCH_HZ[0], pitch_ceiling=PITCH_HZ[1])
+    f0 = pitch.selected_array["frequency"]  # 0 where Praat found the frame unvoiced
+    at = np.clip(np.round((np.arange(frames) * hop_s - pitch.xs()[0]) / hop_s).astype(int), 0, len(f0) - 1)
+    inside = (np.arange(frames) * hop_s >= pitch.xs()[0] - hop_s) & (np.arange(frames) * hop_s <= pitch.xs()[-1] + hop_s)
+    f0 = np.where(inside & (f0[at] > 0), f0[at], np.nan)
+    return voiced_pitch(f0)
 
 
 def _running_median(x: np.ndarray, size: int) -> np.ndarray:

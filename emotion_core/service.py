@@ -14,7 +14,7 @@ from .recognizer import ENSEMBLE, Prediction, Recognizer
 from .vad import speech_activity
 
 LOW_CONFIDENCE = 0.40  # below this top probability a model's answer is called uncertain
-MAX_PITCH_S = 30  # s: pitch contour only for clips up to this long (librosa.yin takes about 0.2 s for 30 s of speech)
+MAX_PITCH_S = 30  # s: pitch contour only for clips up to this long (Praat's pitch takes about 0.1 s for 30 s of speech)
 
 
 @dataclass
