@@ -55,3 +55,22 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
         assert cm.shape == (7, 7) and cm.sum() == m["overall"]["n"]
         assert cm.trace() / cm.sum() == pytest.approx(m["overall"]["accuracy"])
     assert out.with_suffix(".md").is_file() and out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_reports_of_other_families_and_conditions_merge_into_one():
+    from train.evaluate import merge_reports, report_conditions
+
+    class Clip:
+        def __init__(self, label, dataset):
+            self.label, self.dataset = label, dataset
+
+    clips = [Clip(lab, ds) for ds in ("CREMA-D", "RAVDESS") for lab in ("angry", "sad", "happy")]
+    a = report_conditions({"clean": {"whisper": [0, 5, 3, 0, 5, 3]}, "young": {"whisper": [0, 5, 5, 0, 5, 3]}}, clips)
+    b = report_conditions({"clean": {"cnn1d": [0, 0, 0, 0, 0, 0]}, "classroom": {"cnn1d": [5, 5, 5, 5, 5, 5]}}, clips)
+    m = merge_reports(a, b)
+    assert list(m["conditions"]) == ["clean", "classroom", "young"] and m["condition"] == "clean,classroom,young"
+    assert list(m["conditions"]["clean"]["models"]) == ["cnn1d", "whisper"] and m["models"] == m["conditions"]["clean"]["models"]
+    assert m["conditions"]["young"]["models"]["whisper"] == a["conditions"]["young"]["models"]["whisper"]
+    assert m["answer_shares"]["classroom"]["cnn1d"]["sad"] == 1.0
+    with pytest.raises(ValueError, match="different clips"):
+        merge_reports(a, report_conditions({"clean": {"cnn1d": [0, 0, 0]}}, clips[:3]))

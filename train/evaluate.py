@@ -39,7 +39,8 @@ from corpus import DATASETS, select_clips
 from emotion_core.audio import AudioError, load_audio
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.paths import data_dir
-from emotion_core.recognizer import Recognizer
+from emotion_core.models.registry import FAMILIES
+from emotion_core.recognizer import ENSEMBLE, Recognizer
 
 from .metrics import clip_means, corpus_balanced_uar, evaluate_predictions
 
@@ -188,6 +189,27 @@ def report_conditions(preds_by_condition: dict, clips) -> dict:
         "answer_shares": {cond: {name: shares(np.array(m["confusion"]).sum(0)) for name, m in models.items()}
                           for cond, models in per.items()},
     }
+
+
+def merge_reports(base: dict, new: dict) -> dict:
+    """Two reports of the same clips (runs of other families or conditions) -> one, in CONDITIONS order; a
+    (condition, model) in both takes the new run's result."""
+    n = {m["overall"]["n"] for r in (base, new) for c in r["conditions"].values() for m in c["models"].values()}
+    if len(n) != 1 or base["true_shares"] != new["true_shares"]:
+        raise ValueError("the reports hold different clips; they cannot be merged")
+    conds = [c for c in CONDITIONS if c in base["conditions"] or c in new["conditions"]]
+    order = [*FAMILIES, ENSEMBLE]
+
+    def ordered(d: dict) -> dict:
+        return dict(sorted(d.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+    per = {c: ordered({**base["conditions"].get(c, {}).get("models", {}), **new["conditions"].get(c, {}).get("models", {})})
+           for c in conds}
+    shares = {c: ordered({**base["answer_shares"].get(c, {}), **new["answer_shares"].get(c, {})}) for c in conds}
+    merged = {**base, **new, "models": per[conds[0]], "conditions": {c: {"models": per[c]} for c in conds},
+              "answer_shares": shares,
+              "condition": next((k for k, v in CONDITION_SETS.items() if v == tuple(conds)), ",".join(conds))}
+    return merged
 
 
 def _model_tables(models: dict) -> list[str]:
@@ -355,6 +377,9 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoints", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    ap.add_argument("--families", help="only these outputs, comma-separated (e.g. cnn1d,lstm); default: every one")
+    ap.add_argument("--add-to", help="a report of the same clips (e.g. of other families or conditions) that this "
+                    "run's results are added to (replacing the same condition and model); written to --out")
     ap.add_argument("--fast", choices=["on", "off"], default="off", help="on: the CPU fast path (EMOTION_FAST: the Whisper "
                     "encoder with int8 linear layers); default off: the models exactly as trained, as the app runs them")
     args = ap.parse_args(argv)
@@ -369,6 +394,8 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr)
         return 2
     rec = Recognizer(args.checkpoints, args.device, args.whisper, args.fast == "on")
+    if args.families:  # the others are not run (their results come from another run: --add-to)
+        rec.models = {k: m for k, m in rec.models.items() if k in args.families.split(",")}
     for fam, why in rec.unavailable.items():
         print(f"not evaluated: {fam}: {why}", file=sys.stderr)
     t = time.perf_counter()
@@ -384,6 +411,8 @@ def main(argv=None) -> int:
     if "young" in condition_fns:  # who each speaker became (train.voice_age)
         result["young_voices"] = {s: dataclasses.asdict(v) for s, v in condition_fns["young"].voices.items()
                                   if s in {c.speaker for c in kept}}
+    if args.add_to and Path(args.add_to).is_file():
+        result = merge_reports(json.loads(Path(args.add_to).read_text()), result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
