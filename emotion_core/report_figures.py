@@ -3,8 +3,8 @@ written here except the human listeners' published accuracy), and the pipeline p
 
 A report is the JSON of `python -m train.evaluate`: {"labels", "models": {name: {"overall", "per_dataset":
 {dataset: {"n", "accuracy", "uar", ...}}, "confusion": (n_labels, n_labels) counts, rows true}}}. Results under
-classroom conditions, when they exist, are a second report of the same shape (reports/classroom.json), or a
-"classroom" entry of the same shape inside a model's entry of reports/test.json."""
+other conditions (classroom, young, young+classroom) sit beside the clean ones in its "conditions"; classroom
+results may also be a second report of the same shape (reports/classroom.json)."""
 from __future__ import annotations
 
 import json
@@ -23,7 +23,7 @@ from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, display_l
 REPORT_DIR = PROJECT_DIR / "reports"
 CLEAN_REPORT = "test.json"  # the test speakers, clean studio audio
 CLASSROOM_REPORT = "classroom.json"  # the same speakers under classroom conditions (when evaluated)
-CONDITIONS = ("clean", "classroom")
+CONDITIONS = ("clean", "classroom", "young", "young+classroom")  # train.evaluate's, in its order
 HUMAN_LISTENER_ACCURACY = 0.409  # CREMA-D listeners, voice only (Cao et al., 2014); a published figure
 BALANCED = "all (corpus-balanced)"
 WAVEFORM_POINTS = 2000  # samples drawn of the waveform (min/max envelope beyond that)
@@ -32,18 +32,18 @@ CONFUSION_FONT_PX = 12  # the confusion matrix's cell numbers: "100%" fits a cel
 
 
 def load_reports(report_dir: Path = REPORT_DIR) -> dict[str, dict]:
-    """{"clean": report, "classroom": report} for the conditions that have results ({} when none do)."""
-    out = {}
-    for condition, name in zip(CONDITIONS, (CLEAN_REPORT, CLASSROOM_REPORT)):
+    """{condition: report} for the conditions that have results, in CONDITIONS order ({} when none do)."""
+    found = {}
+    for condition, name in (("clean", CLEAN_REPORT), ("classroom", CLASSROOM_REPORT)):
         try:
-            out[condition] = json.loads((Path(report_dir) / name).read_text())
+            found[condition] = json.loads((Path(report_dir) / name).read_text())
         except (OSError, ValueError):
             continue
-    clean = out.get("clean", {})
-    room = clean.get("conditions", {}).get("classroom")  # train.evaluate --condition both writes it here
-    if room and clean.get("condition") != "classroom" and "classroom" not in out:
-        out["classroom"] = {"labels": clean.get("labels", list(LABELS)), "models": room["models"]}
-    return out
+    clean = found.get("clean", {})
+    for condition, c in clean.get("conditions", {}).items():  # train.evaluate --condition all writes them here
+        if condition != "clean" and condition not in found:
+            found[condition] = {"labels": clean.get("labels", list(LABELS)), "models": c["models"]}
+    return {c: found[c] for c in CONDITIONS if c in found}
 
 
 def corpus_balanced_uar(entry: dict) -> float:
@@ -58,17 +58,21 @@ def model_order(reports: dict[str, dict]) -> list[str]:
     return list(first["models"])
 
 
-PANEL_TITLES = {"clean": "clean audio", "classroom": "in a classroom"}  # short: two fit side by side on a phone
+PANEL_TITLES = {"clean": "clean audio", "classroom": "in a classroom", "young": "a pupil's voice",
+                "young+classroom": "a pupil in a classroom"}  # short: two fit side by side on a phone
+PANEL_HEIGHT_PX = 430
 HUMAN_DATASET = "CREMA-D"  # the listeners' accuracy was measured on CREMA-D only: its line is drawn there only
 
 
 def uar_figure(reports: dict[str, dict]) -> go.Figure:
-    """Bars of each model's UAR per test dataset and corpus-balanced, one panel per condition (clean, and
-    classroom when there are results), with the human listeners' accuracy drawn across the CREMA-D group.
-    The legend sits above the plot; each panel's title sits inside its panel, under the legend."""
+    """Bars of each model's UAR per test dataset and corpus-balanced, one panel per condition with results
+    (two panels a row), with the human listeners' accuracy drawn across the CREMA-D group. The legend sits
+    above the plot; each panel's title sits inside its panel."""
     conditions = [c for c in CONDITIONS if c in reports]
-    fig = make_subplots(rows=1, cols=max(len(conditions), 1), shared_yaxes=True, horizontal_spacing=0.04)
-    for col, condition in enumerate(conditions, start=1):
+    n_rows, n_cols = -(-max(len(conditions), 1) // 2), min(max(len(conditions), 1), 2)
+    fig = make_subplots(rows=n_rows, cols=n_cols, shared_yaxes=True, horizontal_spacing=0.04, vertical_spacing=0.08)
+    for i, condition in enumerate(conditions):
+        row, col = i // 2 + 1, i % 2 + 1
         models = reports[condition]["models"]
         x = []
         for name in model_order(reports):
@@ -80,21 +84,22 @@ def uar_figure(reports: dict[str, dict]) -> go.Figure:
             y = [entry["per_dataset"][d]["uar"] for d in datasets] + [corpus_balanced_uar(entry)]
             n = [entry["per_dataset"][d]["n"] for d in datasets] + [entry["overall"]["n"]]
             shown = MODEL_NAMES.get(name, name)
-            fig.add_trace(go.Bar(x=x, y=y, name=shown, legendgroup=name, showlegend=col == 1, customdata=n,
+            fig.add_trace(go.Bar(x=x, y=y, name=shown, legendgroup=name, showlegend=i == 0, customdata=n,
                                  marker_color=MODEL_COLOURS.get(name), text=[f"{v:.0%}" for v in y], textposition="outside",
                                  textfont_size=9, cliponaxis=False,
                                  hovertemplate="%{x}: %{y:.1%} UAR (%{customdata} clips)<extra>" + shown + "</extra>"),
-                          row=1, col=col)
+                          row=row, col=col)
         if HUMAN_DATASET in x:  # a category's group spans its index +- 0.5 on the axis
             k = x.index(HUMAN_DATASET)
             fig.add_shape(type="line", x0=k - 0.45, x1=k + 0.45, y0=HUMAN_LISTENER_ACCURACY, y1=HUMAN_LISTENER_ACCURACY,
-                          line=dict(color=HUMAN_COLOUR, dash="dash", width=2), legendgroup="human", showlegend=col == 1,
-                          name=f"human listeners ({HUMAN_DATASET}) {HUMAN_LISTENER_ACCURACY:.1%}", row=1, col=col)
+                          line=dict(color=HUMAN_COLOUR, dash="dash", width=2), legendgroup="human", showlegend=i == 0,
+                          name=f"human listeners ({HUMAN_DATASET}) {HUMAN_LISTENER_ACCURACY:.1%}", row=row, col=col)
         if len(conditions) > 1:
+            axis = "" if i == 0 else i + 1
             fig.add_annotation(text=PANEL_TITLES[condition], showarrow=False, font_size=12, x=0.5, y=1.0,
-                               xref=f"x{'' if col == 1 else col} domain", yref="y domain", xanchor="center", yanchor="top")
+                               xref=f"x{axis} domain", yref=f"y{axis} domain", xanchor="center", yanchor="top")
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="UAR", col=1)
-    fig.update_layout(barmode="group", height=460, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend
+    fig.update_layout(barmode="group", height=PANEL_HEIGHT_PX * n_rows + 30, margin=dict(l=60, r=20, t=40, b=40),
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
     return fig
 

@@ -120,3 +120,26 @@ def test_how_it_works_reads_the_classroom_results_that_train_evaluate_writes_bes
     first_ds = next(iter(clean["models"][name]["per_dataset"]))
     assert reports["classroom"]["models"][name]["per_dataset"][first_ds]["uar"] == pytest.approx(
         clean["models"][name]["per_dataset"][first_ds]["uar"] / 3)
+
+
+def test_how_it_works_shows_every_condition_the_report_holds(tmp_path):
+    """A report of all four conditions (train.evaluate --condition all): four panels, two a row, each titled."""
+    clean = json.loads((report_figures.REPORT_DIR / "test.json").read_text())
+    conds = {}
+    for k, c in enumerate(report_figures.CONDITIONS):
+        models = json.loads(json.dumps(clean["models"]))
+        for m in models.values():
+            for v in m["per_dataset"].values():
+                v["uar"] /= k + 1
+        conds[c] = {"models": models}
+    (tmp_path / "test.json").write_text(json.dumps({**clean, "condition": "all", "conditions": conds}))
+    reports = report_figures.load_reports(tmp_path)
+    assert list(reports) == list(report_figures.CONDITIONS)
+    fig = report_figures.uar_figure(reports)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert {t.xaxis for t in bars} == {"x", "x2", "x3", "x4"}
+    assert fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]  # the young panels sit under the others
+    titles = {a.text for a in fig.layout.annotations}
+    assert {report_figures.PANEL_TITLES[c] for c in report_figures.CONDITIONS} <= titles
+    young = next(t for t in bars if t.xaxis == "x3")
+    assert young.y[0] == pytest.approx(next(t for t in bars if t.xaxis == "x").y[0] / 3)
