@@ -2,9 +2,11 @@
 and 7; issue 18 item 1): identical uploads, no recording left on disk after any sequence of requests,
 refusals, disconnects and a crash, only uploads ever deleted, the request size bounded, one log line per
 refused input."""
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from .test_load_audio import speechlike
 
 pytestmark = pytest.mark.slow
 SWEEP_S = 6.0  # EMOTION_SWEEP_S for these servers: an unused upload is gone within 1.25 of these
+UPLOAD_S = 20.0  # EMOTION_UPLOAD_S: an upload still arriving after this long is cut off
 AUDIO = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".webm", ".aif", ".aiff"}
 
 
@@ -35,7 +38,8 @@ def clip(path, seconds=2.0, seed=0):
 
 def start(tmp_path_factory, **env):
     # a 1 s heartbeat: a closed client's session ends (and its unload runs) within a second, not 15 s
-    env = {"EMOTION_WHISPER": str(WHISPER_DIR), "EMOTION_SWEEP_S": str(SWEEP_S), "GRADIO_HEARTBEAT_INTERVAL": 1, **env}
+    env = {"EMOTION_WHISPER": str(WHISPER_DIR), "EMOTION_SWEEP_S": SWEEP_S, "EMOTION_UPLOAD_S": UPLOAD_S,
+           "GRADIO_HEARTBEAT_INTERVAL": 1, **env}
     return AppServer(tmp_path_factory.mktemp("app-tmp"), {k: str(v) for k, v in env.items()})
 
 
@@ -62,6 +66,23 @@ def call(server, api_name, path):
         return client.predict(handle_file(str(path)), api_name=api_name)
     finally:
         client.close()
+
+
+def upload_raw(server, path, name=None):
+    """A script's upload through the upload route, without a page: the stored path."""
+    with open(path, "rb") as f:
+        r = httpx.post(server.url + "gradio_api/upload", files={"files": (name or path.name, f, "audio/wav")})
+    assert r.status_code == 200, r.text
+    return r.json()[0]
+
+
+def call_raw(server, api_name, stored):
+    """/gradio_api/call/<api_name> with an uploaded path, the answer stream read to its end: no heartbeat,
+    no page."""
+    url = f"{server.url}gradio_api/call/{api_name}"
+    r = httpx.post(url, json={"data": [{"path": stored, "meta": {"_type": "gradio.FileData"}}]})
+    assert r.status_code == 200, r.text
+    return httpx.get(f"{url}/{r.json()['event_id']}", timeout=120).text
 
 
 def idle_then_check(server, examples=frozenset()):
@@ -175,10 +196,13 @@ def test_analyse_twice_keeps_the_clip_and_closing_the_session_deletes_it(server,
     client = client_of(server)
     upload = client.predict(handle_file(str(clip(tmp_path / "mine.wav", seed=7))), api_name="/analyse")
     assert upload[1] is not None
-    stored = [p for p in user_audio(server.temp_dir, server.examples) if p.name == "mine.wav"]
+    stored = user_audio(server.temp_dir, server.examples)
     assert len(stored) == 1, "the session's clip is not kept while it is on the page"
+    # gradio_client sends the file again (it can read the path here), so the page's clip is a new upload now
     again = client.predict({"path": str(stored[0]), "meta": {"_type": "gradio.FileData"}}, api_name="/analyse")
     assert again[1] is not None, again[3]
+    stored = user_audio(server.temp_dir, server.examples)
+    assert len(stored) == 1, f"the page keeps its current clip only: {stored}"
     time.sleep(1.5 * SWEEP_S)
     assert stored[0].exists(), "the sweep deleted a clip its session still shows"
     page = httpx.get(f"{server.url}gradio_api/file={stored[0]}")
@@ -242,3 +266,90 @@ def test_refused_by_a_full_queue_then_kill_9_then_restart_leaves_no_audio(tmp_pa
         with srv:  # restart on the same directory
             assert not user_audio(srv.temp_dir, examples), "the restart kept what the crash left"
     assert not user_audio(srv.temp_dir), "the exit left files behind"
+
+
+def test_analyse_without_a_page_deletes_the_clip_with_its_answer(server, tmp_path):
+    """Issue 28 item 1: /analyse called by a script (no heartbeat, so no page can show the clip) kept the clip."""
+    stored = upload_raw(server, clip(tmp_path / "jane_doe_interview.wav", seed=21))
+    answer = call_raw(server, "analyse", stored)
+    assert "event: complete" in answer, answer[-500:]
+    left = user_audio(server.temp_dir, server.examples)  # the server still runs; no sweep has passed
+    assert not left, f"/analyse kept the clip after its answer: {left}"
+
+
+def test_uploads_are_stored_under_random_names(server, tmp_path):
+    """Issue 28 item 3: the user's file name never reaches the disk, and two uploads never share a file."""
+    path = clip(tmp_path / "jane_doe_interview.wav", seed=22)
+    first, second = upload_raw(server, path), upload_raw(server, path)
+    assert first != second, "two uploads share one file"
+    for stored in (first, second):
+        assert "jane" not in stored and stored.endswith(".wav"), stored
+        assert len(Path(stored).stem) >= 32, f"{stored} is not a random name"
+    assert not [p for p in server.temp_dir.rglob("*jane*")], "the user's file name is on disk"
+    answer = call_raw(server, "classify", first)
+    assert "event: complete" in answer, answer[-500:]
+    assert not Path(first).exists() and Path(second).exists()  # each upload is its own file
+    idle_then_check(server, server.examples)
+
+
+def trickle(server, stop: threading.Event, every_s: float = 0.5):
+    """A raw POST to the upload route whose file arrives one byte at a time; returns what the server answered."""
+    head = (b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"slow.wav\"\r\n"
+            b"Content-Type: audio/wav\r\n\r\nRIFF")
+    request = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {len(head) + 10_000}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=every_s) as sock:
+        sock.sendall(request.encode() + head)
+        answer = b""
+        while not stop.is_set():
+            try:
+                sock.sendall(b"\0")
+                answer += sock.recv(65536)
+                if answer:  # the server answered: read the rest of its answer
+                    return read_answer(sock, answer)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        return answer.decode(errors="replace")
+
+
+def read_answer(sock, start: bytes) -> str:
+    """The rest of an HTTP answer whose first bytes are `start` (its length from its content-length)."""
+    sock.settimeout(10)
+    answer = start
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, body = answer.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return (head + b"\r\n\r\n" + body).decode(errors="replace")
+
+
+def test_a_trickling_upload_holds_up_nothing_and_is_cut_off(server, tmp_path):
+    """Issue 28 item 2: one upload kept in flight (a byte now and then) stopped every deletion and the sweep,
+    for every user. Now the other clips go as usual, and the slow upload is refused after EMOTION_UPLOAD_S
+    with one sentence, its bytes deleted."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(trickle, server, stop)
+        deadline = time.time() + 30
+        while not list((server.temp_dir / "gradio").glob("tmp*")) and time.time() < deadline:
+            time.sleep(0.2)
+        try:
+            assert list((server.temp_dir / "gradio").glob("tmp*")), "the slow upload never started"
+            answer = call(server, "/classify", clip(tmp_path / "during.wav", seed=23))
+            assert FAMILIES <= set(answer["models"])
+            left = [p for p in user_audio(server.temp_dir, server.examples) if not p.name.startswith("tmp")]
+            assert not left, f"a /classify clip stayed after its answer while an upload was in flight: {left}"
+            unused = upload_raw(server, clip(tmp_path / "unused.wav", seed=24))
+            time.sleep(1.5 * SWEEP_S)
+            assert not slow.done(), "the slow upload ended before the sweep could be checked"
+            assert not Path(unused).exists(), "the sweep stopped while an upload was in flight"
+            refusal = slow.result(timeout=UPLOAD_S + 30)
+        finally:
+            stop.set()
+    assert "408" in refusal.splitlines()[0] and "took longer" in refusal, refusal
+    assert not user_audio(server.temp_dir, server.examples), "the refused slow upload left its bytes"
+
