@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from bench.app_server import AppServer
+from emotion_core.upload_route import NOT_A_FILE
 
 from .shared_paths import FAMILIES, WHISPER_DIR
 from .test_load_audio import speechlike
@@ -353,3 +354,20 @@ def test_a_trickling_upload_holds_up_nothing_and_is_cut_off(server, tmp_path):
     assert "408" in refusal.splitlines()[0] and "took longer" in refusal, refusal
     assert not user_audio(server.temp_dir, server.examples), "the refused slow upload left its bytes"
 
+
+@pytest.mark.parametrize("disposition", [
+    "form-data; name=\"files\"; filename*=UTF-8''..%2F..%2Fname.wav",  # RFC 5987, which RFC 7578 forbids
+    "form-data; name=\"files\"",  # a plain field where a file belongs
+])
+def test_an_upload_that_is_not_a_file_is_refused_plainly_and_leaves_nothing(server, disposition):
+    """Issue 28 item 5: a bare 500 (TypeError: File is not an instance of GradioUploadFile), and the bytes of
+    the good part stayed until the sweep."""
+    good = b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"good.wav\"\r\n\r\nRIFF" + bytes(5000)
+    bad = f"\r\n--x\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + b"RIFF" + bytes(5000) + b"\r\n--x--\r\n"
+    before = server.log.read_text()
+    r = httpx.post(server.url + "gradio_api/upload", content=good + bad,
+                   headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and r.text == NOT_A_FILE, r.text
+    assert not user_audio(server.temp_dir, server.examples), "the refused upload left its bytes"
+    new = server.log.read_text()[len(before):]
+    assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == 1, new
