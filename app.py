@@ -185,7 +185,7 @@ def classify_api(audio):
             raise refuse(e) from None
 
 
-with gr.Blocks(title="Speech emotion recognition") as demo:
+with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     gr.Markdown(howto.HEADER)
     if RECOGNIZER.unavailable:
         gr.Markdown(howto.unavailable_note(RECOGNIZER))
@@ -267,14 +267,13 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
     gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
     api_in, api_out = gr.Audio(type="filepath", visible=False, label="audio"), gr.JSON(visible=False, label="result")
     gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
-    for recording in (audio, act_audio, api_in):  # a clip given as a URL is fetched, then deleted like an upload
-        uploads.track_url_fetches(recording, UPLOADS, refuse)
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
     UPLOADS.start_sweeping()
-    guards = [Middleware(web_guards.PageHeartbeats, uploads=UPLOADS),
+    guards = [Middleware(web_guards.PlainErrors), Middleware(web_guards.PageHeartbeats, uploads=UPLOADS),
+              Middleware(web_guards.FileServing, uploads=UPLOADS),
               Middleware(upload_route.UploadRoute, uploads=UPLOADS, max_bytes=uploads.parse_size(MAX_UPLOAD),
                          upload_s=settings.get("EMOTION_UPLOAD_S"))]
     # serves the example clips (static paths above) and nothing else of the disk; show_error: a refused

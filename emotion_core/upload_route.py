@@ -33,6 +33,25 @@ NOT_MULTIPART = "The upload could not be read: send it as multipart/form-data."
 log = logging.getLogger("emotion_core.uploads")
 
 
+def decodes_as_audio(path) -> bool:
+    """True when the file's first samples decode as sound (libsndfile, else PyAV's FFmpeg): only such an
+    upload is ever served back (web_guards.FileServing); a page or a picture renamed .wav is not."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(path) as f:
+            return f.frames > 0 and len(f.read(1024)) > 0
+    except Exception:  # noqa: BLE001 (not a format libsndfile reads)
+        pass
+    import av
+
+    try:
+        with av.open(str(path), mode="r") as container:
+            return bool(container.streams.audio) and next(container.decode(audio=0), None) is not None
+    except Exception:  # noqa: BLE001 (not a container FFmpeg reads)
+        return False
+
+
 def random_name(filename: bytes) -> bytes:
     """A user's file name -> a random name with the same (lower-case, plain) extension."""
     suffix = Path(filename.decode("latin-1")).suffix.lower()
@@ -169,6 +188,7 @@ class UploadRoute:
 
         token = self.uploads.upload_started()
         stored: list[str] = []
+        audio: list[str] = []
         try:
             try:
                 await self.app(scope, guarded_receive, buffered_send)
@@ -188,10 +208,11 @@ class UploadRoute:
                     Path(p).unlink(missing_ok=True)
                 stored = []
                 return await self._refuse(send, *refusal)
+            audio = [p for p in stored if await asyncio.to_thread(decodes_as_audio, p)]
             for message in response:
                 await send(message)
         finally:
-            self.uploads.upload_finished(token, stored)
+            self.uploads.upload_finished(token, stored, audio)
 
     def _too_large(self) -> str:
         return f"The upload is too large: at most {self.max_bytes // 2**20} MB in one request."

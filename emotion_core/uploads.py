@@ -114,6 +114,7 @@ class Uploads:
         self._holds: dict[str, Hold] = {}  # holder -> what it holds
         self._open_pages: Counter = Counter()  # session hash -> heartbeat streams connected now
         self._in_flight: dict[int, float] = {}  # upload token -> when that upload began (wall clock)
+        self._audio: set[Path] = set()  # uploads that decoded as sound
         self._tokens = itertools.count()
 
     # -- the upload route (called by upload_route.UploadRoute, once per upload request) --
@@ -123,7 +124,8 @@ class Uploads:
             self._in_flight[token] = time.time()
             return token
 
-    def upload_finished(self, token: int, paths: list[str]) -> None:
+    def upload_finished(self, token: int, paths: list[str], audio: list[str] = ()) -> None:
+        """The upload `token` stored `paths`, of which `audio` decoded as sound (the only ones served back)."""
         with self._lock:
             self._in_flight.pop(token, None)
             now = time.monotonic()
@@ -131,6 +133,14 @@ class Uploads:
                 p = Path(p).resolve()
                 if self.root in p.parents:
                     self._last_touch[p] = now
+            self._audio |= {Path(p).resolve() for p in audio}
+
+    def may_serve(self, path) -> bool:
+        """False for an upload that did not decode as sound: the app never serves it back (a page or a
+        picture renamed .wav). Anything else is left to Gradio's own rules."""
+        p = Path(path).resolve()
+        with self._lock:
+            return p not in self._last_touch or p in self._audio
 
     def is_upload(self, path) -> bool:
         with self._lock:
@@ -192,6 +202,7 @@ class Uploads:
     def _delete(self, p: Path) -> None:  # caller holds the lock; folders are left to sweep()
         p.unlink(missing_ok=True)
         self._last_touch.pop(p, None)
+        self._audio.discard(p)
 
     def held_paths(self) -> set[Path]:
         with self._lock:
@@ -262,33 +273,6 @@ class Uploads:
 
 def page_holder(page: str) -> str:
     return f"page-{page}"
-
-
-def track_url_fetches(component, registry: Uploads, refuse) -> None:
-    """An audio input given as a web address ({"path": "https://..."}, or gradio_client's handle_file(url)) is
-    fetched by Gradio itself into its cache, not through the upload route: count each fetched file as an
-    upload, so the request that reads it deletes it (and the sweep, if nothing claims it). Gradio fetches
-    public addresses only (its SSRF guard refuses loopback and private hosts); a refused or failed fetch
-    raises refuse(ValueError(plain message)) and leaves at most an empty folder, which the sweep removes."""
-    from gradio_client.utils import is_http_url_like
-
-    fetch = component.async_move_resource_to_block_cache
-
-    async def fetch_as_upload(url_or_path):
-        if not (isinstance(url_or_path, str) and is_http_url_like(url_or_path)):
-            return await fetch(url_or_path)
-        token = registry.upload_started()
-        path = None
-        try:
-            path = await fetch(url_or_path)
-        except Exception as e:  # noqa: BLE001 (safehttpx's refusal, an HTTP error status, a network failure)
-            raise refuse(ValueError(f"The audio at {url_or_path} could not be fetched ({e}). Only public web "
-                                    "addresses are fetched: upload the file instead.")) from None
-        finally:
-            registry.upload_finished(token, [path] if path else [])
-        return path
-
-    component.async_move_resource_to_block_cache = fetch_as_upload
 
 
 def too_big_note_js(note_id: str) -> str:

@@ -2,6 +2,7 @@
 and 7; issue 18 item 1): identical uploads, no recording left on disk after any sequence of requests,
 refusals, disconnects and a crash, only uploads ever deleted, the request size bounded, one log line per
 refused input."""
+import json
 import socket
 import threading
 import time
@@ -12,8 +13,9 @@ import httpx
 import pytest
 import soundfile as sf
 
-from bench.app_server import AppServer
+from bench.app_server import REPO, AppServer
 from emotion_core.upload_route import NOT_A_FILE
+from emotion_core.web_guards import BAD_REQUEST, FAILED, NOT_AN_UPLOAD, NOT_SERVED, WRONG_KIND
 
 from .shared_paths import FAMILIES, WHISPER_DIR
 from .test_load_audio import speechlike
@@ -24,10 +26,13 @@ UPLOAD_S = 20.0  # EMOTION_UPLOAD_S: an upload still arriving after this long is
 AUDIO = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".webm", ".aif", ".aiff"}
 
 
+GAME_CLIP = "audio.wav"  # Gradio's name for sound the app sends itself (the game's example clips); no upload has it
+
+
 def user_audio(temp_dir, examples=frozenset()):
     """Every audio file in the app's directory that is not an example clip, plus Gradio's half-received
     uploads (tmpXXXX)."""
-    return sorted(p for p in temp_dir.rglob("*") if p.is_file() and p.name not in examples
+    return sorted(p for p in temp_dir.rglob("*") if p.is_file() and p.name not in examples | {GAME_CLIP}
                   and (p.suffix.lower() in AUDIO or p.name.startswith("tmp")))
 
 
@@ -131,10 +136,10 @@ def test_a_refused_server_path_gets_a_message(server):
     assert "event: error" in answer and "not uploaded" in answer and '{"error": null}' not in answer
 
 
-def test_a_url_on_a_private_host_is_refused_plainly_and_leaves_nothing(server, tmp_path):
-    """Issue 14 item 7: a clip given as a URL (gradio_client's handle_file(url), or {"path": url}). Gradio
-    fetches only public addresses (its SSRF guard): a loopback URL gets a plain refusal, one log line, and
-    nothing of it stays on disk after a sweep interval."""
+def test_audio_given_as_anything_but_an_upload_is_refused_before_anything_happens(server, tmp_path):
+    """Issue 28 item 4: Gradio fetched audio given as a URL (its guard lets 100.64.0.0/10 through), and
+    file://, ftp://, data: and leading-space paths got "Cannot move /<working dir>/file:/...". Now each gets
+    the same sentence, one log line, and the app connects nowhere."""
     import functools
     import http.server
 
@@ -145,27 +150,36 @@ def test_a_url_on_a_private_host_is_refused_plainly_and_leaves_nothing(server, t
     served = tmp_path / "served"
     served.mkdir()
     clip(served / "by-url.wav", seed=11)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    hits = []
+
+    class Counting(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Counting, directory=str(served)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    source = f"http://127.0.0.1:{httpd.server_address[1]}/by-url.wav"
+    local = f"http://127.0.0.1:{httpd.server_address[1]}/by-url.wav"
+    sources = [local, "http://100.64.0.1/by-url.wav", "file:///etc/passwd", "ftp://example.org/a.wav",
+               "data:audio/wav;base64,UklGRg==", " /etc/passwd"]
     before = server.log.read_text()
     try:
         client = client_of(server)
-        with pytest.raises(Exception, match="could not be fetched .*upload the file instead"):
-            client.predict(handle_file(source), api_name="/classify")
+        with pytest.raises(Exception, match="Send the audio as a file uploaded to this app"):
+            client.predict(handle_file(local), api_name="/classify")
         client.close()
-        url = server.url + "gradio_api/call/classify"
-        r = httpx.post(url, json={"data": [{"path": source, "meta": {"_type": "gradio.FileData"}}]})
-        answer = httpx.get(f"{url}/{r.json()['event_id']}", timeout=60).text
-        assert "event: error" in answer and "could not be fetched" in answer, answer
+        for source in sources:
+            url = server.url + "gradio_api/call/classify"
+            r = httpx.post(url, json={"data": [{"path": source, "meta": {"_type": "gradio.FileData"}}]})
+            answer = httpx.get(f"{url}/{r.json()['event_id']}", timeout=60).text
+            assert "event: error" in answer and json.dumps(NOT_AN_UPLOAD) in answer, (source, answer)
+            assert str(REPO) not in answer and "Cannot move" not in answer, answer
     finally:
         httpd.shutdown()
+    assert not hits, f"the app fetched {hits}"
     new = server.log.read_text()[len(before):]
-    assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == 2, new
-    time.sleep(1.5 * SWEEP_S)
-    empty = [p for p in (server.temp_dir / "gradio").iterdir() if p.is_dir() and not any(p.iterdir())]
-    assert not user_audio(server.temp_dir, server.examples) and not empty, f"the refused URL left {empty}"
+    assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == len(sources) + 1, new
+    assert not user_audio(server.temp_dir, server.examples)
 
 
 def test_one_request_of_three_20_mb_files_is_refused(server):
@@ -371,3 +385,58 @@ def test_an_upload_that_is_not_a_file_is_refused_plainly_and_leaves_nothing(serv
     assert not user_audio(server.temp_dir, server.examples), "the refused upload left its bytes"
     new = server.log.read_text()[len(before):]
     assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == 1, new
+
+
+def queue_call(server, fn_index, data, session="probe"):
+    """One call through the page's own route (queue/join, then the session's stream): the answer's output."""
+    r = httpx.post(server.url + "gradio_api/queue/join",
+                   json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
+    if r.status_code != 200:
+        return {"status": r.status_code, "error": r.json().get("detail")}
+    with httpx.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}, timeout=60) as s:
+        for line in s.iter_lines():
+            if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
+                return json.loads(line[5:])["output"]
+    raise AssertionError("no answer")
+
+
+def test_every_endpoint_answers_a_wrong_value_with_one_sentence_and_one_log_line(server):
+    """Issue 28 item 6: the undocumented endpoints (example loader, explain, game, act it out, the confusion
+    selector) answered wrong types with pydantic errors, "[Errno 36] File name too long", "embedded null byte",
+    "cannot unpack non-iterable NoneType" or an object address; an unknown api_name or fn_index got a bare 500."""
+    dependencies = httpx.get(server.url + "config").json()["dependencies"]
+    wrong = [12345, "\0", "a" * 5000, {"path": None}, {"path": "a" * 5000, "meta": {"_type": "gradio.FileData"}}, [1, 2]]
+    before = server.log.read_text()
+    refusals = 0
+    for fn_index, dependency in enumerate(dependencies):
+        for value in wrong:
+            output = queue_call(server, fn_index, [value] * len(dependency["inputs"]))
+            if "error" in output:
+                refusals += 1
+                assert output["error"] in (NOT_AN_UPLOAD, WRONG_KIND, FAILED), (dependency["api_name"], output)
+    r = httpx.post(server.url + "gradio_api/call/no_such_endpoint", json={"data": []})
+    assert r.status_code == 400 and r.json()["detail"] == BAD_REQUEST, r.text
+    assert queue_call(server, 999, []) == {"status": 400, "error": BAD_REQUEST}
+    time.sleep(0.5)
+    new = server.log.read_text()[len(before):]
+    assert refusals and "Traceback" not in new, new[-3000:]
+    assert len([x for x in new.splitlines() if "refused" in x]) == refusals + 2, new[-3000:]
+
+
+def test_only_uploads_that_decode_as_sound_are_served_and_never_sniffed(server, tmp_path):
+    """Issue 28 item 7: an HTML or SVG file renamed .wav was served back inline as audio/wav, without
+    X-Content-Type-Options: nosniff."""
+    page = tmp_path / "page.wav"
+    page.write_text("<html><body><script>alert(document.cookie)</script></body></html>")
+    picture = tmp_path / "picture.wav"
+    picture.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    for disguised in (page, picture):
+        stored = upload_raw(server, disguised)
+        r = httpx.get(f"{server.url}gradio_api/file={stored}")
+        assert r.status_code == 404 and r.text == NOT_SERVED, (disguised.name, r.status_code, r.text[:200])
+        assert "<script>" not in r.text
+    stored = upload_raw(server, clip(tmp_path / "voice.wav", seed=25))
+    r = httpx.get(f"{server.url}gradio_api/file={stored}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("audio/"), r.headers
+    assert r.headers.get("x-content-type-options") == "nosniff"
+    idle_then_check(server, server.examples)

@@ -183,32 +183,3 @@ def test_parse_size():
     assert uploads.parse_size("25mb") == 25 * 2**20
     assert uploads.parse_size("1 GB") == 2**30
     assert uploads.parse_size("4096") == 4096
-
-
-def test_a_clip_fetched_from_a_url_is_deleted_like_an_upload(root, monkeypatch):
-    """Gradio fetches an input given as a URL into its cache itself, not through the upload route: the
-    request that reads the fetched file deletes it; a failed fetch says why and leaves nothing held."""
-    import asyncio
-
-    import gradio as gr
-    from gradio import processing_utils
-
-    async def download(url, cache_dir):  # what Gradio's fetch does for a public address
-        if "private" in url:
-            raise ValueError("Hostname private.example failed validation")
-        path = root / "hash-of-url" / "voice.wav"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(b"RIFF fetched recording")
-        return str(path)
-
-    monkeypatch.setattr(processing_utils, "async_ssrf_protected_download", download)
-    registry = Uploads(root, sweep_s=60)
-    component = gr.Audio(type="filepath")
-    uploads.track_url_fetches(component, registry, refuse=lambda e: e)
-    path = asyncio.run(component.async_move_resource_to_block_cache("https://public.example/voice.wav"))
-    with registry.in_use(path) as held:
-        assert held, "the fetched file is not counted as an upload"
-    assert not root.joinpath("hash-of-url", "voice.wav").exists(), "the fetched recording outlived its request"
-    with pytest.raises(ValueError, match="could not be fetched .*failed validation.* upload the file instead"):
-        asyncio.run(component.async_move_resource_to_block_cache("https://private.example/voice.wav"))
-    assert registry.sweep(now=time.monotonic() + 3600) == 0  # not left "in flight": the sweep still runs
