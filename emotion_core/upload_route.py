@@ -159,8 +159,8 @@ class UploadRoute:
         async def guarded_receive():
             """The client's body, renamed; on a refusal or a disconnect, the poison that ends Gradio's parse."""
             nonlocal received, refusal, done
-            if done:
-                return {"type": "http.disconnect"}
+            if done:  # the whole body was passed on: what follows is the client's own disconnect, if any
+                return await receive() if refusal is None else {"type": "http.disconnect"}
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
             except asyncio.TimeoutError:

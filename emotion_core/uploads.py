@@ -180,9 +180,11 @@ class Uploads:
             yield held
         finally:
             with self._lock:
-                if held and page and self._open_pages[page] > 0 and p in self._last_touch:
-                    self._end(page_holder(page))
-                    self._holds[page_holder(page)] = Hold(p, page, math.inf)
+                shown = self._holds.get(page_holder(page)) if page else None
+                if page and self._open_pages[page] > 0 and (shown is None or shown.path != p):
+                    self._end(page_holder(page))  # the page shows this clip now (an upload or an example)
+                    if held and p in self._last_touch:
+                        self._holds[page_holder(page)] = Hold(p, page, math.inf)
                 self._end(holder)
 
     def release_page(self, page: str | None) -> None:

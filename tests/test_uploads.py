@@ -104,6 +104,14 @@ def test_a_page_keeps_its_clip_until_it_is_replaced_cleared_or_closed(root):
     with registry.in_use(second, page="tab"):  # a new clip replaces the old one
         pass
     assert not first.exists() and second.exists()
+    example = root / "example" / "a07.opus"  # an example clip: never held, never deleted
+    example.parent.mkdir()
+    example.write_bytes(b"OggS")
+    with registry.in_use(example, page="tab"):  # the page shows an example now
+        pass
+    assert not second.exists() and example.exists()
+    with registry.in_use(second := upload(registry, root, "second.wav", "h2"), page="tab"):
+        pass
     registry.release_page("tab")  # the player's Clear
     assert not second.exists()
     third = upload(registry, root, "third.wav", "h3")
