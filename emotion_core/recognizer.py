@@ -24,7 +24,8 @@ import torch
 from . import settings
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
-from .labels import LABELS, MODEL_NAMES
+from .labels import LABELS
+from .lead import lead_model, lead_reason
 from .models.base import EmotionModel, load_checkpoint
 from .paths import checkpoint_dir, whisper_source
 from .vad import NO_SPEECH_MESSAGE, enough_speech
@@ -36,25 +37,6 @@ MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of
 TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
 
 log = logging.getLogger(__name__)
-
-
-def lead_model(names: list[str], scores: dict[str, float]) -> str:
-    """The output to headline: the highest validation score among `names` (the outputs running, in order);
-    names without a score are passed over; the first name when none has one; the first of equals."""
-    scored = [n for n in names if n in scores]
-    return max(scored, key=lambda n: scores[n]) if scored else (names[0] if names else "")
-
-
-def lead_reason(lead: str, names: list[str], scores: dict[str, float]) -> str:
-    """One plain sentence: which output leads and why (its validation score against the others')."""
-    shown = MODEL_NAMES.get(lead, lead)
-    if lead not in scores:
-        return f"{shown} leads: no validation score was recorded for the models running here."
-    others = sorted((n for n in names if n != lead and n in scores), key=lambda n: -scores[n])
-    against = "; ".join(f"{MODEL_NAMES.get(n, n)} {scores[n]:.1%}" for n in others)
-    return (f"Why {shown} leads: of the models running here, it was right most often on voices none of them "
-            f"trained on ({scores[lead]:.1%} balanced recall on the validation speakers"
-            + (f"; {against}" if against else "") + ").")
 
 
 def timeline_hop_s(speech_s: float, window_s: float) -> float:
