@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -75,7 +74,10 @@ def main(argv=None) -> dict:
     sf.write(long_clip, speech(args.seconds), RATE, subtype="PCM_16")
     sf.write(short_clip, speech(4.0), RATE, subtype="PCM_16")
     result = {"clip_s": args.seconds, "scenarios": {}}
-    whisper = os.environ.get("EMOTION_WHISPER") or str(REPO.parent / "shared" / "weights" / "whisper-base-encoder-hf")
+    from emotion_core import settings
+
+    whisper = (settings.get("EMOTION_WHISPER") if settings.is_set("EMOTION_WHISPER")
+               else str(REPO.parent / "shared" / "weights" / "whisper-base-encoder-hf"))
     server = AppServer(work / "app-tmp", {"EMOTION_SWEEP_S": "600", "EMOTION_WHISPER": whisper})
     with server as url:
         pid = server.proc.pid

@@ -347,6 +347,7 @@ def test_a_trickling_upload_holds_up_nothing_and_is_cut_off(server, tmp_path):
     for every user. Now the other clips go as usual, and the slow upload is refused after EMOTION_UPLOAD_S
     with one sentence, its bytes deleted."""
     stop = threading.Event()
+    before = server.log.read_text()
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(trickle, server, stop)
         deadline = time.time() + 30
@@ -366,6 +367,10 @@ def test_a_trickling_upload_holds_up_nothing_and_is_cut_off(server, tmp_path):
         finally:
             stop.set()
     assert "408" in refusal.splitlines()[0] and "took longer" in refusal, refusal
+    time.sleep(0.5)
+    new = server.log.read_text()[len(before):]
+    assert "Traceback" not in new and len([x for x in new.splitlines() if "took longer" in x]) == 1, new
+    assert "invalid character" not in new, new
     assert not user_audio(server.temp_dir, server.examples), "the refused slow upload left its bytes"
 
 
