@@ -8,13 +8,13 @@ import os
 from functools import lru_cache, partial
 import signal
 import sys
-import uuid
 
 import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
-from emotion_core import AudioError, game, howto, report_figures, service, settings, theme, uploads
+from emotion_core import (AudioError, game, howto, report_figures, service, settings, theme, upload_route,
+                          uploads, web_guards)
 from emotion_core.examples import example_clips
 from emotion_core.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -52,7 +52,7 @@ for name in ("app", "emotion_core"):  # one line per refused input or sweep; no 
 
 # The app's own temporary directory (Gradio's uploads go there): cleared now, swept while running, removed at exit.
 TEMP_DIR, _TEMP_LOCK = uploads.own_temp_dir()
-UPLOADS = uploads.Uploads(TEMP_DIR, settings.get("EMOTION_SWEEP_S"))
+UPLOADS = uploads.Uploads(TEMP_DIR, settings.get("EMOTION_SWEEP_S"), queued=lambda: web_guards.queued_paths(demo))
 atexit.register(uploads.clear, TEMP_DIR)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop runs the exit cleanup too
 
@@ -73,11 +73,16 @@ START = "Record or upload a clip to start."
 
 def on_audio(path, request: gr.Request, progress=gr.Progress()):
     """UI event: spectrogram, bars, timeline, summary, JSON, the window to explain, the explanation (cleared:
-    it belonged to the previous clip) and the How-it-works pipeline picture of this clip. The session keeps
-    the clip (replay, Analyse again, download) until it is replaced, cleared or the page is closed."""
+    it belonged to the previous clip) and the How-it-works pipeline picture of this clip. An open page keeps
+    the clip (replay, Analyse again, download) until it is replaced, cleared or the page is closed; a call
+    without an open page (a script) loses it with its answer."""
     if not path:
         return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip()
-    UPLOADS.hold(request.session_hash or str(uuid.uuid4()), path)
+    with UPLOADS.in_use(path, page=request.session_hash):
+        return analyse_clip(path, progress)
+
+
+def analyse_clip(path, progress):
     if not RECOGNIZER.models:
         return None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, gr.skip()
     try:
@@ -93,8 +98,8 @@ def on_audio(path, request: gr.Request, progress=gr.Progress()):
 
 def on_clear(request: gr.Request):
     """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page, and
-    its file goes unless another request or page holds it."""
-    release_clip(request)
+    its file goes unless a request still uses it."""
+    UPLOADS.release_page(request.session_hash if request else None)
     return None, None, gr.update(value=None, visible=False), START, None, None, None
 
 
@@ -149,9 +154,7 @@ def on_act(path, state):
     """Act it out: which models heard the emotion the pupil meant. The recording is deleted once read."""
     if not path:
         return gr.skip(), gr.skip(), gr.skip()
-    holder = f"act-{uuid.uuid4()}"
-    UPLOADS.hold(holder, path)
-    try:
+    with UPLOADS.in_use(path):
         if not state or not state["target"]:
             return state, "Press **Give me an emotion** first.", None
         try:
@@ -159,8 +162,6 @@ def on_act(path, state):
         except AudioError as e:
             log.info("refused: %s", e)
             return state, f"### ⚠️ {e}", None
-    finally:
-        UPLOADS.release(holder)
     answers = game.model_answers({n: o.probabilities for n, o in pred.models.items()}, state["target"])
     state = game.score_act(state, answers)
     return state, game.act_markdown(state, answers), None  # the take is gone: the player is ready for the next one
@@ -172,26 +173,17 @@ def on_family(name, condition):
 
 def classify_api(audio):
     """JSON API: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms}}, "timeline",
-    "timing_ms"}. The uploaded file is deleted once no other request holds it (identical uploads share one file)."""
+    "timing_ms"}. The uploaded file is deleted with the answer."""
     if not audio:
         raise refuse(AudioError("No audio was sent."))
-    holder = f"request-{uuid.uuid4()}"
-    UPLOADS.hold(holder, audio)
-    try:
-        return gpu(service.classify)(audio, RECOGNIZER).to_json()
-    except AudioError as e:
-        raise refuse(e) from None
-    finally:
-        UPLOADS.release(holder)
+    with UPLOADS.in_use(audio):
+        try:
+            return gpu(service.classify)(audio, RECOGNIZER).to_json()
+        except AudioError as e:
+            raise refuse(e) from None
 
 
-def release_clip(request: gr.Request):
-    """The clip left the page (cleared, or the session ended): its file goes unless another holds it."""
-    if request and request.session_hash:
-        UPLOADS.release(request.session_hash)
-
-
-with gr.Blocks(title="Speech emotion recognition") as demo:
+with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     gr.Markdown(howto.HEADER)
     if RECOGNIZER.unavailable:
         gr.Markdown(howto.unavailable_note(RECOGNIZER))
@@ -268,7 +260,6 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
         show_progress="hidden").then(
         lambda: (gr.update(sources=["microphone", "upload"]), gr.update(visible=False)), outputs=[audio, record_btn],
         api_visibility="private", queue=False, show_progress="hidden")
-    demo.unload(release_clip)
     audio.upload(None, js=uploads.clear_note_js("upload-refused"))
     demo.load(None, js=uploads.too_big_note_js("upload-refused"))
     explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
@@ -285,15 +276,16 @@ with gr.Blocks(title="Speech emotion recognition") as demo:
     gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
     api_in, api_out = gr.Audio(type="filepath", visible=False, label="audio"), gr.JSON(visible=False, label="result")
     gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
-    for recording in (audio, act_audio, api_in):  # a clip given as a URL is fetched, then deleted like an upload
-        uploads.track_url_fetches(recording, UPLOADS, refuse)
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
 if __name__ == "__main__":
     UPLOADS.start_sweeping()
-    request_cap = Middleware(uploads.UploadMiddleware, uploads=UPLOADS, max_bytes=uploads.parse_size(MAX_UPLOAD))
+    guards = [Middleware(web_guards.PlainErrors), Middleware(web_guards.PageHeartbeats, uploads=UPLOADS),
+              Middleware(web_guards.FileServing, uploads=UPLOADS),
+              Middleware(upload_route.UploadRoute, uploads=UPLOADS, max_bytes=uploads.parse_size(MAX_UPLOAD),
+                         upload_s=settings.get("EMOTION_UPLOAD_S"))]
     # serves the example clips (static paths above) and nothing else of the disk; show_error: a refused
     # request (a path that was not uploaded, say) gets Gradio's message, not {"error": null}
-    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, app_kwargs={"middleware": [request_cap]},
+    demo.launch(max_file_size=MAX_UPLOAD, show_error=True, app_kwargs={"middleware": guards},
                 css=theme.CSS, head=theme.HEAD)

@@ -285,6 +285,7 @@ def _from_array(x: np.ndarray, rate: int) -> np.ndarray:
 
 # --- the separate speech preparation step -------------------------------------------------------
 FRAME_S, FRAME_HOP_S = 0.025, 0.010  # s: frames for the energy measurements of prepare_speech
+ENERGY_BLOCK = 6000  # frames (60 s) measured at a time: a 10-minute clip's frames never all exist at once
 
 
 def _speech_activity(audio: np.ndarray):
@@ -292,8 +293,9 @@ def _speech_activity(audio: np.ndarray):
     win, hop = int(FRAME_S * SAMPLE_RATE), int(FRAME_HOP_S * SAMPLE_RATE)
     if audio.shape[0] < win:
         return 0, audio.shape[0], float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
-    frames = np.lib.stride_tricks.sliding_window_view(audio, win)[::hop]
-    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    frames = np.lib.stride_tricks.sliding_window_view(audio, win)[::hop]  # a view: no copy
+    power = np.concatenate([np.mean(frames[i : i + ENERGY_BLOCK].astype(np.float64) ** 2, axis=1)
+                            for i in range(0, len(frames), ENERGY_BLOCK)])  # bounded memory for long clips
     energy_db = 10 * np.log10(power + 1e-12)
     active = energy_db > energy_db.max() - TRIM_TOP_DB
     idx = np.flatnonzero(active)
@@ -327,8 +329,8 @@ def prepare_speech_span(audio: np.ndarray) -> PreparedSpeech:
         gain = 10 ** (TARGET_RMS_DBFS / 20) / rms
         peak = float(np.abs(out).max())
         gain = min(gain, PEAK_LIMIT / peak) if peak > 0 else gain
-        out = out * gain
-    return PreparedSpeech(out.astype(np.float32), start, end)
+        out = out * np.float32(gain)
+    return PreparedSpeech(out if out.base is None else out.copy(), start, end)  # never a view of the input
 
 
 def prepare_speech(audio: np.ndarray) -> np.ndarray:

@@ -16,6 +16,9 @@ import torchaudio.functional as AF
 from .audio import SAMPLE_RATE
 
 
+MEL_BLOCK_FRAMES = 3000  # frames (30 s) of a long clip's STFT taken at a time (mel_power)
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How model inputs are made. Saved in every checkpoint; a checkpoint refuses a different one."""
@@ -95,10 +98,17 @@ def mel_power(audio: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES) -> tor
     """Mel power spectrogram. audio (B, samples) or (samples,) float -> (B, n_mels, frames) or (n_mels, frames).
 
     frames = samples // hop_length + 1 (centred STFT with reflect padding).
+    The STFT of a long clip is taken MEL_BLOCK_FRAMES frames at a time (each frame reads only its own samples,
+    so the result is the same up to float rounding, ~1e-7), so its complex spectrum never exists whole: 10
+    minutes of it would be ~100 MB.
     """
     squeeze = audio.dim() == 1
     x = audio[None] if squeeze else audio
-    mel = _mel_of_padded(torch.nn.functional.pad(x[:, None], (cfg.n_fft // 2,) * 2, mode="reflect")[:, 0], cfg)
+    padded = torch.nn.functional.pad(x[:, None], (cfg.n_fft // 2,) * 2, mode="reflect")[:, 0]
+    n_frames = (padded.shape[-1] - cfg.n_fft) // cfg.hop_length + 1
+    step = MEL_BLOCK_FRAMES * cfg.hop_length
+    mel = torch.cat([_mel_of_padded(padded[:, a : a + step - cfg.hop_length + cfg.n_fft], cfg)
+                     for a in range(0, n_frames * cfg.hop_length, step)], dim=-1)
     return mel[0] if squeeze else mel
 
 

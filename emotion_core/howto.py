@@ -15,7 +15,9 @@ HEADER = """# How does a computer hear emotion? Four models, side by side
 Record your voice or upload a clip. Four kinds of model say which of seven emotions they hear.
 
 > **A teaching demo of how emotion recognition works and fails.** Trained on acted English speech (actors reading
-> sentences in a studio), so it is often wrong on real voices. **Recordings are processed in memory and never stored.**
+> sentences in a studio), so it is often wrong on real voices. **Your recording is kept only while this page
+> shows it, under a random name, and deleted when you replace it, clear it or close the page; it is never kept
+> beyond that.**
 > **Not for judging people:** inferring the emotions of students or employees is prohibited in the EU (AI Act, Art. 5(1)(f)).
 """
 

@@ -28,6 +28,7 @@ from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS
 from .lead import lead_model, lead_reason
+from .memory import fix_mmap_threshold
 from .models.base import EmotionModel, load_checkpoint
 from .models.registry import FAMILIES
 from .paths import checkpoint_dir, whisper_source
@@ -38,6 +39,7 @@ ENSEMBLE = "ensemble"
 CALIBRATION_FILE = "calibration.json"  # {family: {"temperature", "bias", "adopted", "checkpoint_sha256", ...}}
 ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
 MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
+WINDOW_BATCH = 16  # windows a family reads at once: bounds the memory of a long clip (issue 28 item 8)
 TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,7 @@ class Recognizer:
     def __init__(self, checkpoints: str | Path | None = None, device: str | None = None, whisper: str | None = None,
                  fast: bool | None = None):
         """fast: the Whisper encoder with int8 linear layers (CPU only); None: the EMOTION_FAST setting."""
+        fix_mmap_threshold()  # a long clip's arrays go back to the system once its answer is given
         self.device = device or default_device()
         self.fast = fast_path(self.device, fast)
         self.dir = checkpoint_dir(str(checkpoints) if checkpoints else None)
@@ -298,40 +301,51 @@ class Recognizer:
         return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))
 
     @torch.inference_mode()
-    def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None,
-                             progress=None) -> dict[str, tuple[np.ndarray, float]]:
+    def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None, progress=None,
+                             batch: int = WINDOW_BATCH) -> dict[str, tuple[np.ndarray, float]]:
         """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}.
 
-        Each derived input is computed once. Its time is charged to the family when only that family reads
-        it (the Whisper encoder), else added to timing_ms["features"] (the frame features of cnn1d and lstm).
+        Each family reads the windows `batch` at a time, so a long clip's activations (the Whisper encoder's
+        above all) take the memory of one batch, not of every window at once. A derived input more than one
+        family reads (the frame features of cnn1d and lstm) is computed once per batch and its time added to
+        timing_ms["features"]; the Whisper encoder's time is charged to its family.
         progress: called with each family's name before it runs (None: silent)."""
-        inputs: dict[str, torch.Tensor] = {"mel": wins}
         readers = [m.input_kind for m in self.models.values()]
+        shared: dict[tuple[str, int], torch.Tensor] = {}  # (kind, first window) -> derived input of that batch
         out = {}
         for name, model in self.models.items():
             if progress is not None:
                 progress(name)
-            t = time.perf_counter()
-            kind = model.input_kind
-            if kind not in inputs:
-                if kind == "frames":
-                    inputs[kind] = frame_features(wins, self.features)
-                elif kind == "encoder":
-                    inputs[kind] = model.encoder_input(self.encoder, wins, one_at_a_time=self.fast)
-                if readers.count(kind) > 1:
-                    shared_ms = (time.perf_counter() - t) * 1000
-                    if timing_ms is not None:
-                        timing_ms["features"] = timing_ms.get("features", 0.0) + shared_ms
-                    t = time.perf_counter()
-            logits = model(inputs[kind]).float()
-            if name in self.calibration:
-                temperature, bias = self.calibration[name]
-                logits = logits / temperature + bias
-            probs = torch.softmax(logits, dim=-1).cpu().numpy()
-            if self.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            out[name] = (probs, (time.perf_counter() - t) * 1000)
+            kind, parts, ms = model.input_kind, [], 0.0
+            for first in range(0, len(wins), batch):
+                t = time.perf_counter()
+                x = shared.get((kind, first))
+                if x is None:
+                    x = self.derived_input(model, wins[first : first + batch])
+                    if readers.count(kind) > 1:
+                        shared[kind, first] = x
+                        if timing_ms is not None:
+                            timing_ms["features"] = timing_ms.get("features", 0.0) + (time.perf_counter() - t) * 1000
+                        t = time.perf_counter()
+                logits = model(x).float()
+                if name in self.calibration:
+                    temperature, bias = self.calibration[name]
+                    logits = logits / temperature + bias
+                parts.append(torch.softmax(logits, dim=-1).cpu().numpy())
+                del x
+                if self.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                ms += (time.perf_counter() - t) * 1000
+            out[name] = (np.concatenate(parts), ms)
         return out
+
+    def derived_input(self, model: EmotionModel, wins: torch.Tensor) -> torch.Tensor:
+        """What `model` reads, from log-mel windows: the windows, their frame features or the Whisper trunk's."""
+        if model.input_kind == "frames":
+            return frame_features(wins, self.features)
+        if model.needs_encoder:
+            return model.encoder_input(self.encoder, wins, one_at_a_time=self.fast)
+        return wins
 
     def combine(self, per_family: dict[str, np.ndarray]) -> np.ndarray:
         """Ensemble of clip (or window) probabilities: the validation-chosen weighted mean."""
@@ -366,11 +380,7 @@ class Recognizer:
 
     def predict_windows(self, wins: torch.Tensor, batch: int = 64) -> dict[str, np.ndarray]:
         """Many windows at once (evaluation): (N, n_mels, frames) -> {name: (N, n_labels)}, ensemble included."""
-        parts: dict[str, list] = {}
-        for s in range(0, len(wins), batch):
-            for name, (p, _ms) in self.window_probabilities(wins[s : s + batch]).items():
-                parts.setdefault(name, []).append(p)
-        out = {name: np.concatenate(v) for name, v in parts.items()}
+        out = {name: p for name, (p, _ms) in self.window_probabilities(wins, batch=batch).items()}
         if self.measures_ensemble:
             out[ENSEMBLE] = self.combine(out)
         return out

@@ -1,34 +1,40 @@
 """The app's own temporary directory and the bookkeeping of the recordings uploaded into it.
 
-Guarantee: no user audio outlives its use. A recording is kept while a request or a page session uses it
-(so the page can replay, re-analyse and explain it), deleted when its last user lets go, and whatever
-escapes that (an upload refused by a full queue, a client that uploads and disconnects, a request cut off)
-is swept once nothing has touched it for one sweep interval. The directory is cleared at start-up (what a
-`kill -9` left behind) and on exit.
+Guarantee: no clip outlives its answer, except the clip a live page shows. Every upload is stored under a
+random name (upload_route.py). A request holds its clip while it runs; when it answers, the clip goes to
+the page that sent it if that page is open (its Gradio heartbeat stream is connected), so the page can
+replay, re-analyse and explain it, and is deleted otherwise. A page's clip is deleted when the page shows
+another clip, clears it or closes. Every hold has an owner that is alive and an expiry: a request's hold
+ends with the request (or after REQUEST_S at most), a page's with the page. Whatever escapes that (an
+upload no request claims, a request cut off, an upload cut off half-way) is swept once nothing has touched
+it for one sweep interval. The directory is cleared at start-up (what a `kill -9` left behind) and on exit.
 
-Gradio stores an upload at <temp>/<hash of its content>/<name>: identical uploads share one file, so a file
-is only deleted when no request or session holds it and no upload of it is pending or in flight. Only
-files that came through the upload route are ever deleted: an example's cached copy, or any file placed
-in the directory by other means, is never touched by a request.
+Only files that came through the upload route are ever deleted: an example clip, or any file placed in the
+directory by other means, is never touched by a request.
 """
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
+import math
 import os
 import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 TEMP_ENV = "EMOTION_TEMP_DIR"  # the directory the app owns (emotion_core.settings)
 SWEEP_S = 60.0  # default seconds an unused upload may stay on disk (EMOTION_SWEEP_S)
+REQUEST_S = 15 * 60.0  # s: a request's hold ends after this even if the request never ends (10 min of audio takes ~1)
 MARKER = ".emotion-app"  # written into a directory the app created: only such a directory is ever cleared
 LOCK = ".lock"  # held (flock) while an app runs: two apps never clear each other's files
-UPLOAD_ROUTES = ("/gradio_api/upload", "/upload")  # Gradio's file upload endpoint
-MULTIPART_SLACK = 64 * 1024  # bytes of multipart headers allowed on top of the file size cap
 
 log = logging.getLogger("emotion_core.uploads")
 
@@ -82,104 +88,159 @@ def clear(directory: Path) -> int:
     return n
 
 
+@dataclass
+class Hold:
+    path: Path
+    page: str | None  # the session hash of the page that shows the clip; None: a request's hold
+    expires: float  # monotonic time after which a request's hold ends even if the request never said so
+
+
 class Uploads:
-    """Who holds which uploaded file, and the deletion of each once nobody does.
+    """Which uploaded file each request and each open page uses, and the deletion of each once none does.
 
-    holder: a page session (its session hash: the clip on its page) or a request (an API call)."""
+    Uploads arrive through the upload route (upload_started / upload_finished, one token per upload), pages
+    open and close (page_opened / page_closed, from Gradio's heartbeat stream), requests use a clip
+    (`with uploads.in_use(path, page=session_hash):`)."""
 
-    def __init__(self, root: Path, sweep_s: float = SWEEP_S):
-        self.root, self.sweep_s = Path(root).resolve(), float(sweep_s)
+    def __init__(self, root: Path, sweep_s: float = SWEEP_S, request_s: float = REQUEST_S,
+                 queued: Callable[[], set[Path]] = set):
+        """queued(): the paths named by requests waiting in the app's queue (web_guards.queued_paths): the
+        sweep leaves them, however long the queue. It may raise RuntimeError: the sweep then deletes no
+        upload this round."""
+        self.root, self.sweep_s, self.request_s = Path(root).resolve(), float(sweep_s), float(request_s)
+        self.queued = queued
         self._lock = threading.Lock()
         self._last_touch: dict[Path, float] = {}  # every uploaded file not yet deleted -> last use (monotonic)
-        self._pending: Counter = Counter()  # uploads of a path that no request has claimed yet
-        self._holders: dict[Path, set[str]] = {}
-        self._held: dict[str, Path] = {}
-        self._in_flight = 0  # uploads being received or moved into place
+        self._holds: dict[str, Hold] = {}  # holder -> what it holds
+        self._open_pages: Counter = Counter()  # session hash -> heartbeat streams connected now
+        self._in_flight: dict[int, float] = {}  # upload token -> when that upload began (wall clock)
+        self._audio: set[Path] = set()  # uploads that decoded as sound
+        self._tokens = itertools.count()
 
-    # -- the upload route (called by UploadMiddleware) --
-    def upload_started(self) -> None:
+    # -- the upload route (called by upload_route.UploadRoute, once per upload request) --
+    def upload_started(self) -> int:
         with self._lock:
-            self._in_flight += 1
+            token = next(self._tokens)
+            self._in_flight[token] = time.time()
+            return token
 
-    def upload_finished(self, paths: list[str]) -> None:
+    def upload_finished(self, token: int, paths: list[str], audio: list[str] = ()) -> None:
+        """The upload `token` stored `paths`, of which `audio` decoded as sound (the only ones served back)."""
         with self._lock:
-            self._in_flight -= 1
+            self._in_flight.pop(token, None)
             now = time.monotonic()
             for p in paths:
                 p = Path(p).resolve()
                 if self.root in p.parents:
                     self._last_touch[p] = now
-                    self._pending[p] += 1
+            self._audio |= {Path(p).resolve() for p in audio}
+
+    def may_serve(self, path) -> bool:
+        """False for an upload that did not decode as sound: the app never serves it back (a page or a
+        picture renamed .wav). Anything else is left to Gradio's own rules."""
+        p = Path(path).resolve()
+        with self._lock:
+            return p not in self._last_touch or p in self._audio
 
     def is_upload(self, path) -> bool:
         with self._lock:
             return Path(path).resolve() in self._last_touch
 
-    # -- requests and sessions --
-    def hold(self, holder: str, path) -> bool:
-        """`holder` uses `path` (replacing what it held before). False if the path is not an upload (an
-        example, a file placed by other means): such a file is never deleted."""
+    # -- pages (called by web_guards.PageHeartbeats) --
+    def page_opened(self, page: str) -> None:
+        with self._lock:
+            self._open_pages[page] += 1
+
+    def page_closed(self, page: str) -> None:
+        """A heartbeat stream ended; when it was the page's last, the page is gone and so is its clip."""
+        with self._lock:
+            self._open_pages[page] -= 1
+            if self._open_pages[page] <= 0:
+                del self._open_pages[page]
+                self._end(page_holder(page))
+
+    def page_is_open(self, page: str | None) -> bool:
+        with self._lock:
+            return bool(page) and self._open_pages[page] > 0
+
+    # -- requests --
+    @contextmanager
+    def in_use(self, path, page: str | None = None):
+        """A request uses `path` while the block runs. Afterwards the clip becomes the clip of `page` (the
+        session hash of the page that sent it) if that page is open, replacing the page's previous clip, and
+        is deleted otherwise. A path that is not an upload (an example clip) is never held or deleted."""
+        holder = f"request-{uuid.uuid4()}"
         p = Path(path).resolve() if path else None
         with self._lock:
-            previous = self._held.get(holder)
-            if previous is not None and previous != p:
-                self._let_go(holder, previous)
-            if p is None or p not in self._last_touch:
-                return False
-            self._held[holder] = p
-            self._holders.setdefault(p, set()).add(holder)
-            if self._pending[p]:  # this request's own upload (or a re-upload of the same clip)
-                self._pending[p] -= 1
-            self._last_touch[p] = time.monotonic()
-            return True
+            held = p is not None and p in self._last_touch
+            if held:
+                self._holds[holder] = Hold(p, None, time.monotonic() + self.request_s)
+                self._last_touch[p] = time.monotonic()
+        try:
+            yield held
+        finally:
+            with self._lock:
+                shown = self._holds.get(page_holder(page)) if page else None
+                if page and self._open_pages[page] > 0 and (shown is None or shown.path != p):
+                    self._end(page_holder(page))  # the page shows this clip now (an upload or an example)
+                    if held and p in self._last_touch:
+                        self._holds[page_holder(page)] = Hold(p, page, math.inf)
+                self._end(holder)
 
-    def release(self, holder: str) -> None:
-        """`holder` is done (request finished, session ended, clip cleared): delete its file if nobody
-        else holds it and no identical upload is pending or arriving."""
-        with self._lock:
-            p = self._held.get(holder)
-            if p is not None:
-                self._let_go(holder, p)
+    def release_page(self, page: str | None) -> None:
+        """The page cleared its clip (the player's Clear, a new recording starting)."""
+        if page:
+            with self._lock:
+                self._end(page_holder(page))
 
-    def _let_go(self, holder: str, p: Path) -> None:  # caller holds the lock
-        del self._held[holder]
-        holders = self._holders.get(p, set())
-        holders.discard(holder)
-        self._last_touch[p] = time.monotonic()
-        if not holders:
-            self._holders.pop(p, None)
-            if not self._pending[p] and not self._in_flight:
-                self._delete(p)
+    def _end(self, holder: str) -> None:  # caller holds the lock
+        hold = self._holds.pop(holder, None)
+        if hold is None:
+            return
+        self._last_touch[hold.path] = time.monotonic()
+        if not any(h.path == hold.path for h in self._holds.values()):
+            self._delete(hold.path)
 
     def _delete(self, p: Path) -> None:  # caller holds the lock; folders are left to sweep()
         p.unlink(missing_ok=True)
         self._last_touch.pop(p, None)
-        self._pending.pop(p, None)
+        self._audio.discard(p)
 
     def held_paths(self) -> set[Path]:
         with self._lock:
-            return set(self._holders)
+            return {h.path for h in self._holds.values()}
 
     # -- the sweep --
     def sweep(self, now: float | None = None) -> int:
-        """Delete every upload nobody holds that is older than one sweep interval, and whatever else an
-        upload left in the directory (a cut-off upload's tmpXXXX, an empty folder). Returns files deleted."""
+        """End every hold whose owner is gone (a closed page, a request past its expiry); delete every upload
+        nobody holds that is older than one sweep interval, and whatever else an upload left in the directory
+        (a cut-off upload's tmpXXXX that no upload in flight can own, an empty folder). Returns files deleted."""
         now = time.monotonic() if now is None else now
-        wall = time.time()
+        wall = time.time() + (now - time.monotonic())
         deleted = 0
+        try:
+            queued = {Path(p).resolve() for p in self.queued()}
+        except RuntimeError:  # the queue changed while it was read: leave every upload to the next round
+            queued = None
         with self._lock:
-            if self._in_flight:  # a file being moved into place looks like a leftover: wait for the next sweep
-                return 0
-            for p, touched in list(self._last_touch.items()):
-                if p not in self._holders and now - touched >= self.sweep_s:
+            for holder, hold in list(self._holds.items()):
+                if (hold.page is not None and self._open_pages[hold.page] <= 0) or now > hold.expires:
+                    deleted += hold.path.exists()
+                    self._end(holder)
+            held = {h.path for h in self._holds.values()} | (queued or set())
+            for p, touched in list(self._last_touch.items()) if queued is not None else []:
+                if p not in held and now - touched >= self.sweep_s:
                     deleted += p.exists()
                     self._delete(p)
+            oldest_in_flight = min(self._in_flight.values(), default=math.inf)
             for p in list(self.root.glob("tmp*")):  # Gradio receives an upload at the top level first
-                if p.is_file() and self._age(p, wall) >= self.sweep_s:
+                written = self._written(p)
+                # a file written before every upload now in flight began belongs to none of them
+                if p.is_file() and wall - written >= self.sweep_s and written < oldest_in_flight:
                     p.unlink(missing_ok=True)
                     deleted += 1
             for d in list(self.root.iterdir()) if self.root.exists() else []:
-                if d.is_dir() and not any(d.iterdir()) and self._age(d, wall) >= self.sweep_s:
+                if d.is_dir() and not any(d.iterdir()) and wall - self._written(d) >= self.sweep_s:
                     try:
                         d.rmdir()
                     except OSError:
@@ -189,12 +250,12 @@ class Uploads:
         return deleted
 
     @staticmethod
-    def _age(p: Path, wall: float) -> float:
-        """Seconds since the file was last written (a folder: since an entry was added or removed)."""
+    def _written(p: Path) -> float:
+        """When the file was last written (a folder: when an entry was added or removed), wall clock."""
         try:
-            return wall - p.stat().st_mtime
+            return p.stat().st_mtime
         except FileNotFoundError:
-            return 0.0
+            return math.inf
 
     def start_sweeping(self) -> threading.Thread:
         """A daemon thread that sweeps four times per interval: an unused upload is gone within
@@ -212,91 +273,8 @@ class Uploads:
         return t
 
 
-def track_url_fetches(component, registry: Uploads, refuse) -> None:
-    """An audio input given as a web address ({"path": "https://..."}, or gradio_client's handle_file(url)) is
-    fetched by Gradio itself into its cache, not through the upload route: count each fetched file as an
-    upload, so the request that reads it deletes it (and the sweep, if nothing claims it). Gradio fetches
-    public addresses only (its SSRF guard refuses loopback and private hosts); a refused or failed fetch
-    raises refuse(ValueError(plain message)) and leaves at most an empty folder, which the sweep removes."""
-    from gradio_client.utils import is_http_url_like
-
-    fetch = component.async_move_resource_to_block_cache
-
-    async def fetch_as_upload(url_or_path):
-        if not (isinstance(url_or_path, str) and is_http_url_like(url_or_path)):
-            return await fetch(url_or_path)
-        registry.upload_started()
-        path = None
-        try:
-            path = await fetch(url_or_path)
-        except Exception as e:  # noqa: BLE001 (safehttpx's refusal, an HTTP error status, a network failure)
-            raise refuse(ValueError(f"The audio at {url_or_path} could not be fetched ({e}). Only public web "
-                                    "addresses are fetched: upload the file instead.")) from None
-        finally:
-            registry.upload_finished([path] if path else [])
-        return path
-
-    component.async_move_resource_to_block_cache = fetch_as_upload
-
-
-class UploadMiddleware:
-    """ASGI middleware on Gradio's upload route: refuses a request whose body exceeds `max_bytes` in total
-    (Gradio's own cap is per file), and tells `uploads` which files each upload stored."""
-
-    def __init__(self, app, uploads: Uploads, max_bytes: int):
-        self.app, self.uploads, self.max_bytes = app, uploads, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") != "POST" or not scope["path"].endswith(UPLOAD_ROUTES):
-            return await self.app(scope, receive, send)
-        limit = self.max_bytes + MULTIPART_SLACK
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return await self._too_large(send)
-        received, over, body, status = 0, False, [], [0]
-
-        async def counted_receive():
-            nonlocal received, over
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    over = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def recording_send(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            elif message["type"] == "http.response.body" and status[0] == 200:
-                body.append(message.get("body", b""))
-            await send(message)
-
-        self.uploads.upload_started()
-        paths: list[str] = []
-        try:
-            if over:
-                return await self._too_large(send)
-            await self.app(scope, counted_receive, recording_send)
-            if status[0] == 200:
-                import json
-
-                try:
-                    paths = [p for p in json.loads(b"".join(body)) if isinstance(p, str)]
-                except ValueError:
-                    paths = []
-        finally:
-            self.uploads.upload_finished(paths)  # after Gradio's background move into place
-        if over:
-            log.info("refused an upload over %d bytes in one request", self.max_bytes)
-
-    async def _too_large(self, send):
-        log.info("refused an upload over %d bytes in one request", self.max_bytes)
-        message = f"The upload is too large: at most {self.max_bytes // 2**20} MB in one request.".encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(message)).encode())]})
-        await send({"type": "http.response.body", "body": message})
+def page_holder(page: str) -> str:
+    return f"page-{page}"
 
 
 def too_big_note_js(note_id: str) -> str:

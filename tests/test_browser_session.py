@@ -67,7 +67,7 @@ def test_analyse_after_a_result_keeps_the_result_and_the_recording(server, page,
     bars_shown(page)
     assert "No audio file" not in page.inner_text("body")
     urls = page.evaluate("""() => [...document.querySelectorAll('[src*="file="], [href*="file="]')]
-                                  .map(e => e.src || e.href).filter(u => u.includes('short_angry'))""")
+                                  .map(e => e.src || e.href).filter(u => u.includes('/gradio/'))""")  # the upload
     assert urls, "the page links the clip nowhere (no player source, no download link)"
     for url in set(urls):
         status = page.evaluate("async (u) => (await fetch(u)).status", url)

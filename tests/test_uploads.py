@@ -10,12 +10,12 @@ from emotion_core.uploads import TempDirInUse, Uploads
 
 
 def upload(registry: Uploads, root, name="clip.wav", folder="abc123"):
-    """What Gradio's upload route does, as UploadMiddleware reports it: a file at <root>/<hash>/<name>."""
-    registry.upload_started()
+    """What Gradio's upload route does, as upload_route.UploadRoute reports it: a file at <root>/<hash>/<name>."""
+    token = registry.upload_started()
     path = root / folder / name
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(b"RIFF recording")
-    registry.upload_finished([str(path)])
+    registry.upload_finished(token, [str(path)])
     return path
 
 
@@ -63,64 +63,119 @@ def test_a_request_deletes_its_upload_and_nothing_else(root):
     placed = root / "cached-example" / "a07.opus"  # an example's cached copy, or any file not uploaded
     placed.parent.mkdir()
     placed.write_bytes(b"OggS")
-    assert registry.hold("request-1", mine)
-    registry.release("request-1")
+    with registry.in_use(mine) as held:
+        assert held and mine.exists()
     assert not mine.exists()
-    assert not registry.hold("request-2", placed)  # not an upload: never held, never deleted
-    registry.release("request-2")
+    with registry.in_use(placed) as held:  # not an upload: never held, never deleted
+        assert not held
     registry.sweep(now=time.monotonic() + 3600)
     assert placed.exists()
 
 
-def test_identical_uploads_share_a_file_that_outlives_every_request_but_the_last(root):
+def test_a_clip_goes_with_its_answer_unless_an_open_page_shows_it(root):
+    """Issue 28 item 1: a call that names a session hash with no heartbeat (a script) does not keep its clip."""
     registry = Uploads(root, sweep_s=60)
-    paths = [upload(registry, root) for _ in range(3)]  # same content: Gradio gives one path
-    assert len(set(paths)) == 1
-    path = paths[0]
-    registry.hold("a", path)
-    registry.release("a")  # two identical uploads still wait for their requests
-    assert path.exists()
-    registry.hold("b", path)
-    registry.hold("c", path)
-    registry.release("b")
-    assert path.exists()
-    registry.release("c")
-    assert not path.exists()
-
-
-def test_a_session_keeps_its_clip_until_it_is_replaced_or_the_session_ends(root):
-    registry = Uploads(root, sweep_s=60)
-    first = upload(registry, root, "first.wav", "h1")
-    registry.hold("session", first)
-    registry.hold("session", first)  # Analyse pressed again on the same clip
+    scripted = upload(registry, root, "a.wav", "h1")
+    with registry.in_use(scripted, page="no-heartbeat"):
+        assert scripted.exists()
+    assert not scripted.exists(), "a clip outlived its answer without a page to show it"
+    registry.page_opened("tab")
+    shown = upload(registry, root, "b.wav", "h2")
+    with registry.in_use(shown, page="tab"):
+        pass
     registry.sweep(now=time.monotonic() + 3600)  # however long the page stays open
+    assert shown.exists()
+    registry.page_closed("tab")
+    assert not shown.exists(), "the clip outlived its page"
+
+
+def test_a_page_keeps_its_clip_until_it_is_replaced_cleared_or_closed(root):
+    registry = Uploads(root, sweep_s=60)
+    registry.page_opened("tab")
+    registry.page_opened("tab")  # the heartbeat reconnected before the old stream ended
+    first = upload(registry, root, "first.wav", "h1")
+    with registry.in_use(first, page="tab"):
+        pass
+    with registry.in_use(first, page="tab"):  # Analyse pressed again on the same clip
+        pass
+    registry.page_closed("tab")
     assert first.exists()
     second = upload(registry, root, "second.wav", "h2")
-    registry.hold("session", second)  # a new clip replaces the old one
+    with registry.in_use(second, page="tab"):  # a new clip replaces the old one
+        pass
     assert not first.exists() and second.exists()
-    registry.release("session")  # the page is closed
+    example = root / "example" / "a07.opus"  # an example clip: never held, never deleted
+    example.parent.mkdir()
+    example.write_bytes(b"OggS")
+    with registry.in_use(example, page="tab"):  # the page shows an example now
+        pass
+    assert not second.exists() and example.exists()
+    with registry.in_use(second := upload(registry, root, "second.wav", "h2"), page="tab"):
+        pass
+    registry.release_page("tab")  # the player's Clear
     assert not second.exists()
+    third = upload(registry, root, "third.wav", "h3")
+    with registry.in_use(third, page="tab"):
+        pass
+    registry.page_closed("tab")  # the page is closed
+    assert not third.exists()
 
 
-def test_no_deletion_while_an_upload_is_arriving(root):
+def test_every_hold_expires(root):
+    """A request that never ends (a stuck worker) does not keep its clip past REQUEST_S."""
+    registry = Uploads(root, sweep_s=60, request_s=600)
+    stuck = upload(registry, root)
+    request = registry.in_use(stuck)
+    request.__enter__()  # entered, never left
+    registry.sweep(now=time.monotonic() + 300)
+    assert stuck.exists()
+    registry.sweep(now=time.monotonic() + 601)
+    assert not stuck.exists()
+
+
+def test_an_upload_in_flight_holds_up_nothing_but_its_own_temporary_file(root):
+    """Issue 28 item 2: one slow upload stopped every deletion and the sweep, for every user."""
     registry = Uploads(root, sweep_s=60)
-    path = upload(registry, root)
-    registry.hold("a", path)
-    registry.upload_started()  # an identical upload being moved into the same folder
-    registry.release("a")
-    assert path.exists()
-    assert registry.sweep(now=time.monotonic() + 3600) == 0
-    registry.upload_finished([str(path)])
-    registry.hold("b", path)
-    registry.release("b")
-    assert not path.exists()
+    orphan = root / "tmporphan"  # cut off before the slow upload began
+    orphan.write_bytes(b"RIFF half")
+    old = time.time() - 120
+    os.utime(orphan, (old, old))
+    slow = registry.upload_started()  # still arriving
+    arriving = root / "tmparriving"
+    arriving.write_bytes(b"RIFF")
+    used = upload(registry, root, "used.wav", "h1")
+    with registry.in_use(used):
+        pass
+    assert not used.exists(), "a request's clip outlived its answer while another upload was in flight"
+    unused = upload(registry, root, "unused.wav", "h2")
+    registry.sweep(now=time.monotonic() + 61)
+    assert not unused.exists() and not orphan.exists(), "the sweep stopped while another upload was in flight"
+    assert arriving.exists(), "the sweep deleted an upload while it arrived"
+    registry.upload_finished(slow, [])
+    registry.sweep(now=time.monotonic() + 61)
+    assert not arriving.exists()
+
+
+def test_the_sweep_leaves_an_upload_a_queued_request_names(root):
+    """Ten uploads at once on two workers: a clip waiting in the queue for longer than the sweep interval."""
+    waiting = []
+    registry = Uploads(root, sweep_s=60, queued=lambda: set(waiting))
+    queued = upload(registry, root, "queued.wav", "h1")
+    waiting.append(queued)
+    registry.sweep(now=time.monotonic() + 61)
+    assert queued.exists()
+    waiting.clear()
+    registry.sweep(now=time.monotonic() + 61)
+    assert not queued.exists()
 
 
 def test_the_sweep_removes_unclaimed_uploads_and_leftovers_after_one_interval(root):
     registry = Uploads(root, sweep_s=60)
     refused = upload(registry, root, "refused.wav", "h1")  # queue full, or the client went away
     held = upload(registry, root, "held.wav", "h2")
-    registry.hold("session", held)
+    registry.page_opened("tab")
+    with registry.in_use(held, page="tab"):
+        pass
     leftover = root / "tmpabc123"  # an upload cut off while Gradio moved it into place
     leftover.write_bytes(b"RIFF")
     old = time.time() - 120
@@ -129,8 +184,6 @@ def test_the_sweep_removes_unclaimed_uploads_and_leftovers_after_one_interval(ro
     assert refused.exists() and not leftover.exists()
     registry.sweep(now=time.monotonic() + 61)
     assert not refused.exists() and held.exists()
-    os.utime(refused.parent, (old, old))
-    registry.sweep()
     assert not refused.parent.exists()  # its empty folder too
 
 
@@ -138,32 +191,3 @@ def test_parse_size():
     assert uploads.parse_size("25mb") == 25 * 2**20
     assert uploads.parse_size("1 GB") == 2**30
     assert uploads.parse_size("4096") == 4096
-
-
-def test_a_clip_fetched_from_a_url_is_deleted_like_an_upload(root, monkeypatch):
-    """Gradio fetches an input given as a URL into its cache itself, not through the upload route: the
-    request that reads the fetched file deletes it; a failed fetch says why and leaves nothing held."""
-    import asyncio
-
-    import gradio as gr
-    from gradio import processing_utils
-
-    async def download(url, cache_dir):  # what Gradio's fetch does for a public address
-        if "private" in url:
-            raise ValueError("Hostname private.example failed validation")
-        path = root / "hash-of-url" / "voice.wav"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(b"RIFF fetched recording")
-        return str(path)
-
-    monkeypatch.setattr(processing_utils, "async_ssrf_protected_download", download)
-    registry = Uploads(root, sweep_s=60)
-    component = gr.Audio(type="filepath")
-    uploads.track_url_fetches(component, registry, refuse=lambda e: e)
-    path = asyncio.run(component.async_move_resource_to_block_cache("https://public.example/voice.wav"))
-    assert registry.hold("request-1", path), "the fetched file is not counted as an upload"
-    registry.release("request-1")
-    assert not root.joinpath("hash-of-url", "voice.wav").exists(), "the fetched recording outlived its request"
-    with pytest.raises(ValueError, match="could not be fetched .*failed validation.* upload the file instead"):
-        asyncio.run(component.async_move_resource_to_block_cache("https://private.example/voice.wav"))
-    assert registry.sweep(now=time.monotonic() + 3600) == 0  # not left "in flight": the sweep still runs
