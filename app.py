@@ -13,13 +13,13 @@ import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
-from emotion_core import (AudioError, game, howto, report_figures, service, settings, theme, upload_route,
-                          uploads, web_guards)
-from emotion_core.examples import example_clips
-from emotion_core.explain import occlusion_maps
+from emotion_core import AudioError, settings
+from webapp import game, howto, report_figures, service, theme, upload_route, uploads, web_guards
+from webapp.examples import example_clips
+from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import DATA_ENV
-from emotion_core.plots import explanation_figure
+from webapp.plots import explanation_figure
 from emotion_core.recognizer import Recognizer
 
 try:  # Hugging Face ZeroGPU: run inference on a borrowed GPU; a no-op everywhere else

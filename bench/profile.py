@@ -22,7 +22,8 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from emotion_core import plots, service, settings
+from emotion_core import settings
+from webapp import plots, service
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech_span
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer

@@ -195,7 +195,7 @@ def test_upload_over_the_size_cap_is_refused(app, server, tmp_path):
 
 def test_after_every_request_no_audio_remains_and_the_log_holds_none(app, server):
     """Runs last in this module, after every good, bad and oversized request above."""
-    from emotion_core.examples import example_clips
+    from webapp.examples import example_clips
 
     _, temp = app
     examples = {e.path.rsplit("/", 1)[-1] for e in example_clips(DATA_DIR if MANIFEST.is_file() else None)}

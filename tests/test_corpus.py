@@ -99,7 +99,7 @@ def test_corpus_package_is_the_one_home_of_the_split_and_the_bad_clips(tmp_path)
     assert "1076_MTI_SAD_XX" in KNOWN_BAD_CLIPS
     assert is_known_bad("CREMA-D/AudioWAV/1076_MTI_SAD_XX.opus") and is_known_bad("x/1076_MTI_SAD_XX.wav")
     assert not is_known_bad("CREMA-D/AudioWAV/1076_MTI_SAD_HI.opus")
-    code = ("import sys; sys.modules['train'] = None; import emotion_core.examples as e; "
+    code = ("import sys; sys.modules['train'] = None; import webapp.examples as e; "
             "print(e.example_clips(sys.argv[1]))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from emotion_core.examples import (
+from webapp.examples import (
     EXAMPLES_DIR,
     EXAMPLES_JSON,
     MAX_CAPTION,
@@ -20,7 +20,7 @@ from emotion_core.examples import (
 )
 from emotion_core.labels import LABELS
 from corpus.clips import parse_clip
-from train.curate_examples import KINDS, checkpoint_hashes, kind, pick, sha256
+from webapp.curate_examples import KINDS, checkpoint_hashes, kind, pick, sha256
 from corpus import read_splits
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus
@@ -71,11 +71,11 @@ def test_some_clips_every_model_recognises_and_some_fool_every_model():
 
 
 def test_stored_answers_come_from_the_shipped_checkpoints():
-    """Fails after retraining until `python -m train.curate_examples --refresh` has rerun the models."""
+    """Fails after retraining until `python -m webapp.curate_examples --refresh` has rerun the models."""
     from types import SimpleNamespace
 
     assert INDEX["checkpoints"] == checkpoint_hashes(SimpleNamespace(dir=CHECKPOINTS)), \
-        "the checkpoints changed: run python -m train.curate_examples --refresh"
+        "the checkpoints changed: run python -m webapp.curate_examples --refresh"
 
 
 def test_example_clips_without_a_data_directory_are_the_shipped_ones():
@@ -170,7 +170,7 @@ def test_refresh_reruns_the_models_without_repicking(tmp_path):
     import shutil
 
     from emotion_core.recognizer import Recognizer
-    from train.curate_examples import refresh
+    from webapp.curate_examples import refresh
 
     for f in EXAMPLES_DIR.iterdir():
         shutil.copyfile(f, tmp_path / f.name)

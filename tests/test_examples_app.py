@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from bench.app_server import AppServer
-from emotion_core.examples import example_clips
+from webapp.examples import example_clips
 from emotion_core.labels import LABELS, MODEL_NAMES
 
 from .shared_paths import DATA_DIR, MANIFEST, REPO, RUNNING, WHISPER_DIR

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from emotion_core import game
+from webapp import game
 from emotion_core.labels import LABELS
 
 

@@ -9,7 +9,8 @@ import socket
 import pytest
 import torch
 
-from emotion_core import SAMPLE_RATE, howto, service
+from emotion_core import SAMPLE_RATE
+from webapp import howto, service
 from emotion_core.labels import MODEL_NAMES
 from emotion_core.models import whisper as whisper_module
 from emotion_core.models.base import load_checkpoint

@@ -21,7 +21,7 @@ from pathlib import Path
 import soundfile as sf
 from bench.app_server import memory_mb
 from bench.memory import RATE, speech
-from emotion_core import service
+from webapp import service
 from emotion_core.recognizer import Recognizer
 
 long_clip, short_clip = Path(sys.argv[1]) / "long.wav", Path(sys.argv[1]) / "short.wav"

@@ -11,7 +11,8 @@ import soundfile as sf
 
 import emotion_core.audio as audio_mod
 from bench.no_speech import non_speech
-from emotion_core import load_audio, prepare_speech, service
+from emotion_core import load_audio, prepare_speech
+from webapp import service
 from emotion_core.audio import speech_bounds
 from emotion_core.recognizer import NoSpeechError, Recognizer
 from emotion_core.vad import speech_activity, speech_regions
@@ -78,7 +79,7 @@ def test_speech_activity_is_measured_once_per_request(recognizer, monkeypatch):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "emotion_core.predict", *map(str, args)], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "webapp.predict", *map(str, args)], cwd=REPO, capture_output=True,
                           text=True, timeout=300, check=False)
 
 

@@ -6,7 +6,7 @@ from itertools import combinations, product
 import numpy as np
 import pytest
 
-from emotion_core import plots, report_figures
+from webapp import plots, report_figures
 from emotion_core.features import DEFAULT_FEATURES
 from emotion_core.labels import LABELS, MODEL_NAMES
 

@@ -8,10 +8,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from emotion_core import service
-from emotion_core.explain import occlusion_maps
+from webapp import service
+from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
-from emotion_core.plots import explanation_figure
+from webapp.plots import explanation_figure
 from emotion_core.recognizer import Recognizer
 
 from .shared_paths import CHECKPOINTS, FAMILIES, REPO, WHISPER_DIR, needs_corpus, needs_whisper, real_speech
@@ -61,7 +61,7 @@ def test_long_clip_has_a_timeline_on_the_spectrogram_axis(recognizer):
 
 
 def test_pitch_contour_follows_the_voice():
-    from emotion_core.plots import pitch_contour
+    from webapp.plots import pitch_contour
 
     t = np.arange(32000) / 16000
     f0 = pitch_contour((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 200)
@@ -71,7 +71,7 @@ def test_pitch_contour_follows_the_voice():
 def test_the_pitch_line_neither_drops_nor_spikes_at_syllable_edges():
     """Syllables of a voice whose pitch glides down, each starting with 40 ms of hiss (a consonant): the line is
     drawn on the voiced frames, within a semitone of the true pitch (it once dropped an octave at their edges)."""
-    from emotion_core import plots
+    from webapp import plots
     from emotion_core.features import DEFAULT_FEATURES, log_mel
 
     rate, seconds, f0 = 16000, 3.0, 160.0
@@ -94,7 +94,7 @@ def test_the_pitch_line_neither_drops_nor_spikes_at_syllable_edges():
 
 
 def test_spectrogram_ticks_do_not_crowd_and_its_colour_bar_reads_plainly():
-    from emotion_core import plots
+    from webapp import plots
 
     fig = plots.spectrogram_figure(np.log(np.random.default_rng(0).random((80, 300)) + 1e-3), 0.0, 3.0)
     axis = fig.layout.yaxis3  # the spectrogram's frequency axis (80 mel bands)
@@ -121,7 +121,7 @@ def test_predict_cli(tmp_path):
     sf.write(good, speechlike(22050, 2.0), 22050)
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")
-    cmd = [sys.executable, "-m", "emotion_core.predict", str(good), str(bad), "--whisper", str(WHISPER_DIR)]
+    cmd = [sys.executable, "-m", "webapp.predict", str(good), str(bad), "--whisper", str(WHISPER_DIR)]
     out = subprocess.run(cmd + ["--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stderr  # one file failed
     lines = [json.loads(line) for line in out.stdout.splitlines()]
@@ -134,7 +134,7 @@ def test_predict_cli(tmp_path):
 def test_a_long_clip_reaches_the_browser_at_the_plots_width_with_its_pitch():
     """60 s of a voice whose pitch glides: at most MAX_COLUMNS columns of whole-dB levels (one byte a cell),
     the loudness and the pitch contour on the same columns, the pitch still following the voice."""
-    from emotion_core import plots
+    from webapp import plots
 
     sr, seconds = 16000, 60.0
     t = np.arange(int(sr * seconds)) / sr
@@ -155,7 +155,7 @@ def test_a_long_clip_reaches_the_browser_at_the_plots_width_with_its_pitch():
 
 
 def test_display_columns_average_and_voiced_median():
-    from emotion_core.plots import _voiced_median, display_columns
+    from webapp.plots import _voiced_median, display_columns
 
     x = np.arange(12, dtype=float).reshape(2, 6)
     assert np.array_equal(display_columns(x, 1), x)

@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from bench.app_server import REPO, AppServer
-from emotion_core.upload_route import NOT_A_FILE
-from emotion_core.web_guards import BAD_REQUEST, FAILED, NOT_AN_UPLOAD, NOT_SERVED, WRONG_KIND
+from webapp.upload_route import NOT_A_FILE
+from webapp.web_guards import BAD_REQUEST, FAILED, NOT_AN_UPLOAD, NOT_SERVED, WRONG_KIND
 
 from .shared_paths import FAMILIES, WHISPER_DIR
 from .test_load_audio import speechlike

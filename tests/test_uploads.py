@@ -1,12 +1,12 @@
-"""emotion_core.uploads on its own: the app's temporary directory, who holds which upload, and the sweep.
+"""webapp.uploads on its own: the app's temporary directory, who holds which upload, and the sweep.
 (tests/test_server_lifecycle.py checks the same promises against the running app.)"""
 import os
 import time
 
 import pytest
 
-from emotion_core import uploads
-from emotion_core.uploads import TempDirInUse, Uploads
+from webapp import uploads
+from webapp.uploads import TempDirInUse, Uploads
 
 
 def upload(registry: Uploads, root, name="clip.wav", folder="abc123"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .labels import MODEL_NAMES
-from .paths import PROJECT_DIR
+from emotion_core.labels import MODEL_NAMES
+from emotion_core.paths import PROJECT_DIR
 
 TEST_REPORT = PROJECT_DIR / "reports" / "test.json"
 HUMAN_BASELINE = ("Human listeners recognised the intended emotion in **40.9%** of CREMA-D clips from the voice "

@@ -1,6 +1,6 @@
 """Batch command line: one line per file.
 
-    python -m emotion_core.predict FILES... [--json] [--checkpoints DIR] [--whisper SRC] [--device cpu|cuda]
+    python -m webapp.predict FILES... [--json] [--checkpoints DIR] [--whisper SRC] [--device cpu|cuda]
 
 A file that cannot be used (or holds no speech) prints its reason on its line; the exit status is 1 if any
 file failed, 2 if no model could be loaded. In the plain output, control characters in file names (tab,
@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
-from .audio import AudioError
-from .recognizer import Recognizer
+from emotion_core.audio import AudioError
+from emotion_core.recognizer import Recognizer
 from .service import classify
 
 

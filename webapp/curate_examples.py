@@ -1,7 +1,7 @@
 """Pick the example clips that ship with the app, run the shipped models on them, and write examples/.
 
-    python -m train.curate_examples --data ../shared/data/audio          # pick, copy, answer, write
-    python -m train.curate_examples --refresh                             # new model answers, same clips
+    python -m webapp.curate_examples --data ../shared/data/audio          # pick, copy, answer, write
+    python -m webapp.curate_examples --refresh                             # new model answers, same clips
 
 Picking (seeded, SEED): clips of the test-split speakers (corpus/splits.csv) of RAVDESS and CREMA-D only
 (their licences allow redistribution with attribution; TESS and SAVEE never), 2-4 s long, seven emotions.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from emotion_core.examples import EXAMPLES_DIR, EXAMPLES_JSON, human_votes
+from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, human_votes
 from emotion_core.labels import LABELS
 
 SEED = 17
@@ -99,7 +99,7 @@ def candidates(data_dir: Path, seed: int = SEED) -> list:
 
 def model_answers(path, recognizer) -> dict[str, dict]:
     """What each shipped model (and the ensemble) answers for one clip, as the app computes it."""
-    from emotion_core.service import classify
+    from webapp.service import classify
 
     pred = classify(str(path), recognizer)
     return {name: {"label": o.label, "confidence": round(float(o.probabilities.max()), 3)}
@@ -155,7 +155,7 @@ def attribution(clips: list[dict]) -> str:
     lines = ["# Example clips: sources and licences", "",
              ("These clips are copied unchanged from the development corpus (16 kHz Ogg Opus, decoded from the "
              "official releases and re-encoded; the file names are the official ones). They are the only dataset "
-             "audio in this repository. Written by `python -m train.curate_examples`."), ""]
+             "audio in this repository. Written by `python -m webapp.curate_examples`."), ""]
     for ds in DATASETS:
         lic = LICENCES[ds]
         mine = [c for c in clips if c["dataset"] == ds]
@@ -174,7 +174,7 @@ def attribution(clips: list[dict]) -> str:
 
 def write(out_dir: Path, clips: list[dict], recognizer, seed: int) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"about": "Example clips of test-split speakers; written by python -m train.curate_examples",
+    doc = {"about": "Example clips of test-split speakers; written by python -m webapp.curate_examples",
            "seed": seed, "checkpoints": checkpoint_hashes(recognizer), "clips": clips}
     (out_dir / EXAMPLES_JSON).write_text(json.dumps(doc, indent=1) + "\n")
     (out_dir / "ATTRIBUTION.md").write_text(attribution(clips))
@@ -227,7 +227,7 @@ def main(argv=None) -> int:
     clips = refresh(out, recognizer) if args.refresh else curate(data_dir(args.data), out, recognizer, args.seed)
     from collections import Counter
 
-    from emotion_core.examples import models_verdict
+    from webapp.examples import models_verdict
 
     for r in clips:
         print(f"{r['file']:28s} {r['label']:9s} {kind(r['label'], r['models']):9s} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .labels import LABELS
+from emotion_core.labels import LABELS
 
 PATCH_BANDS = 20  # mel bands per patch (4 rows over 80 bands)
 PATCH_FRAMES = 50  # frames per patch (0.5 s; 6 columns over a 3 s window)

@@ -1,5 +1,5 @@
 """Example clips for the app: the curated clips shipped in examples/ (test-split speakers of CREMA-D and
-RAVDESS, written by `python -m train.curate_examples`), plus, when a data directory is given, a few more
+RAVDESS, written by `python -m webapp.curate_examples`), plus, when a data directory is given, a few more
 per emotion from the corpus's test-split speakers. Each comes with its true label and, for CREMA-D, what
 human listeners answered from the voice alone."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .labels import LABELS
-from .models.registry import FAMILIES  # the models a caption counts when all run (the ensemble follows them)
-from .paths import PROJECT_DIR
+from emotion_core.labels import LABELS
+from emotion_core.models.registry import FAMILIES  # the models a caption counts when all run (the ensemble follows them)
+from emotion_core.paths import PROJECT_DIR
 
 EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBUTION.md
 EXAMPLES_JSON = "examples.json"

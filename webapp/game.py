@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .labels import LABELS, MODEL_NAMES
+from emotion_core.labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
 LISTENER = "Average listener (CREMA-D clips)"  # the scoreboard's row of the listeners (a lower bound)
@@ -54,7 +54,7 @@ def next_clip(game: dict, clips: list) -> dict:
 def clip_sound(path) -> tuple[int, np.ndarray]:
     """A clip as the game plays it: (16000, int16 samples). Sound only, so that its file name gives nothing away;
     int16, which Gradio's player takes as it is (anything else it converts, with a warning per clip)."""
-    from .audio import SAMPLE_RATE, load_audio
+    from emotion_core.audio import SAMPLE_RATE, load_audio
 
     return SAMPLE_RATE, np.round(np.clip(load_audio(path), -1.0, 1.0) * 32767).astype(np.int16)
 

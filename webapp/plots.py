@@ -7,9 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .audio import SAMPLE_RATE
-from .features import DEFAULT_FEATURES, mel_centres_hz
-from .labels import LABELS, MODEL_NAMES
+from emotion_core.audio import SAMPLE_RATE
+from emotion_core.features import DEFAULT_FEATURES, mel_centres_hz
+from emotion_core.labels import LABELS, MODEL_NAMES
 
 # Two palettes that never share a colour (tests/test_palettes.py checks they stay apart): emotions in the
 # colours people expect (angry red, sad blue), models in hues no emotion uses. Every figure uses them.

@@ -14,10 +14,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .audio import SAMPLE_RATE
-from .features import DEFAULT_FEATURES
-from .labels import LABELS, MODEL_NAMES
-from .paths import PROJECT_DIR
+from emotion_core.audio import SAMPLE_RATE
+from emotion_core.features import DEFAULT_FEATURES
+from emotion_core.labels import LABELS, MODEL_NAMES
+from emotion_core.paths import PROJECT_DIR
 from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, display_levels
 
 REPORT_DIR = PROJECT_DIR / "reports"

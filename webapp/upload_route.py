@@ -30,7 +30,7 @@ NOT_A_FILE = ('The upload holds no file: send each recording as a file part name
               'filename (multipart/form-data, RFC 7578).')
 NOT_MULTIPART = "The upload could not be read: send it as multipart/form-data."
 
-log = logging.getLogger("emotion_core.uploads")
+log = logging.getLogger("webapp.uploads")
 # python-multipart logs a warning for each body it rejects; the app's poison (RandomNames.poison) is one, and its
 # refusal has its own log line already: one line per refusal.
 logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from . import plots
-from .audio import SAMPLE_RATE, load_audio
-from .labels import MODEL_NAMES
-from .recognizer import ENSEMBLE, Prediction, Recognizer
-from .vad import speech_activity
+from emotion_core.audio import SAMPLE_RATE, load_audio
+from emotion_core.labels import MODEL_NAMES
+from emotion_core.recognizer import ENSEMBLE, Prediction, Recognizer
+from emotion_core.vad import speech_activity
 
 LOW_CONFIDENCE = 0.40  # below this top probability a model's answer is called uncertain
 MAX_PITCH_S = 30  # s: pitch contour only for clips up to this long (Praat's pitch takes about 0.1 s for 30 s of speech)

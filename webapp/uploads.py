@@ -36,7 +36,7 @@ REQUEST_S = 15 * 60.0  # s: a request's hold ends after this even if the request
 MARKER = ".emotion-app"  # written into a directory the app created: only such a directory is ever cleared
 LOCK = ".lock"  # held (flock) while an app runs: two apps never clear each other's files
 
-log = logging.getLogger("emotion_core.uploads")
+log = logging.getLogger("webapp.uploads")
 
 
 def parse_size(text: str) -> int:
@@ -57,7 +57,7 @@ def own_temp_dir(base: str | os.PathLike | None = None) -> tuple[Path, object]:
 
     Returns (Gradio's temporary directory inside it, the lock file object to keep open). Refuses a
     non-empty directory the app did not create (EMOTION_TEMP_DIR=/tmp must never clear /tmp)."""
-    from . import settings
+    from emotion_core import settings
 
     base = Path(base or settings.get(TEMP_ENV) or Path(tempfile.gettempdir()) / "emotion-app").resolve()
     base.mkdir(parents=True, exist_ok=True)
