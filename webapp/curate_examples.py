@@ -227,14 +227,12 @@ def main(argv=None) -> int:
     clips = refresh(out, recognizer) if args.refresh else curate(data_dir(args.data), out, recognizer, args.seed)
     from collections import Counter
 
-    from webapp.examples import models_verdict
-
     for r in clips:
         print(f"{r['file']:28s} {r['label']:9s} {kind(r['label'], r['models']):9s} "
               + " ".join(f"{n}={a['label']}" for n, a in r["models"].items()))
-    verdicts = Counter("split" if " of " in v else v for v in (models_verdict(r["label"], r["models"]) for r in clips))
-    print(f"{len(clips)} clips ({Counter(r['dataset'] for r in clips)}): {verdicts['every model right']} every model "
-          f"right, {verdicts['fools every model']} fool every model, {verdicts['split']} split")
+    kinds = Counter(kind(r["label"], r["models"]) for r in clips)
+    print(f"{len(clips)} clips ({Counter(r['dataset'] for r in clips)}): {kinds['all right']} every model right, "
+          f"{kinds['all wrong']} fool every model, {kinds['disagree']} split")
     return 0
 
 
