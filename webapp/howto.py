@@ -67,7 +67,10 @@ Below: the last clip you analysed in **Try it** (before that, an example clip), 
 
 RESULTS_INTRO = ("## How often is each model right?\n**Speaker-independent testing:** every number here comes from speakers "
                  "the models never heard in training. UAR is the average, over the seven emotions, of the share of clips "
-                 "of that emotion the model got right (chance: 14%). " + HUMAN_BASELINE)
+                 "of that emotion the model got right (chance: 14%). Each panel is one way of hearing the same clips: "
+                 "as recorded in the studio; in a simulated classroom (a room, other pupils talking, a laptop "
+                 "microphone); in a pupil's voice (each adult actor's voice made that of a child or teenager: higher "
+                 "pitch, shorter vocal tract); and a pupil's voice in the classroom. " + HUMAN_BASELINE)
 
 
 def family_names(recognizer) -> list[str]:
