@@ -58,7 +58,7 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
 
 
 def test_reports_of_other_families_and_conditions_merge_into_one():
-    from train.evaluate import merge_reports, report_conditions
+    from train.report import merge_reports, report_conditions
 
     class Clip:
         def __init__(self, label, dataset):

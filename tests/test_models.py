@@ -79,7 +79,8 @@ def test_window_batching_does_not_change_answers(recognizer):
 @pytest.mark.slow
 @needs_corpus
 def test_quality_guard_on_held_out_speakers(recognizer):
-    from train.evaluate import guard_clips, report, run
+    from train.evaluate import guard_clips, run
+    from train.report import report
 
     clips = guard_clips(DATA_DIR)
     assert len(clips) == 140

@@ -27,7 +27,7 @@ from emotion_core.paths import data_dir
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 
 from .cache import cache_dir
-from .evaluate import CONDITION_SETS
+from .report import CONDITION_SETS
 from .metrics import clip_means, evaluate_predictions
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member

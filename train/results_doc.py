@@ -16,7 +16,7 @@ from pathlib import Path
 
 from corpus import DATASETS
 
-from .evaluate import MAX_ANSWER_SHARE
+from .report import MAX_ANSWER_SHARE
 from .metrics import corpus_balanced_uar
 
 REPO = Path(__file__).resolve().parent.parent
