@@ -14,11 +14,11 @@ from scipy.signal import welch
 
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
-from train import classroom, copies
+from train import classroom, copies, rooms
+from train.rooms import build_bank
 from train.classroom import (
     PAD_S,
     BabblePool,
-    build_bank,
     clip_rng,
     opus_round_trip,
     set_level,
@@ -142,7 +142,7 @@ def corpus(tmp_path_factory, bank):
                 audio = speechlike(SAMPLE_RATE, 1.5 + 0.2 * i, f0=100 + 12 * actor + 30 * i, seed=actor * 10 + i)
                 sf.write(d / f"03-01-{code}-01-01-01-{actor:02d}.wav", audio, SAMPLE_RATE)
     cache = tmp_path_factory.mktemp("cache")
-    bank.save(cache / classroom.BANK_FILE)
+    bank.save(cache / rooms.BANK_FILE)
     return root, cache
 
 
@@ -222,5 +222,5 @@ def test_evaluate_refuses_classroom_without_a_bank(corpus, tmp_path, capsys):
     root, _ = corpus
     assert main(["--data", str(root), "--split", "val", "--out", str(tmp_path / "x.json"), "--condition", "classroom",
                  "--cache", str(tmp_path / "empty"), "--checkpoints", str(CHECKPOINTS)]) == 2
-    assert "python -m train.classroom --build-bank" in capsys.readouterr().err
+    assert "python -m train.rooms --build-bank" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x.json")

@@ -95,7 +95,8 @@ def build_copies(root: Path, cache: Path, split: str, copies: list[int], conditi
     from corpus import select_clips
 
     from .cache import FIELDS, load_cache, write_mels
-    from .classroom import BabblePool, load_bank
+    from .classroom import BabblePool
+    from .rooms import load_bank
     from .voice_age import speaker_voices
 
     all_rows, _ = load_cache(cache)

@@ -17,7 +17,7 @@ plus FILE.md (tables, corpus-balanced UAR = mean over datasets of per-dataset UA
 --condition classroom passes every clip, after load_audio, through train.classroom's deterministic
 simulation of a pupil at a laptop in a classroom (room, babble of the evaluated split's speakers, HVAC noise,
 laptop microphone, level and clipping, Opus): the room impulse-response bank comes from the cache directory
-(`python -m train.classroom --build-bank`). --condition young gives every speaker one young voice (a child or
+(`python -m train.rooms --build-bank`). --condition young gives every speaker one young voice (a child or
 teenager of their sex; train.voice_age) and young+classroom puts that voice in the classroom. Several
 conditions (a comma list; `both` = clean,classroom; `all` = all four) decode each clip once and are reported
 side by side.
@@ -159,7 +159,8 @@ def classroom_condition(root: Path, clips, split: str | None, guard: bool, cache
     """The classroom simulation of this evaluation: the bank from the cache, the babble pool from the clips
     of the evaluated split (the guard set: the test speakers; no split: the evaluated clips themselves)."""
     from .cache import cache_dir
-    from .classroom import BabblePool, ClassroomCondition, load_bank
+    from .classroom import BabblePool, ClassroomCondition
+    from .rooms import load_bank
 
     bank = load_bank(cache_dir(cache))
     pool_split = "test" if guard else split
