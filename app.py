@@ -14,7 +14,7 @@ import torch
 from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
-from webapp import game, howto, report_figures, service, theme, upload_route, uploads, web_guards
+from webapp import game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
 from webapp.examples import example_clips
 from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -246,6 +246,8 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                 gr.Markdown(howto.technical_card(name, RECOGNIZER))
         with gr.Accordion("The exact numbers (reports/test.md)", open=False):
             gr.Markdown(howto.report_tables())
+    with gr.Tab("For teachers"):
+        gr.Markdown(teachers.teachers_page(REPORTS), elem_id="teachers")
     outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, pipeline]
     gr.on([go_btn.click, audio.stop_recording, audio.upload], on_audio, inputs=audio, outputs=outputs,
           api_name="analyse", api_visibility="undocumented",  # the full page result; bench/app_speed.py times it
