@@ -47,7 +47,7 @@ QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
 MAX_UPLOAD = settings.get("EMOTION_MAX_UPLOAD")  # per request, all files together
 logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
 log = logging.getLogger("app")
-for name in ("app", "emotion_core"):  # one line per refused input or sweep; no request noise
+for name in ("app", "emotion_core", "webapp"):  # one line per refused input or sweep; no request noise
     logging.getLogger(name).setLevel(logging.INFO)
 
 # The app's own temporary directory (Gradio's uploads go there): cleared now, swept while running, removed at exit.
@@ -246,8 +246,9 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                 gr.Markdown(howto.technical_card(name, RECOGNIZER))
         with gr.Accordion("The exact numbers (reports/test.md)", open=False):
             gr.Markdown(howto.report_tables())
-    with gr.Tab("For teachers"):
-        gr.Markdown(teachers.teachers_page(REPORTS), elem_id="teachers")
+        with gr.Accordion("For teachers: a 10-minute lesson, questions to discuss, who the models fail, the voices they "
+                          "learned from", open=False, elem_id="teachers"):
+            gr.Markdown(teachers.teachers_page(REPORTS))
     outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, pipeline]
     gr.on([go_btn.click, audio.stop_recording, audio.upload], on_audio, inputs=audio, outputs=outputs,
           api_name="analyse", api_visibility="undocumented",  # the full page result; bench/app_speed.py times it

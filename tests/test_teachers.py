@@ -1,4 +1,4 @@
-"""The "For teachers" tab: the lesson uses the three tabs, the questions cover what issue 27 asks, the table of who
+"""The teachers' page (folded under How it works): the lesson uses the three tabs, the questions cover what issue 27 asks, the table of who
 the models fail is the committed report's, and every corpus has its card."""
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ def test_who_it_fails_reads_every_condition_of_the_report(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_app_has_a_teachers_tab():
+def test_how_it_works_holds_the_teachers_page():
     import app
 
-    assert "For teachers" in [t.label for t in app.demo.blocks.values() if type(t).__name__ == "Tab"]
+    folds = [b for b in app.demo.blocks.values() if type(b).__name__ == "Accordion" and b.elem_id == "teachers"]
+    assert len(folds) == 1 and folds[0].label.startswith("For teachers")
+    texts = [b.value for b in app.demo.blocks.values() if type(b).__name__ == "Markdown"]
+    assert any("## A 10-minute lesson" in t and "## Who the models fail" in t and "## The voices the models learned from"
+               in t for t in texts)

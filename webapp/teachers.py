@@ -1,5 +1,5 @@
-"""The "For teachers" tab: a 10-minute lesson with the three tabs, questions to discuss, who the models fail
-(read from the committed test report), and a card for each corpus the models learned from."""
+"""For teachers (folded under How it works): a 10-minute lesson with the three tabs, questions to discuss, who the
+models fail (read from the committed test report), and a card for each corpus the models learned from."""
 from __future__ import annotations
 
 from emotion_core.labels import MODEL_NAMES

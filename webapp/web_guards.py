@@ -23,7 +23,7 @@ NOT_SERVED = "This upload did not decode as sound, so the app does not serve it 
 FILE_ROUTE = "/file="  # Gradio's file route: GET <api prefix>/file=<path>
 MAX_PATH = 4096  # bytes: longer is no path of this app's directory
 
-log = logging.getLogger("emotion_core.requests")
+log = logging.getLogger("webapp.requests")
 
 HEARTBEAT = re.compile(r"/heartbeat/([^/]+)/?$")  # Gradio's heartbeat stream: GET <api prefix>/heartbeat/<session hash>
 
