@@ -106,9 +106,9 @@ def _side_by_side(result: dict) -> list[str]:
     names = list(per[conds[0]])
     datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in per[conds[0]].values())]
     vs = " / ".join(conds)
-    lines = [f"Corpus-balanced UAR, {vs}:", "",
-             "| model | " + " | ".join(f"cb-UAR {c}" for c in conds) + " | " + " | ".join(f"{d} UAR {vs}" for d in datasets)
-             + f" | pooled accuracy {vs} |", "|---|" + "---|" * (len(conds) + len(datasets) + 1)]
+    lines = [f"Corpus-balanced UAR per condition; each dataset's UAR and the pooled accuracy as {vs}:", "",
+             "| model | " + " | ".join(f"cb-UAR {c}" for c in conds) + " | " + " | ".join(f"{d} UAR" for d in datasets)
+             + " | pooled accuracy |", "|---|" + "---|" * (len(conds) + len(datasets) + 1)]
     for name in names:
         cbs = " | ".join(f"**{corpus_balanced_uar(per[c][name]['per_dataset']):.3f}**" for c in conds)
         ds = " | ".join(" / ".join(f"{per[c][name]['per_dataset'][d]['uar']:.3f}" if d in per[c][name]["per_dataset"] else "-"

@@ -59,7 +59,7 @@ def model_order(reports: dict[str, dict]) -> list[str]:
 
 
 PANEL_TITLES = {"clean": "clean audio", "classroom": "in a classroom", "young": "a pupil's voice",
-                "young+classroom": "a pupil in a classroom"}  # short: two fit side by side on a phone
+                "young+classroom": "pupil in class"}  # short: two fit side by side on a phone
 PANEL_HEIGHT_PX = 430
 HUMAN_DATASET = "CREMA-D"  # the listeners' accuracy was measured on CREMA-D only: its line is drawn there only
 
