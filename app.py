@@ -14,7 +14,7 @@ import torch
 from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
-from webapp import game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
+from webapp import game, howto, report_figures, service, stages, teachers, theme, upload_route, uploads, web_guards
 from webapp.examples import example_clips
 from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -52,7 +52,9 @@ for name in ("app", "emotion_core", "webapp"):  # one line per refused input or 
 
 # The app's own temporary directory (Gradio's uploads go there): cleared now, swept while running, removed at exit.
 TEMP_DIR, _TEMP_LOCK = uploads.own_temp_dir()
-UPLOADS = uploads.Uploads(TEMP_DIR, settings.get("EMOTION_SWEEP_S"), queued=lambda: web_guards.queued_paths(demo))
+PENDING = stages.PendingAnswers()  # first-stage answers waiting for their second stage (their page's, only)
+UPLOADS = uploads.Uploads(TEMP_DIR, settings.get("EMOTION_SWEEP_S"), queued=lambda: web_guards.queued_paths(demo),
+                          page_gone=PENDING.forget)
 atexit.register(uploads.clear, TEMP_DIR)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop runs the exit cleanup too
 
@@ -63,43 +65,85 @@ def refuse(error: Exception):
     return gr.Error(str(error), print_exception=False)
 
 
+# The page answers in two stages, two queue events with their own concurrency: the quick families first (with
+# the spectrogram and the summary), then the Whisper family on the same windows. Whisper work queued for the
+# rest of a class holds back nobody's first answer. One stage when Whisper is not running.
+FIRST_STAGE = RECOGNIZER.stages[0] if len(RECOGNIZER.stages) > 1 else None  # None: every family at once
+
+
 @gpu
-def run(path, progress=None):
-    return service.analyse(path, RECOGNIZER, progress)
+def run(path, progress=None, families=None):
+    return service.analyse(path, RECOGNIZER, progress, families)
+
+
+@gpu
+def run_more(first):
+    return service.analyse_more(first, RECOGNIZER)
 
 
 START = "Record or upload a clip to start."
 
 
 def on_audio(path, request: gr.Request, progress=gr.Progress()):
-    """UI event: spectrogram, bars, timeline, summary, JSON, the window to explain, the explanation (cleared:
-    it belonged to the previous clip) and the How-it-works pipeline picture of this clip. An open page keeps
-    the clip (replay, Analyse again, download) until it is replaced, cleared or the page is closed; a call
-    without an open page (a script) loses it with its answer."""
+    """UI event, stage 1: spectrogram, the quick families' bars, timeline, summary, JSON, the window to explain,
+    the explanation (cleared: it belonged to the previous clip) and the How-it-works pipeline picture (once the
+    answer is complete). An open page keeps the clip (replay, Analyse again, download) until it is replaced,
+    cleared or the page is closed; a call without an open page (a script) loses it with its answer."""
+    page = request.session_hash if request else None
+    token = PENDING.new_clip(page)  # whatever stage 2 of the page's previous clip gives is void now
     if not path:
         return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip()
-    with UPLOADS.in_use(path, page=request.session_hash):
-        return analyse_clip(path, progress)
+    with UPLOADS.in_use(path, page=page):
+        shown, analysis = analyse_clip(path, progress)
+    if analysis is not None and analysis.prediction.pending:
+        PENDING.put(page, token, analysis)
+    return shown
 
 
 def analyse_clip(path, progress):
+    """The page's outputs for a clip's first stage, and its Analysis (None when refused)."""
     if not RECOGNIZER.models:
-        return None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, gr.skip()
+        return (None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, gr.skip()), None
     try:
-        a = run(path, lambda fraction, text: progress(fraction, desc=text))
+        a = run(path, lambda fraction, text: progress(fraction, desc=text), FIRST_STAGE)
     except AudioError as e:
         log.info("refused: %s", e)
-        return None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None, gr.skip()
+        return (None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None,
+                gr.skip()), None
     progress(1.0)
     timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
-    return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None,
-            report_figures.pipeline_of_analysis(a))
+    pipeline = gr.skip() if a.prediction.pending else report_figures.pipeline_of_analysis(a)
+    return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None, pipeline), a
+
+
+def on_more(request: gr.Request):
+    """UI event, stage 2: the families the first stage left out answer; bars, timeline, summary, JSON, the window
+    to explain and the pipeline picture are drawn again, unless the page has moved to another clip meanwhile.
+    If it fails, the first stage's result stays and the summary says so in one sentence."""
+    page = request.session_hash if request else None
+    waiting = PENDING.take(page)
+    if waiting is None:
+        return (gr.skip(),) * 6
+    token, first = waiting
+    try:
+        a = run_more(first)
+    except Exception as e:  # noqa: BLE001 (the first answer stands whatever went wrong)
+        log.warning("stage 2 failed: %s", " ".join(str(e).split())[:300])
+        if not PENDING.is_latest(page, token):
+            return (gr.skip(),) * 6
+        return gr.skip(), gr.skip(), service.summary_markdown(first.prediction, RECOGNIZER.lead_reason_of(first.prediction),
+                                                               second_stage_failed=True), gr.skip(), gr.skip(), gr.skip()
+    if not PENDING.is_latest(page, token):
+        return (gr.skip(),) * 6
+    timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
+    return a.probabilities, timeline, a.summary, a.api, a.best_window, report_figures.pipeline_of_analysis(a)
 
 
 def on_clear(request: gr.Request):
     """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page, and
     its file goes unless a request still uses it."""
     UPLOADS.release_page(request.session_hash if request else None)
+    PENDING.forget(request.session_hash if request else None)
     return None, None, gr.update(value=None, visible=False), START, None, None, None
 
 
@@ -183,6 +227,18 @@ def classify_api(audio):
             raise refuse(e) from None
 
 
+def classify_first_api(audio):
+    """JSON API, first stage only: the quick families' answer, "pending" naming the families left out (the same
+    answer /classify gives, less those). The uploaded file is deleted with the answer."""
+    if not audio:
+        raise refuse(AudioError("No audio was sent."))
+    with UPLOADS.in_use(audio):
+        try:
+            return gpu(service.classify)(audio, RECOGNIZER, families=FIRST_STAGE).to_json()
+        except AudioError as e:
+            raise refuse(e) from None
+
+
 with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     gr.Markdown(howto.HEADER)
     if RECOGNIZER.unavailable:
@@ -250,9 +306,14 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                           "learned from", open=False, elem_id="teachers"):
             gr.Markdown(teachers.teachers_page(REPORTS))
     outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, pipeline]
+    more_outputs = [bars, timeline, summary, answer, window, pipeline]
+    first_stage = {"concurrency_id": "first stage", "concurrency_limit": CONCURRENCY}
+    second_stage = {"fn": on_more, "outputs": more_outputs, "concurrency_id": "second stage", "concurrency_limit": CONCURRENCY,
+                    "show_progress": "hidden"}  # the headline says Whisper is still listening
     gr.on([go_btn.click, audio.stop_recording, audio.upload], on_audio, inputs=audio, outputs=outputs,
-          api_name="analyse", api_visibility="undocumented",  # the full page result; bench/app_speed.py times it
-          show_progress_on=[spectrogram])  # the stages show over the spectrogram, not over the summary text
+          api_name="analyse", api_visibility="undocumented",  # the page's first stage; bench/app_speed.py times it
+          show_progress_on=[spectrogram], **first_stage).then(  # the stages show over the spectrogram
+        api_name="analyse_more", api_visibility="undocumented", **second_stage)
     gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
           show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
     gr.on([audio.clear, audio.upload], lambda: gr.update(visible=True), outputs=record_btn, api_visibility="private",
@@ -268,7 +329,8 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
     if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
         examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
-                                       api_name="analyse_example", show_progress_on=[spectrogram])
+                                       api_name="analyse_example", show_progress_on=[spectrogram], **first_stage).then(
+            api_name="analyse_example_more", api_visibility="undocumented", **second_stage)
         examples.load_input_event.then(None, js=theme.SHOW_RESULT_JS)  # on a phone the result is far above the list
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
     play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")
@@ -279,6 +341,8 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
     api_in, api_out = gr.Audio(type="filepath", visible=False, label="audio"), gr.JSON(visible=False, label="result")
     gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
+    gr.Button(visible=False).click(classify_first_api, inputs=api_in, outputs=api_out, api_name="classify_first",
+                                   **first_stage)
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 

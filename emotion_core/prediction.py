@@ -38,6 +38,7 @@ class Prediction:
     models: dict = field(default_factory=dict)  # name -> ModelOutput, families in FAMILY_ORDER then "ensemble"
     lead: str = ""  # the output to headline (see lead_model)
     timing_ms: dict = field(default_factory=dict)  # {"features": shared work, "total": the whole answer}, ms
+    pending: tuple = ()  # families still to answer (Recognizer.predict_more adds them); empty: the answer is complete
 
     @property
     def window_times_s(self) -> list:
@@ -53,8 +54,9 @@ class Prediction:
                 for (a, b), p in zip(self.clip.times_s, wp)]
 
     def to_json(self) -> dict:
-        """The API answer: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms}},
-        "timing_ms": {"features", "total", ...}, "timeline"}. A model's latency_ms is its own work only;
+        """The API answer: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms,
+        calibrated}}, "pending", "timing_ms": {"features", "total", ...}, "timeline"}. "pending" lists the families
+        still to answer (a first-stage answer) and is empty for a complete one. A model's latency_ms is its own work only;
         the work shared by several models is timing_ms["features"]; timing_ms["total"] is the whole answer."""
         name = self.lead or next(iter(self.models), None)
         return {
@@ -70,6 +72,7 @@ class Prediction:
                 }
                 for name, out in self.models.items()
             },
+            "pending": list(self.pending),
             "timing_ms": {k: round(v, 1) for k, v in self.timing_ms.items()},
             "timeline": self.timeline(name) if name else [],
         }

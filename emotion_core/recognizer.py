@@ -180,6 +180,21 @@ class Recognizer:
         return list(self.models) + ([ENSEMBLE] if self.has_ensemble else [])
 
     @property
+    def stages(self) -> list[list[str]]:
+        """The running families in the order the page answers with them: first those that read the log-mel or
+        its frame features (milliseconds of CPU), then those that need the Whisper encoder (most of a request's
+        time). A stage with no family running is left out, so a recognizer without Whisper has one stage."""
+        quick = [n for n, m in self.models.items() if not m.needs_encoder]
+        slow = [n for n, m in self.models.items() if m.needs_encoder]
+        return [s for s in (quick, slow) if s]
+
+    def outputs_of(self, families) -> list[str]:
+        """The outputs (in `names` order) that the answers of `families` give: those families, and the ensemble
+        once all its members are among them."""
+        done = set(families)
+        return [n for n in self.names if n in done or (n == ENSEMBLE and set(self.ensemble) <= done)]
+
+    @property
     def validation_scores(self) -> dict[str, float]:
         """Output name -> validation corpus-balanced UAR from the committed records, for the outputs running:
         the score each was chosen on (for a family and an ensemble chosen on clean + classroom, the mean of
@@ -235,18 +250,20 @@ class Recognizer:
 
     @torch.inference_mode()
     def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None, progress=None,
-                             batch: int = WINDOW_BATCH) -> dict[str, tuple[np.ndarray, float]]:
-        """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}.
+                             batch: int = WINDOW_BATCH, families=None) -> dict[str, tuple[np.ndarray, float]]:
+        """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}, for every running
+        family or those in `families`.
 
         Each family reads the windows `batch` at a time, so a long clip's activations (the Whisper encoder's
         above all) take the memory of one batch, not of every window at once. A derived input more than one
         family reads (the frame features of cnn1d and lstm) is computed once per batch and its time added to
         timing_ms["features"]; the Whisper encoder's time is charged to its family.
         progress: called with each family's name before it runs (None: silent)."""
-        readers = [m.input_kind for m in self.models.values()]
+        chosen = {n: m for n, m in self.models.items() if families is None or n in families}
+        readers = [m.input_kind for m in chosen.values()]
         shared: dict[tuple[str, int], torch.Tensor] = {}  # (kind, first window) -> derived input of that batch
         out = {}
-        for name, model in self.models.items():
+        for name, model in chosen.items():
             if progress is not None:
                 progress(name)
             kind, parts, ms = model.input_kind, [], 0.0
@@ -284,8 +301,10 @@ class Recognizer:
         """Ensemble of clip (or window) probabilities: the validation-chosen weighted mean."""
         return sum(w * per_family[m] for m, w in self.ensemble.items())
 
-    def predict_all(self, audio: np.ndarray, vad=None, progress=None) -> Prediction:
-        """16 kHz mono float32 audio (from load_audio) -> every family's answer and the ensemble's.
+    def predict_all(self, audio: np.ndarray, vad=None, progress=None, families=None) -> Prediction:
+        """16 kHz mono float32 audio (from load_audio) -> the answers of `families` (None: every family) and the
+        ensemble's when all its members are among them; the families left out are named in `pending`, for
+        predict_more to add.
 
         The clip answer of a family is the mean of its window probabilities (see model_windows for `vad`).
         progress(stage, n_windows): called with "speech" before the speech is found and cut into windows,
@@ -296,20 +315,38 @@ class Recognizer:
         if progress is not None:
             progress("speech", 0)
         clip = self.model_windows(audio, vad)
-        pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip, lead=self.lead)
+        pred = Prediction(len(audio) / SAMPLE_RATE, self.device, LABELS, clip, pending=tuple(self.models))
         pred.timing_ms["features"] = (time.perf_counter() - t) * 1000  # speech preparation, log-mel, windows
-        n_windows = len(clip.windows)
-        window_probs = self.window_probabilities(clip.windows, pred.timing_ms,
-                                                 None if progress is None else lambda m: progress(m, n_windows))
+        pred.timing_ms["total"] = pred.timing_ms["features"]
+        return self.predict_more(pred, list(self.models) if families is None else families, progress)
+
+    def predict_more(self, pred: Prediction, families, progress=None) -> Prediction:
+        """Add the answers of `families` (of pred.pending) to a prediction, on the same windows of the same clip:
+        the second stage of an answer given in stages. Updates pred in place (outputs in `names` order, the lead
+        among the outputs answered, pending, timing_ms: "total" grows by this call's time) and returns it."""
+        t = time.perf_counter()
+        todo = [f for f in self.models if f in families and f in pred.pending]
+        n_windows = len(pred.clip.windows)
+        window_probs = self.window_probabilities(pred.clip.windows, pred.timing_ms, families=todo,
+                                                 progress=None if progress is None else lambda m: progress(m, n_windows))
+        outputs = dict(pred.models)
         for name, (wp, ms) in window_probs.items():
             p = wp.mean(0)
-            pred.models[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms, name in self.calibration)
-        if self.has_ensemble:
-            wp = self.combine({m: window_probs[m][0] for m in self.ensemble})
+            outputs[name] = ModelOutput(LABELS[int(p.argmax())], p, wp, ms, name in self.calibration)
+        answered = self.outputs_of(outputs)
+        if self.has_ensemble and ENSEMBLE in answered and ENSEMBLE not in outputs:
+            wp = self.combine({m: outputs[m].window_probabilities for m in self.ensemble})
             p = wp.mean(0)
-            pred.models[ENSEMBLE] = ModelOutput(LABELS[int(p.argmax())], p, wp, 0.0)
-        pred.timing_ms["total"] = (time.perf_counter() - t) * 1000
+            outputs[ENSEMBLE] = ModelOutput(LABELS[int(p.argmax())], p, wp, 0.0)
+        pred.models = {n: outputs[n] for n in answered}
+        pred.pending = tuple(f for f in pred.pending if f not in outputs)
+        pred.lead = lead_model(answered, self.validation_scores)
+        pred.timing_ms["total"] = pred.timing_ms.get("total", 0.0) + (time.perf_counter() - t) * 1000
         return pred
+
+    def lead_reason_of(self, pred: Prediction) -> str:
+        """Why pred's lead leads among the outputs pred holds (lead_reason, for the answer so far)."""
+        return lead_reason(pred.lead, list(pred.models), self.validation_scores, self.ensemble_alone)
 
     def predict_windows(self, wins: torch.Tensor, batch: int = 64) -> dict[str, np.ndarray]:
         """Many windows at once (evaluation): (N, n_mels, frames) -> {name: (N, n_labels)}, ensemble included."""

@@ -47,7 +47,8 @@ def classify(client, path):
 
 
 def check_answer(answer, seconds):
-    assert set(answer) == {"duration_s", "device", "lead", "models", "timeline", "timing_ms"}
+    assert set(answer) == {"duration_s", "device", "lead", "models", "pending", "timeline", "timing_ms"}
+    assert answer["pending"] == []  # /classify: one complete answer
     assert abs(answer["duration_s"] - seconds) < 0.15 and answer["device"] in ("cpu", "cuda")
     assert FAMILIES <= set(answer["models"])  # without the Whisper encoder the other three answer
     for m in answer["models"].values():
@@ -64,6 +65,29 @@ def test_classify_a_corpus_clip_and_a_browser_style_recording(app, tmp_path):
         check_answer(classify(client, clip), sf.info(str(clip)).duration)
     # what a browser microphone gives: 48 kHz stereo
     check_answer(classify(client, write(tmp_path / "mic.wav", speechlike(48000, 5.0))), 5.0)
+
+
+def test_the_first_stage_alone_and_the_pages_two_stages_through_the_api(server, tmp_path):
+    """Issue 25: /classify_first answers with the quick families ("pending" names the rest); the page's
+    /analyse then /analyse_more (one client: one session) give both stages of one clip; /classify stays whole."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)  # a page of its own (its heartbeat): closed below, its clip goes
+    path = write(tmp_path / "three.wav", speechlike(48000, 3.0))
+    first = client.predict(handle_file(str(path)), api_name="/classify_first")
+    whole = classify(client, path)
+    slow = ["whisper"] if "whisper" in whole["models"] else []
+    assert first["pending"] == slow and whole["pending"] == [] and set(first["models"]) | set(slow) == set(whole["models"])
+    for name, out in first["models"].items():
+        assert out["probabilities"] == whole["models"][name]["probabilities"]
+    shown = client.predict(handle_file(str(path)), api_name="/analyse")
+    assert shown[4]["pending"] == slow and shown[4]["duration_s"] == 3.0
+    more = client.predict(api_name="/analyse_more")
+    if slow:
+        assert more[3]["pending"] == [] and more[3]["duration_s"] == 3.0 and more[3]["lead"] == whole["lead"]
+        assert {n: m["probabilities"] for n, m in more[3]["models"].items()} == {
+            n: m["probabilities"] for n, m in whole["models"].items()}
+    client.close()
 
 
 @needs_corpus

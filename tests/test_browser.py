@@ -11,7 +11,7 @@ from bench.app_server import AppServer
 
 from emotion_core.labels import MODEL_NAMES
 
-from .shared_paths import DATA_DIR, FAMILIES, REPO, WHISPER_DIR, needs_corpus, real_speech
+from .shared_paths import DATA_DIR, FAMILIES, HAVE_WHISPER, REPO, WHISPER_DIR, needs_corpus, real_speech
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -78,7 +78,12 @@ SHOWN = [name for key, name in MODEL_NAMES.items() if key in FAMILIES]
 
 
 def wait_for_result(page):
-    page.locator("#summary").get_by_text(" s of audio").wait_for(timeout=RESULT_TIMEOUT_MS)
+    """Until the complete answer is on the page ("First answer in ..." is the quick families' stage)."""
+    page.locator("#summary").get_by_text("Answered in").wait_for(timeout=RESULT_TIMEOUT_MS)
+
+
+def seconds_of_audio(summary: str) -> float:
+    return float(summary.split(" s of audio")[0].split()[-1])
 
 
 def check_result_page(page):
@@ -101,6 +106,26 @@ def test_upload_shows_spectrogram_bars_and_summary(browser, app_url, clips):
     page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
 
 
+@pytest.mark.skipif(not HAVE_WHISPER, reason="one stage without the Whisper encoder")
+def test_the_first_answer_comes_first_and_whisper_completes_it(browser, app_url, clips):
+    """Issue 25: the quick families' answer is on the page before Whisper's, which then completes it, same clip."""
+    page = open_page(browser, app_url)
+    page.evaluate("""() => { window.summaries = []; const el = document.querySelector('#summary');
+        new MutationObserver(() => { const t = el.innerText; if (t && window.summaries.at(-1) !== t) window.summaries.push(t); })
+            .observe(el, {childList: true, subtree: true, characterData: true}); }""")
+    upload(page, clips / "upload.wav")
+    wait_for_result(page)
+    seen = page.evaluate("window.summaries")
+    first = [i for i, t in enumerate(seen) if "First answer in" in t]
+    done = [i for i, t in enumerate(seen) if "Answered in" in t]
+    assert first and done and first[-1] < done[0], seen
+    headline = [next(line for line in seen[i].splitlines() if line.endswith("%)")) for i in (first[-1], done[0])]
+    assert "still listening" in seen[first[-1]] and not headline[0].startswith("Whisper encoder: "), seen
+    assert headline[1].startswith("Whisper encoder: "), seen
+    assert seconds_of_audio(seen[first[-1]]) == seconds_of_audio(seen[done[0]]) == 4.0  # one clip, both stages
+    check_result_page(page)
+
+
 def test_microphone_recording(browser, app_url):
     page = open_page(browser, app_url)
     page.get_by_role("button", name="Record", exact=True).click()
@@ -109,7 +134,7 @@ def test_microphone_recording(browser, app_url):
     wait_for_result(page)
     check_result_page(page)
     summary = page.locator("#summary").inner_text()
-    seconds = float(summary.split(" s of audio")[0].split()[-1])
+    seconds = seconds_of_audio(summary)
     assert 2.0 <= seconds <= 6.0, summary  # the fake microphone's audio, as long as we recorded
     page.screenshot(path=str(ARTIFACTS / "microphone.png"), full_page=True)
 

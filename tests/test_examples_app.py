@@ -178,7 +178,7 @@ def test_a_fresh_start_shows_the_examples_and_each_click_analyses_it_twice_after
         buttons.nth(i).click()  # and nothing else: no Analyse button
         # a new answer: another clip's
         page.wait_for_function(f"""() => {{ const t = ({SUMMARY_JS})();
-            return t !== {json.dumps(before)} && t.includes(' s of audio'); }}""", timeout=RESULT_TIMEOUT_MS)
+            return t !== {json.dumps(before)} && t.includes('Answered in'); }}""", timeout=RESULT_TIMEOUT_MS)  # complete
         summary = page.evaluate(SUMMARY_JS)
         seconds = float(summary.split(" s of audio")[0].split()[-1])
         assert abs(seconds - sf.info(e.path).duration) <= 0.1, (e.path, summary)  # this clip's answer

@@ -260,7 +260,7 @@ def test_phone_tap_on_an_example_shows_its_result(browser, app_url):  # noqa: F8
     example = page.locator("button.gallery-item").nth(3)
     example.scroll_into_view_if_needed()
     example.click()
-    page.locator("#summary").get_by_text(" s of audio").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator("#summary").get_by_text("Answered in").wait_for(timeout=RESULT_TIMEOUT_MS)
     page.wait_for_timeout(500)
     top, bottom = page.evaluate("() => { const r = document.querySelector('#summary h3').getBoundingClientRect();"
                                 " return [r.top, r.bottom]; }")
@@ -291,7 +291,7 @@ def test_record_again_after_an_upload_and_clear(browser, app_url, clips):  # noq
     record.click()
     page.wait_for_timeout(3000)
     page.locator("button.stop-button").first.click()
-    page.locator("#summary").get_by_text(" s of audio").wait_for(timeout=RESULT_TIMEOUT_MS)  # the new take's answer
+    page.locator("#summary").get_by_text("Answered in").wait_for(timeout=RESULT_TIMEOUT_MS)  # the new take's answer
     assert not again.is_visible()
 
 

@@ -28,9 +28,9 @@ class Analysis:
     best_window: dict  # {"log_mel": (n_mels, frames) array, "start_s": float}: what the explanation explains
 
 
-def classify(source, recognizer: Recognizer, progress=None) -> Prediction:
-    """Any audio source load_audio takes -> every model's answer (windows over speech for long clips).
-    pred.timing_ms gets "decode" and a "total" that covers the whole answer, decoding included.
+def classify(source, recognizer: Recognizer, progress=None, families=None) -> Prediction:
+    """Any audio source load_audio takes -> the answers of `families` (None: every model; windows over speech for
+    long clips). pred.timing_ms gets "decode" and a "total" that covers the whole answer, decoding included.
 
     progress(fraction, text): called at each real stage (decoding, speech detection, each model over
     its windows); None: silent."""
@@ -46,7 +46,7 @@ def classify(source, recognizer: Recognizer, progress=None) -> Prediction:
     stage("decode")
     audio = load_audio(source)
     decode_ms = (time.perf_counter() - t) * 1000
-    pred = recognizer.predict_all(audio, vad=speech_activity, progress=stage)
+    pred = recognizer.predict_all(audio, vad=speech_activity, progress=stage, families=families)
     pred.timing_ms = {"decode": decode_ms, **pred.timing_ms, "total": (time.perf_counter() - t) * 1000}
     return pred
 
@@ -54,27 +54,38 @@ def classify(source, recognizer: Recognizer, progress=None) -> Prediction:
 STAGE_TEXT = {"decode": "decoding the audio", "speech": "finding the speech", "draw": "drawing the pictures"}
 
 
-def analyse(source, recognizer: Recognizer, progress=None) -> Analysis:
-    """classify, then the figures and the summary; progress as in classify, plus the drawing stage."""
-    pred = classify(source, recognizer, progress)
+def analyse(source, recognizer: Recognizer, progress=None, families=None) -> Analysis:
+    """classify (the answers of `families`, None: every model), then the figures and the summary; progress as in
+    classify, plus the drawing stage. With families left out, analyse_more completes the analysis."""
+    pred = classify(source, recognizer, progress, families)
     if progress is not None:
         progress((len(recognizer.models) + 2) / (len(recognizer.models) + 3), STAGE_TEXT["draw"])
     clip = pred.clip
     speech = clip.speech if len(clip.speech) <= MAX_PITCH_S * SAMPLE_RATE else None
     spectrogram = plots.spectrogram_figure(clip.log_mel.float().cpu().numpy(), clip.speech_s[0], pred.duration_s, speech)
+    return answer_analysis(pred, recognizer, spectrogram)
+
+
+def analyse_more(first: Analysis, recognizer: Recognizer) -> Analysis:
+    """The second stage of an analysis given in stages: the families `first` is still waiting for read the same
+    windows of the same clip; the spectrogram stays, the answer's figures and summary are drawn again."""
+    pred = recognizer.predict_more(first.prediction, first.prediction.pending)
+    return answer_analysis(pred, recognizer, first.spectrogram)
+
+
+def answer_analysis(pred: Prediction, recognizer: Recognizer, spectrogram: go.Figure) -> Analysis:
+    """The figures and the summary of an answer (complete or a first stage), beside the clip's spectrogram."""
     bars = plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()})
-    api = pred.to_json()
     windows = pred.clip.times_s
-    timeline = (plots.timeline_figure(windows, pred.models[pred.lead].window_probabilities, pred.duration_s, pred.lead)
-                if len(windows) > 1 else None)
     lead = pred.models[pred.lead]
+    timeline = plots.timeline_figure(windows, lead.window_probabilities, pred.duration_s, pred.lead) if len(windows) > 1 else None
     w = int(lead.window_probabilities.max(1).argmax())
-    best = {"log_mel": clip.windows[w].float().cpu().numpy(), "start_s": clip.times_s[w][0], "duration_s": pred.duration_s}
-    summary = summary_markdown(pred, recognizer.lead_reason)
-    return Analysis(pred, api, summary, spectrogram, bars, timeline, best)
+    best = {"log_mel": pred.clip.windows[w].float().cpu().numpy(), "start_s": windows[w][0], "duration_s": pred.duration_s}
+    summary = summary_markdown(pred, recognizer.lead_reason_of(pred))
+    return Analysis(pred, pred.to_json(), summary, spectrogram, bars, timeline, best)
 
 
-def summary_markdown(pred: Prediction, lead_reason: str = "") -> str:
+def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_failed: bool = False) -> str:
     """The lead model's answer and why it leads, each model's top label and confidence, one total time,
     agreement, and a visible note when in doubt. Per-model times are in the JSON, not here."""
     lead = pred.lead or next(iter(pred.models))
@@ -83,12 +94,16 @@ def summary_markdown(pred: Prediction, lead_reason: str = "") -> str:
     families = {n: o for n, o in pred.models.items() if n != ENSEMBLE}
     votes = {o.label for o in families.values()}
     lines = [f"### {MODEL_NAMES.get(lead, lead)}: **{top.label}** ({conf:.0%})", ""]
+    if pred.pending:
+        waiting = " and ".join(MODEL_NAMES.get(n, n) for n in pred.pending)
+        lines += [f"⚠️ {waiting} could not answer this time: this is the quicker models' answer." if second_stage_failed
+                  else f"⏳ **First answer.** {waiting} is still listening; its answer follows in a moment.", ""]
     lines += [lead_reason, ""] if lead_reason else []
     lines += ["| model | answer | confidence |", "|---|---|---|"]
     for name, o in pred.models.items():
         lines.append(f"| {MODEL_NAMES.get(name, name)} | {o.label} | {o.probabilities.max():.0%} |")
     total_s = pred.timing_ms.get("total", 0.0) / 1000
-    lines += ["", f"Answered in **{total_s:.2f} s** on {pred.device} for {pred.duration_s:.1f} s of audio"
+    lines += ["", f"{'First answer in' if pred.pending else 'Answered in'} **{total_s:.2f} s** on {pred.device} for {pred.duration_s:.1f} s of audio"
               + (f" ({len(pred.clip.times_s)} windows over the speech)." if len(pred.clip.times_s) > 1 else ".")]
     notes = []
     if len(votes) == 1 and len(families) > 1:

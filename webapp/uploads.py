@@ -103,12 +103,12 @@ class Uploads:
     (`with uploads.in_use(path, page=session_hash):`)."""
 
     def __init__(self, root: Path, sweep_s: float = SWEEP_S, request_s: float = REQUEST_S,
-                 queued: Callable[[], set[Path]] = set):
+                 queued: Callable[[], set[Path]] = set, page_gone: Callable[[str], None] = lambda page: None):
         """queued(): the paths named by requests waiting in the app's queue (web_guards.queued_paths): the
         sweep leaves them, however long the queue. It may raise RuntimeError: the sweep then deletes no
-        upload this round."""
+        upload this round. page_gone(page): called when a page closes (what else it held goes too)."""
         self.root, self.sweep_s, self.request_s = Path(root).resolve(), float(sweep_s), float(request_s)
-        self.queued = queued
+        self.queued, self.page_gone = queued, page_gone
         self._lock = threading.Lock()
         self._last_touch: dict[Path, float] = {}  # every uploaded file not yet deleted -> last use (monotonic)
         self._holds: dict[str, Hold] = {}  # holder -> what it holds
@@ -158,6 +158,9 @@ class Uploads:
             if self._open_pages[page] <= 0:
                 del self._open_pages[page]
                 self._end(page_holder(page))
+            else:
+                return
+        self.page_gone(page)
 
     def page_is_open(self, page: str | None) -> bool:
         with self._lock:

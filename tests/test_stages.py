@@ -1,0 +1,173 @@
+"""Answers in two stages (issue 25): the quick families first, Whisper's answer on the same windows after.
+
+The recognizer and the service on synthesised speech; the page's two events (app.on_audio, app.on_more) in
+this process, with the Whisper encoder made to fail, or a new clip arriving, while it reads (a torch forward
+pre-hook on the real encoder's first layer: the crash or the upload happens in the middle of stage 2)."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emotion_core.recognizer import Recognizer
+from webapp import service
+from webapp.stages import PendingAnswers
+
+from .shared_paths import WHISPER_DIR, needs_whisper
+from .test_load_audio import speechlike
+
+
+def test_a_new_clip_voids_the_waiting_stage_and_a_cleared_page_holds_nothing():
+    pending = PendingAnswers(hold_s=60)
+    a = pending.new_clip("page")
+    assert pending.put("page", a, "first stage of A") and len(pending) == 1
+    b = pending.new_clip("page")  # a new clip before stage 2 of A ran: A's first stage is dropped
+    assert len(pending) == 0 and not pending.is_latest("page", a) and pending.is_latest("page", b)
+    assert not pending.put("page", a, "late first stage of A")  # A's stage 1 finishing after B started is not kept
+    assert pending.put("page", b, "first stage of B")
+    assert pending.take("page") == (b, "first stage of B") and pending.take("page") is None
+    assert pending.is_latest("page", b)  # taken, still the page's clip: its stage 2 may show its result
+    assert not pending.is_latest("other page", b)
+    pending.forget("page")
+    assert not pending.is_latest("page", b)
+    assert not pending.put(None, pending.new_clip(None), "a script without a page")  # nothing to come back for
+
+
+def test_a_closed_page_leaves_nothing_waiting(tmp_path):
+    from webapp.uploads import Uploads
+
+    pending = PendingAnswers()
+    uploads = Uploads(tmp_path, page_gone=pending.forget)  # as app.py wires them
+    uploads.page_opened("page")
+    uploads.page_opened("page")  # two heartbeat streams of one page (a reconnect)
+    token = pending.new_clip("page")
+    pending.put("page", token, "first stage")
+    uploads.page_closed("page")
+    assert len(pending) == 1  # one stream still open: the page is there
+    uploads.page_closed("page")
+    assert len(pending) == 0 and not pending.is_latest("page", token)
+
+
+def test_nothing_waits_past_its_hold():
+    pending = PendingAnswers(hold_s=0.0)
+    t = pending.new_clip("page")
+    pending.put("page", t, "first stage")
+    assert pending.purge() == 1 and pending.take("page") is None and len(pending) == 0
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer(device="cpu", whisper=str(WHISPER_DIR) if WHISPER_DIR.is_dir() else None)
+
+
+@needs_whisper
+def test_two_stages_answer_as_one_on_the_same_clip(recognizer):
+    quick, slow = recognizer.stages
+    assert slow == ["whisper"] and "whisper" not in quick
+    clip = (16000, speechlike(16000, 7.0, seed=3))
+    first = service.analyse(clip, recognizer, families=quick)
+    assert first.prediction.pending == ("whisper",) and first.api["pending"] == ["whisper"]
+    assert set(first.prediction.models) == set(quick) and first.prediction.lead in quick
+    assert "still listening" in first.summary
+    done = service.analyse_more(first, recognizer)
+    assert done.prediction.clip is first.prediction.clip  # the same windows of the same clip
+    assert done.spectrogram is first.spectrogram and done.api["pending"] == [] and "still listening" not in done.summary
+    whole = service.classify(clip, recognizer)
+    assert list(done.prediction.models) == list(whole.models) and done.prediction.lead == whole.lead
+    for name, out in whole.models.items():
+        np.testing.assert_allclose(done.prediction.models[name].window_probabilities, out.window_probabilities, atol=1e-5)
+    assert done.api["timeline"] == whole.to_json()["timeline"] and len(done.api["timeline"]) > 1
+
+
+def test_without_whisper_there_is_one_stage(tmp_path):
+    import shutil
+
+    from .shared_paths import CHECKPOINTS
+
+    for f in ("cnn1d", "lstm"):
+        shutil.copy(CHECKPOINTS / f"{f}.pt", tmp_path / f"{f}.pt")
+    rec = Recognizer(tmp_path, "cpu")
+    assert rec.stages == [["cnn1d", "lstm"]]
+    pred = rec.predict_all(speechlike(16000, 2.0))
+    assert pred.pending == () and pred.to_json()["pending"] == [] and list(pred.models) == rec.names  # with their mix
+
+
+# --- the page's two events, in this process -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """app.py imported (its Recognizer with Whisper), and two clips of different lengths as uploads."""
+    import gradio as gr
+
+    import app
+
+    folder = tmp_path_factory.mktemp("clips")
+    clips = {}
+    for name, seconds in (("a", 6.0), ("b", 2.5)):
+        clips[name] = folder / f"{name}.wav"
+        sf.write(clips[name], speechlike(16000, seconds, seed=len(name) + int(seconds)), 16000)
+    return app, clips, gr.Request(session_hash="pupil-1")
+
+
+def encoder_hook(app, action):
+    """Run action() when the Whisper encoder starts reading (its first convolution: stage 2 under way); returns
+    the hook's handle."""
+    return app.RECOGNIZER.encoder.conv1.register_forward_pre_hook(lambda module, args: action())
+
+
+@pytest.mark.slow
+@needs_whisper
+def test_the_first_stage_comes_first_and_the_second_completes_it(page):
+    app, clips, request = page
+    first = app.on_audio(str(clips["a"]), request)
+    spectrogram, bars, _timeline, summary, answer, _window, _explanation, pipeline = first
+    assert answer["pending"] == ["whisper"] and "whisper" not in answer["models"] and "still listening" in summary
+    assert spectrogram is not None and bars is not None
+    second = app.on_more(request)
+    bars2, _timeline2, summary2, answer2, _window2, pipeline2 = second
+    assert answer2["pending"] == [] and answer2["lead"] == "whisper" and "still listening" not in summary2
+    assert answer2["duration_s"] == answer["duration_s"] == 6.0
+    for name, out in answer["models"].items():  # the quick families' answers are those of the first stage
+        assert answer2["models"][name]["probabilities"] == out["probabilities"]
+    assert app.on_more(request) == (app.gr.skip(),) * 6  # nothing waits any more
+
+
+@pytest.mark.slow
+@needs_whisper
+def test_a_failing_second_stage_keeps_the_first_stages_result(page):
+    app, clips, request = page
+    first = app.on_audio(str(clips["a"]), request)
+
+    def crash():
+        raise RuntimeError("CUDA out of memory (stage 2 crashed mid-request)")
+
+    handle = encoder_hook(app, crash)
+    try:
+        bars, timeline, summary, answer, window, pipeline = app.on_more(request)
+    finally:
+        handle.remove()
+    skip = app.gr.skip()
+    assert (bars, timeline, answer, window, pipeline) == (skip,) * 5  # the first stage's figures and JSON stay
+    assert "could not answer this time" in summary and "still listening" not in summary
+    assert summary.splitlines()[0] == first[3].splitlines()[0]  # the first stage's headline stays
+    again = app.on_audio(str(clips["b"]), request)  # and the next clip is answered in full
+    assert app.on_more(request)[3]["lead"] == "whisper" and again[4]["duration_s"] == 2.5
+
+
+@pytest.mark.slow
+@needs_whisper
+def test_a_new_clip_during_stage_2_discards_the_old_stage_2_result(page):
+    app, clips, request = page
+    app.on_audio(str(clips["a"]), request)
+    newer = {}
+
+    def pupil_uploads_b():
+        if not newer:  # once: B's own stage 1 runs no encoder, B's stage 2 must not retrigger this
+            newer["first"] = app.on_audio(str(clips["b"]), request)
+
+    handle = encoder_hook(app, pupil_uploads_b)
+    try:
+        old = app.on_more(request)  # A's Whisper answer is ready only after B was uploaded
+    finally:
+        handle.remove()
+    assert old == (app.gr.skip(),) * 6  # A's stage 2 draws nothing over B's first stage
+    assert newer["first"][4]["duration_s"] == 2.5 and newer["first"][4]["pending"] == ["whisper"]
+    complete = app.on_more(request)[3]  # B's stage 2
+    assert complete["duration_s"] == 2.5 and complete["pending"] == [] and complete["lead"] == "whisper"

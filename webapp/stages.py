@@ -1,0 +1,84 @@
+"""Answers in two stages: the quick families answer first, the Whisper family's answer follows.
+
+The page's first event (stage 1) analyses a clip with the families that need no encoder and keeps that
+analysis here, under the page's session; its second event (stage 2, a separate queue event with its own
+concurrency) takes it, adds the slow families on the same windows of the same clip, and gives its result
+only if that clip is still the page's latest. A new clip, Clear or a closed page makes the old stage 2's
+result void; whatever waits here is held for at most PENDING_S (the windows hold the pupil's speech).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+PENDING_S = 120.0  # s: the longest a first stage waits here for its second (a page's stage 2 takes it in seconds)
+
+
+class PendingAnswers:
+    """One waiting first-stage analysis per page (session hash), and the token of each page's latest clip."""
+
+    def __init__(self, hold_s: float = PENDING_S):
+        self.hold_s = float(hold_s)
+        self._lock = threading.Lock()
+        self._waiting: dict[str, tuple[int, object, float]] = {}  # page -> (token, analysis, deadline)
+        self._latest: dict[str, tuple[int, float]] = {}  # page -> (token of its latest clip, deadline)
+        self._tokens = itertools.count(1)
+
+    def new_clip(self, page: str | None) -> int:
+        """A page starts a new clip: whatever it was waiting for is dropped and void. Returns the clip's token."""
+        token = next(self._tokens)
+        with self._lock:
+            self._purge()
+            if page:
+                self._waiting.pop(page, None)
+                self._latest[page] = (token, time.monotonic() + self.hold_s)
+        return token
+
+    def put(self, page: str | None, token: int, analysis) -> bool:
+        """Keep a first stage for the page's second, if `token` is still its latest clip (False: not kept)."""
+        if not page:
+            return False
+        with self._lock:
+            if self._latest.get(page, (None,))[0] != token:
+                return False
+            deadline = time.monotonic() + self.hold_s
+            self._waiting[page] = (token, analysis, deadline)
+            self._latest[page] = (token, deadline)
+            return True
+
+    def take(self, page: str | None) -> tuple[int, object] | None:
+        """The page's waiting first stage (removed from here), or None."""
+        with self._lock:
+            self._purge()
+            item = self._waiting.pop(page, None) if page else None
+        return None if item is None else (item[0], item[1])
+
+    def is_latest(self, page: str | None, token: int) -> bool:
+        """Whether the clip of `token` is still the page's latest (its second stage may show its result)."""
+        with self._lock:
+            return bool(page) and self._latest.get(page, (None,))[0] == token
+
+    def forget(self, page: str | None) -> None:
+        """The page cleared its clip or closed: nothing of it waits, and no stage 2 of it shows a result."""
+        with self._lock:
+            self._waiting.pop(page, None)
+            self._latest.pop(page, None)
+
+    def purge(self) -> int:
+        """Drop whatever has waited past its deadline; returns how many analyses were dropped."""
+        with self._lock:
+            return self._purge()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def _purge(self) -> int:  # caller holds the lock
+        now = time.monotonic()
+        late = [p for p, (_t, _a, deadline) in self._waiting.items() if deadline <= now]
+        for p in late:
+            del self._waiting[p]
+        for p in [p for p, (_t, deadline) in self._latest.items() if deadline <= now and p not in self._waiting]:
+            del self._latest[p]
+        return len(late)
