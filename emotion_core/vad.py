@@ -1,5 +1,9 @@
 """Voice activity detection: Silero VAD, whose model ships inside its PyPI package. One pass over a clip gives
-both the speech regions (where the timeline's windows go) and the "no speech" gate's score."""
+both the speech regions (where the timeline's windows go) and the "no speech" gate's score.
+
+The model runs in ONNX Runtime (the package's silero_vad.onnx, one thread): the same speech probabilities as
+its TorchScript model to the fourth decimal (tests/test_no_speech.py), in about 40% of the time on CPU
+(issue 25; docs/speed.md)."""
 from __future__ import annotations
 
 import threading
@@ -27,7 +31,7 @@ SCORE_S = 0.25  # s
 MIN_SPEECH_SCORE = 0.11  # between the two, nearer neither
 NO_SPEECH_MESSAGE = ("I could not find speech in this clip: no voice was detected, only other sound (noise, music, a tone "
                      "or silence). Please record someone speaking, close to the microphone.")
-_LOCK = threading.Lock()  # the TorchScript model carries state between chunks: one caller at a time
+_LOCK = threading.Lock()  # the model carries state between chunks: one caller at a time
 
 
 @dataclass
@@ -36,11 +40,13 @@ class SpeechActivity:
     score: float  # mean speech probability of the most speech-like SCORE_S (0..1)
 
 
-@lru_cache(maxsize=1)
-def _model():
+@lru_cache(maxsize=2)
+def _model(onnx: bool = True):
+    """Silero VAD: its ONNX model in ONNX Runtime (the app's), or its TorchScript model (onnx=False: the
+    reference the ONNX one is checked against)."""
     from silero_vad import load_silero_vad
 
-    return load_silero_vad()
+    return load_silero_vad(onnx=onnx)
 
 
 class _Recorder:
@@ -59,15 +65,15 @@ class _Recorder:
         return p
 
 
-def speech_activity(audio: np.ndarray) -> SpeechActivity:
+def speech_activity(audio: np.ndarray, onnx: bool = True) -> SpeechActivity:
     """16 kHz mono float32 (samples,) -> its speech regions and the gate's score, from one Silero pass over
-    LEAD_IN_S of silence and the audio at VAD_RATE."""
+    LEAD_IN_S of silence and the audio at VAD_RATE (onnx: which of Silero's two models, see _model)."""
     from silero_vad import get_speech_timestamps
 
     lead = int(LEAD_IN_S * VAD_RATE)
     x = np.concatenate([np.zeros(lead, np.float32), soxr.resample(np.asarray(audio, np.float32), SAMPLE_RATE, VAD_RATE)])
     with _LOCK, torch.inference_mode():
-        recorder = _Recorder(_model())
+        recorder = _Recorder(_model(onnx))
         stamps = get_speech_timestamps(torch.from_numpy(x.astype(np.float32)), recorder, sampling_rate=VAD_RATE,
                                        threshold=VAD_THRESHOLD, min_speech_duration_ms=int(MIN_SPEECH_S * 1000),
                                        min_silence_duration_ms=int(MIN_SILENCE_S * 1000))

@@ -134,3 +134,16 @@ def test_the_gate_score_separates_speech_from_the_synthetic_sounds():
     voice = speech_activity(prepare_speech(speechlike(16000, 2.0)))
     sounds = {name: speech_activity(prepare_speech(load_audio(src))).score for name, src in SOUNDS.items()}
     assert voice.score >= MIN_SPEECH_SCORE > max(sounds.values()), sounds
+
+
+def test_the_onnx_model_hears_what_the_torchscript_model_hears():
+    """Issue 25: the app's Silero runs in ONNX Runtime; its regions and gate score are the TorchScript model's
+    (on which the gate's threshold was chosen), on speech, on the non-speech sounds and on corpus clips."""
+    sources = {"speechlike": (16000, speechlike(16000, 6.0, seed=5)), **SOUNDS}
+    if (DATA_DIR / VOICE).is_file():
+        sources.update({clip: DATA_DIR / clip for clip in (VOICE, *ONCE_REFUSED[:4])})
+    for name, src in sources.items():
+        x = prepare_speech(load_audio(src))
+        onnx, torchscript = speech_activity(x), speech_activity(x, onnx=False)
+        assert abs(onnx.score - torchscript.score) < 1e-3, name
+        assert np.allclose(onnx.regions, torchscript.regions, atol=0.05) if onnx.regions else not torchscript.regions, name
