@@ -8,6 +8,7 @@ import os
 from functools import lru_cache, partial
 import signal
 import sys
+import threading
 
 import gradio as gr
 import torch
@@ -162,6 +163,17 @@ def clip_probabilities(path: str) -> dict:
     """Every model's probabilities for one of the app's own example clips (never a user's recording)."""
     pred = gpu(service.classify)(path, RECOGNIZER)
     return {n: tuple(o.probabilities.tolist()) for n, o in pred.models.items()}
+
+
+def warm_up():
+    """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline)."""
+    try:
+        default_pipeline()
+        if GAME_CLIPS and FIRST_STAGE:
+            service.analyse_more(service.analyse(GAME_CLIPS[0].path, RECOGNIZER, families=FIRST_STAGE), RECOGNIZER)
+        log.info("warm-up done")
+    except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
+        log.warning("warm-up failed: %s", e)
 
 
 @lru_cache(maxsize=1)
@@ -355,4 +367,8 @@ if __name__ == "__main__":
     # serves the example clips (static paths above) and nothing else of the disk; show_error: a refused
     # request (a path that was not uploaded, say) gets Gradio's message, not {"error": null}
     demo.launch(max_file_size=MAX_UPLOAD, show_error=True, app_kwargs={"middleware": guards},
-                css=theme.CSS, head=theme.HEAD)
+                css=theme.CSS, head=theme.HEAD, prevent_thread_lock=True)
+    # ready: now every path of an analysis runs once in the background (decoders, Silero, each model, Praat's
+    # pitch, the figures), so that the first pupil's click does not pay for it
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    demo.block_thread()

@@ -217,6 +217,15 @@ def test_upload_over_the_size_cap_is_refused(app, server, tmp_path):
     check_answer(classify(client, write(tmp_path / "after.wav", speechlike(16000, 2.0), 16000, 1)), 2.0)
 
 
+def test_the_server_warms_up_in_the_background_once_ready(server):
+    """Issue 25: every path of an analysis runs once after start-up, so the first pupil does not pay for it."""
+    deadline = time.time() + 180
+    while b"warm-up done" not in server.log.read_bytes() and time.time() < deadline:
+        time.sleep(1)
+    assert b"warm-up done" in server.log.read_bytes(), server.log.read_text()[-2000:]
+    assert b"warm-up failed" not in server.log.read_bytes()
+
+
 def test_after_every_request_no_audio_remains_and_the_log_holds_none(app, server):
     """Runs last in this module, after every good, bad and oversized request above."""
     from webapp.examples import example_clips
