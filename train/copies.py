@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.conditions import SIMULATED
 from emotion_core.audio import AudioError, load_audio, prepare_speech
 
-SIMULATED = ("classroom", "young", "young+classroom")  # every simulated condition, in training and evaluation
 
 
 def copy_stem(condition: str, split: str) -> str:

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from corpus import DATASETS
+from corpus.conditions import CONDITIONS
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.registry import FAMILIES
 from emotion_core.recognizer import ENSEMBLE
 
 from .metrics import corpus_balanced_uar, evaluate_predictions
 
-CONDITIONS = ("clean", "classroom", "young", "young+classroom")
 CONDITION_SETS = {"both": ("clean", "classroom"), "all": CONDITIONS}  # --condition shorthands
 MAX_ANSWER_SHARE = 0.25  # issue 24: no model gives any one emotion more than this share of its answers
 

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from corpus.conditions import CONDITIONS
 from emotion_core.audio import SAMPLE_RATE
 from emotion_core.features import DEFAULT_FEATURES
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -23,7 +24,6 @@ from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, display_l
 REPORT_DIR = PROJECT_DIR / "reports"
 CLEAN_REPORT = "test.json"  # the test speakers, clean studio audio
 CLASSROOM_REPORT = "classroom.json"  # the same speakers under classroom conditions (when evaluated)
-CONDITIONS = ("clean", "classroom", "young", "young+classroom")  # train.evaluate's, in its order
 HUMAN_LISTENER_ACCURACY = 0.409  # CREMA-D listeners, voice only (Cao et al., 2014); a published figure
 BALANCED = "all (corpus-balanced)"
 WAVEFORM_POINTS = 2000  # samples drawn of the waveform (min/max envelope beyond that)
