@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
@@ -117,22 +118,38 @@ def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, s
 
     log_mel: (n_mels, frames) natural-log mel power of the prepared speech that starts at start_s; speech:
     that audio, for the pitch contour (None: no pitch). At most MAX_COLUMNS columns go to the browser (a long
-    clip's frames are averaged in power, its pitch is the median of the voiced frames); levels in whole dB, 0 dB the loudest."""
+    clip's frames are averaged in power, its pitch is the median of the voiced frames); levels in whole dB, 0 dB the loudest.
+    The figure's layout and trace styles are built and checked by plotly once (spectrogram_skeleton); each clip
+    only puts its arrays and its time range into a copy (plotly's checks took most of a first answer's drawing)."""
     cfg = DEFAULT_FEATURES
     power, level, step = display_levels(log_mel)
     frames = power.shape[1]
     t = (start_s + np.arange(frames) * step / cfg.frames_per_s).astype(np.float32)
     loud = (DB_PER_NEPER * np.log(power.sum(0) + 1e-10)).astype(np.float32)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.28, 0.72], vertical_spacing=0.04,
-                        specs=[[{"secondary_y": True}], [{}]])
-    fig.add_trace(go.Scatter(x=t, y=loud, name="loudness (dB)", line=dict(color=LOUDNESS_COLOUR, width=1)), row=1, col=1)
+    values = {"loudness (dB)": {"x": t, "y": loud}, "mel spectrogram": {"x": t, "z": level}}
     if speech is not None:
         f0 = display_columns(pitch_contour(speech, log_mel.shape[1]), step, _voiced_median).astype(np.float32)
-        quiet = loud < loud.max() - 30
-        f0[quiet] = np.nan
-        fig.add_trace(go.Scatter(x=t, y=f0, name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
+        f0[loud < loud.max() - 30] = np.nan  # quiet columns
+        values["pitch (Hz)"] = {"x": t, "y": f0}
+    skeleton = spectrogram_skeleton(speech is not None)
+    data = [{**trace, **values[trace["name"]]} for trace in skeleton["data"]]
+    time_axis = "xaxis" + skeleton["data"][-1]["xaxis"][1:]  # the spectrogram's own (bottom) time axis
+    layout = {**skeleton["layout"], time_axis: {**skeleton["layout"][time_axis], "range": [0, duration_s]}}
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+@lru_cache(maxsize=2)
+def spectrogram_skeleton(with_pitch: bool) -> dict:
+    """The spectrogram figure without its values, made once with plotly's subplots and checks: {"data": trace
+    properties without x, y, z (named "loudness (dB)", ["pitch (Hz)",] "mel spectrogram"), "layout": ...}."""
+    cfg = DEFAULT_FEATURES
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.28, 0.72], vertical_spacing=0.04,
+                        specs=[[{"secondary_y": True}], [{}]])
+    fig.add_trace(go.Scatter(name="loudness (dB)", line=dict(color=LOUDNESS_COLOUR, width=1)), row=1, col=1)
+    if with_pitch:
+        fig.add_trace(go.Scatter(name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
                       row=1, col=1, secondary_y=True)
-    fig.add_trace(go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", name="mel spectrogram",
+    fig.add_trace(go.Heatmap(zmin=0, zmax=DB_RANGE, colorscale="Magma", name="mel spectrogram",
                              colorbar=dict(title="dB<br>(0: the<br>loudest)", len=0.7, y=0.36, tickvals=DB_TICKS,
                                            ticktext=[f"{v - DB_RANGE}".replace("-", "−") for v in DB_TICKS]),
                              hovertemplate="%{x:.2f} s, band %{y}<br>%{z} dB<extra></extra>"), row=2, col=1)
@@ -141,25 +158,36 @@ def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, s
     # the two curves are named on their own axes (no legend that could cover the panel on a phone)
     fig.update_yaxes(title_text="loudness (dB)", title_font_color=LOUDNESS_COLOUR, row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="pitch (Hz)", title_font_color=PITCH_COLOUR, row=1, col=1, secondary_y=True)
-    fig.update_xaxes(title_text="time (s)", range=[0, duration_s], row=2, col=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_layout(height=450, margin=dict(l=60, r=20, t=40, b=40), title="What the models hear: mel spectrogram",
                       showlegend=False)
-    return fig
+    skeleton = fig.to_plotly_json()
+    for trace in skeleton["data"]:
+        trace.setdefault("xaxis", "x")
+    return skeleton
 
 
 def probabilities_figure(probabilities: dict[str, np.ndarray]) -> go.Figure:
     """Grouped horizontal bars: one trace per model, one group per label (labels stay readable on a
-    phone, the legend sits above the plot). probabilities: {model: (n_labels,)}."""
-    fig = go.Figure()
+    phone, the legend sits above the plot). probabilities: {model: (n_labels,)}. Like the spectrogram, the
+    layout is checked by plotly once (probabilities_layout) and each answer only fills in its bars."""
+    bars = []
     for name, p in probabilities.items():  # with the reversed y axis the first model is the top bar of each group
         shown = MODEL_NAMES.get(name, name)
-        fig.add_trace(go.Bar(y=list(LABELS), x=np.asarray(p, dtype=float), name=shown, orientation="h",
-                             marker_color=MODEL_COLOURS.get(name), hovertemplate="%{y}: %{x:.0%}<extra>" + shown + "</extra>"))
+        bars.append({"type": "bar", "y": list(LABELS), "x": np.asarray(p, dtype=float), "name": shown, "orientation": "h",
+                     "marker": {"color": MODEL_COLOURS.get(name)},
+                     "hovertemplate": "%{y}: %{x:.0%}<extra>" + shown + "</extra>"})
+    return go.Figure({"data": bars, "layout": probabilities_layout()}, _validate=False)
+
+
+@lru_cache(maxsize=1)
+def probabilities_layout() -> dict:
+    fig = go.Figure()
     fig.update_layout(barmode="group", height=120 + 45 * len(LABELS), margin=dict(l=80, r=20, t=40, b=40),
                       xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
                       yaxis=dict(autorange="reversed", title=None),  # no title: the legend takes the top, even on a phone
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
-    return fig
+    return fig.to_plotly_json()["layout"]
 
 
 def timeline_figure(times_s: list, window_probabilities: np.ndarray, duration_s: float, model: str = "ensemble") -> go.Figure:
