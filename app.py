@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
 from webapp import game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
-from webapp.examples import example_clips
+from webapp.examples import example_clips, game_clips
 from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import DATA_ENV
@@ -40,7 +40,7 @@ EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
 REPORTS = report_figures.load_reports()
-GAME_CLIPS = EXAMPLES  # the guessing game plays the example clips (true label, listeners' votes)
+GAME_CLIPS = game_clips()  # the game's own shipped pool, never listed on Try it (true label, listeners' votes)
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
 QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
@@ -123,9 +123,9 @@ def clip_probabilities(path: str) -> dict:
 @lru_cache(maxsize=1)
 def default_pipeline():
     """The How-it-works pipeline picture of the first example clip, before a clip has been analysed."""
-    if not GAME_CLIPS or not RECOGNIZER.models:
+    if not EXAMPLES or not RECOGNIZER.models:
         return None
-    return report_figures.pipeline_of_analysis(service.analyse(GAME_CLIPS[0].path, RECOGNIZER))
+    return report_figures.pipeline_of_analysis(service.analyse(EXAMPLES[0].path, RECOGNIZER))
 
 
 def on_play(state):

@@ -37,14 +37,16 @@ def new_game(seed: int | None = None) -> dict:
 
 
 def next_clip(game: dict, clips: list) -> dict:
-    """Pick a clip not yet played this session (all clips again once each has been played), in a
-    per-session random order. Returns the new game state (the given one is not changed)."""
+    """Pick a clip not yet played this session, in a per-session random order: every clip of the pool plays
+    once before any plays again; then a new round of the pool starts, never with the clip just played.
+    Returns the new game state (the given one is not changed)."""
     if not clips:
         raise ValueError("There are no clips to play.")
     game = {**game, "played": list(game["played"])}
     fresh = [i for i in range(len(clips)) if i not in game["played"]]
     if not fresh:
-        game["played"], fresh = [], list(range(len(clips)))
+        last = game["played"][-1] if game["played"] else None
+        game["played"], fresh = [], [i for i in range(len(clips)) if i != last or len(clips) == 1]
     i = random.Random(game["seed"] + len(game["played"]) + game["rounds"]).choice(fresh)
     game["played"].append(i)
     game["clip"], game["answered"] = i, False
