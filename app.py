@@ -14,7 +14,7 @@ import torch
 from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
-from webapp import game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
+from webapp import circumplex, game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
 from webapp.examples import example_clips, game_clips
 from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -132,16 +132,20 @@ def on_play(state):
     """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
     state = game.next_clip(state or game.new_game(), GAME_CLIPS)
     clip = GAME_CLIPS[state["clip"]]
-    return state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
+    return (state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", gr.update(value=None, visible=False),
+            *[gr.update(interactive=True)] * len(LABELS))
 
 
 def on_guess(guess, state):
+    """The reveal: the truth, every model's answer, and where each answer sits among the emotions."""
     if not state or state["clip"] is None or state["answered"]:
-        return state, "Press **Play a clip** first.", gr.skip(), *[gr.skip()] * len(LABELS)
+        return state, "Press **Play a clip** first.", gr.skip(), gr.skip(), *[gr.skip()] * len(LABELS)
     clip = GAME_CLIPS[state["clip"]]
-    answers = game.model_answers(clip_probabilities(clip.path), clip.label)
+    probabilities = clip_probabilities(clip.path)
+    answers = game.model_answers(probabilities, clip.label)
     state = game.score_guess(state, guess, clip.label, answers, clip.votes)
-    return (state, game.reveal_markdown(guess, clip, answers), game.scoreboard_markdown(state),
+    where = gr.update(value=circumplex.circumplex_figure(probabilities, truth=clip.label), visible=True)
+    return (state, game.reveal_markdown(guess, clip, answers), game.scoreboard_markdown(state), where,
             *[gr.update(interactive=False)] * len(LABELS))
 
 
@@ -221,6 +225,8 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
         with gr.Row(elem_classes="guess-buttons"):
             guess_btns = [gr.Button(lab, interactive=False, size="sm") for lab in LABELS]
         reveal = gr.Markdown("" if GAME_CLIPS else "_No example clips are installed here._", elem_id="reveal")
+        reveal_circumplex = gr.Plot(label="where the answers sit", show_label=False, visible=False,  # a label covers the title
+                                    elem_id="reveal-circumplex")
         score = gr.Markdown(game.scoreboard_markdown(game.new_game(0)), elem_id="score")
         gr.Markdown("## Act it out\nThe page names an emotion; you say any sentence that way. Which models hear what you meant?")
         act_btn = gr.Button("Give me an emotion")
@@ -271,9 +277,11 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                                        api_name="analyse_example", show_progress_on=[spectrogram])
         examples.load_input_event.then(None, js=theme.SHOW_RESULT_JS)  # on a phone the result is far above the list
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
-    play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")
+    play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, reveal_circumplex, *guess_btns],
+                   api_visibility="private")
     for lab, btn in zip(LABELS, guess_btns):
-        btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, *guess_btns], api_visibility="private")
+        btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, reveal_circumplex, *guess_btns],
+                  api_visibility="private")
     act_btn.click(on_act_target, inputs=session, outputs=[session, act_prompt, act_audio, act_result], api_visibility="private")
     gr.on([act_audio.stop_recording], on_act, inputs=[act_audio, session], outputs=[session, act_result, act_audio], api_visibility="private")
     gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")

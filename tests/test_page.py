@@ -135,6 +135,18 @@ def test_guessing_game_full_round(browser, app_url, app_server):  # noqa: F811
             assert name in reveal, f"{name} missing from the reveal"
         page.locator("#score").get_by_text(f"of {n}").first.wait_for(timeout=RESULT_TIMEOUT_MS)
         assert page.get_by_role("button", name="sad", exact=True).is_disabled()  # one guess per clip
+        # where the answers sit (issue 27): the circle, the seven emotions, the acted one ringed, a point per model
+        page.locator("#reveal-circumplex .js-plotly-plot").wait_for(timeout=RESULT_TIMEOUT_MS)
+        page.wait_for_timeout(800)  # plotly finishes laying out
+        assert page.locator("#reveal-circumplex g.trace.scatter").count() == 3 + len(MODELS)
+        legend = page.locator("#reveal-circumplex g.legend").text_content()
+        assert all(name in legend for name in MODELS) and "acted: " in legend, legend
+        for lab in ("angry", "sad", "neutral", "surprised"):
+            assert page.locator("#reveal-circumplex g.textpoint").get_by_text(lab, exact=True).count() == 1, lab
+        if n == 1:
+            page.screenshot(path=str(ARTIFACTS / "game-reveal.png"), full_page=True)
+            page.get_by_role("button", name="Play a clip").click()  # the next clip hides the last reveal's picture
+            page.locator("#reveal-circumplex").wait_for(state="hidden", timeout=RESULT_TIMEOUT_MS)
     score = page.locator("#score").inner_text()
     assert "You" in score and all(name in score for name in MODELS)
     assert "Average listener" in score or "listener" not in reveal.lower() or "No listener votes" in reveal

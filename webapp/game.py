@@ -20,6 +20,9 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
 LISTENER = "Average listener (CREMA-D clips)"  # the scoreboard's row of the listeners (a lower bound)
+CIRCUMPLEX_NOTE = ("_Below, each emotion sits where psychologists place it: pleasant or not (across), calm or aroused "
+                   "(up). Each model's point is the average of those places, weighted by its probabilities: between "
+                   "two emotions when it hesitates between them._")  # the reveal's picture (webapp.circumplex)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def reveal_markdown(guess: str, clip, answers: dict[str, ModelAnswer]) -> str:
              "| model | heard | sure | right? |", "|---|---|---|---|"]
     for name, a in answers.items():
         lines.append(f"| {MODEL_NAMES.get(name, name)} | {a.label} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |")
+    lines += ["", CIRCUMPLEX_NOTE]
     return "\n".join(lines)
 
 
