@@ -14,7 +14,7 @@ import torch
 from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
-from webapp import circumplex, game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
+from webapp import certainty, circumplex, game, howto, report_figures, service, teachers, theme, upload_route, uploads, web_guards
 from webapp.examples import example_clips, game_clips
 from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
@@ -40,6 +40,7 @@ EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
 REPORTS = report_figures.load_reports()
+RELIABILITY = certainty.load_reliability()  # the "not sure" threshold, chosen on validation speakers (train.reliability)
 GAME_CLIPS = game_clips()  # the game's own shipped pool, never listed on Try it (true label, listeners' votes)
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
@@ -145,7 +146,9 @@ def on_guess(guess, state):
     answers = game.model_answers(probabilities, clip.label)
     state = game.score_guess(state, guess, clip.label, answers, clip.votes)
     where = gr.update(value=circumplex.circumplex_figure(probabilities, truth=clip.label), visible=True)
-    return (state, game.reveal_markdown(guess, clip, answers), game.scoreboard_markdown(state), where,
+    threshold = RELIABILITY.get("threshold")
+    unsure = certainty.verdict_unsure(probabilities, RECOGNIZER.lead, threshold) if threshold is not None else None
+    return (state, game.reveal_markdown(guess, clip, answers, threshold, unsure), game.scoreboard_markdown(state), where,
             *[gr.update(interactive=False)] * len(LABELS))
 
 
@@ -245,6 +248,12 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                               label="Confusion matrix of")
             condition = gr.Radio(list(REPORTS), value=next(iter(REPORTS), None), label="conditions", visible=len(REPORTS) > 1)
         confusion = gr.Plot(report_figures.confusion_figure(REPORTS, names[0]) if names else None, label="confusion matrix", elem_id="confusion")
+        if RELIABILITY:
+            gr.Markdown("## How sure, how right?\nEach point is a group of validation clips the model was about equally "
+                        "sure of: how sure it was (across) and how often it was right (up). On the dotted diagonal a "
+                        "model is exactly as sure as it is right. " + certainty.threshold_sentence(RELIABILITY["threshold"])
+                        + " The dashed line marks it.")
+            gr.Plot(certainty.reliability_figure(RELIABILITY), label="reliability", show_label=False, elem_id="reliability")
         gr.Markdown("## The models")
         for name in howto.family_names(RECOGNIZER):
             gr.Markdown(f"### {MODEL_NAMES.get(name, name)}\n{howto.story(name, RECOGNIZER)}")

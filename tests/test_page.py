@@ -187,6 +187,16 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     assert "mel spectrogram" in page.locator("#pipeline").inner_text()
     assert page.get_by_text("Technical card: Whisper encoder").is_visible()
     uar_titles_clear_of_the_legend(page)
+    # how sure, how right (issue 27): both conditions, every family, the threshold chosen on validation speakers
+    threshold = json.loads((ARTIFACTS.parent.parent / "reports" / "reliability.json").read_text())["threshold"]
+    page.wait_for_function("document.querySelector('#reliability .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    reliability = page.locator("#reliability").text_content()
+    assert "clean audio" in reliability and "in a classroom" in reliability and "Whisper encoder" in reliability
+    assert page.get_by_text(f"when its top probability is below {threshold:.0%}").is_visible()
+    # who it fails by sex, on the teachers' page
+    page.get_by_text("For teachers").click()
+    page.get_by_text("By speaker sex").wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert page.get_by_role("columnheader", name="women's voices").is_visible()
     page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
     dark = open_page(browser, app_url, query="?__theme=dark")
     dark.get_by_role("tab", name="How it works").click()
@@ -222,6 +232,9 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
         assert not any(overlap(legend, b) for b in uar["area"] + uar["title"] + uar["label"]), "legend over the chart"
         assert legend[1] >= uar["svg"][1] - 1, "legend cut at the top"
     assert phone.evaluate(SPLIT_WORDS) == []
+    reliability = phone.evaluate(PLOT_BOXES, "#reliability")
+    for legend in reliability["legend"]:
+        assert not any(overlap(legend, b) for b in reliability["area"] + reliability["ticks"]), "legend over the diagram"
     phone.screenshot(path=str(ARTIFACTS / "how-it-works-phone.png"), full_page=True)
 
 

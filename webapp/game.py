@@ -130,15 +130,20 @@ def votes_text(votes) -> str:
     return "Listeners who heard the voice only said: " + ", ".join(f"**{a}** ({p:.0f}%)" for a, p in votes) + "."
 
 
-def reveal_markdown(guess: str, clip, answers: dict[str, ModelAnswer]) -> str:
-    """The truth, the pupil's guess, the listeners' votes and every model's answer."""
+def reveal_markdown(guess: str, clip, answers: dict[str, ModelAnswer], threshold: float | None = None,
+                    unsure: str | None = None) -> str:
+    """The truth, the pupil's guess, the listeners' votes and every model's answer; with a threshold (webapp.certainty)
+    an answer less sure than it reads "not sure", and `unsure` says why the models together are not sure."""
     truth = clip.label
     mark = "Right!" if guess == truth else "Not this time."
     lines = [f"### {mark} It was **{truth}**. You said **{guess}**.", "",
              f"{votes_text(clip.votes)} (Actor of {clip.dataset}.)", "",
              "| model | heard | sure | right? |", "|---|---|---|---|"]
     for name, a in answers.items():
-        lines.append(f"| {MODEL_NAMES.get(name, name)} | {a.label} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |")
+        heard = f"{a.label} (not sure)" if threshold is not None and a.confidence < threshold else a.label
+        lines.append(f"| {MODEL_NAMES.get(name, name)} | {heard} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |")
+    if unsure:
+        lines += ["", f"**Not sure:** {unsure}."]
     lines += ["", CIRCUMPLEX_NOTE]
     return "\n".join(lines)
 
