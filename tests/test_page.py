@@ -193,11 +193,11 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     reliability = page.locator("#reliability").text_content()
     assert "clean audio" in reliability and "in a classroom" in reliability and "Whisper encoder" in reliability
     assert page.get_by_text(f"when its top probability is below {threshold:.0%}").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
     # who it fails by sex, on the teachers' page
     page.get_by_text("For teachers").click()
     page.get_by_text("By speaker sex").wait_for(timeout=RESULT_TIMEOUT_MS)
     assert page.get_by_role("columnheader", name="women's voices").is_visible()
-    page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
     dark = open_page(browser, app_url, query="?__theme=dark")
     dark.get_by_role("tab", name="How it works").click()
     dark.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
@@ -233,8 +233,10 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
         assert legend[1] >= uar["svg"][1] - 1, "legend cut at the top"
     assert phone.evaluate(SPLIT_WORDS) == []
     reliability = phone.evaluate(PLOT_BOXES, "#reliability")
+    texts = reliability["ticks"] + reliability["notes"]
     for legend in reliability["legend"]:
-        assert not any(overlap(legend, b) for b in reliability["area"] + reliability["ticks"]), "legend over the diagram"
+        assert not any(overlap(legend, b) for b in reliability["area"] + texts), "legend over the diagram"
+    assert not [(a, b) for i, a in enumerate(texts) for b in texts[i + 1:] if overlap(a, b)], "the diagram's labels run together"
     phone.screenshot(path=str(ARTIFACTS / "how-it-works-phone.png"), full_page=True)
 
 

@@ -78,8 +78,11 @@ def reliability_figure(doc: dict) -> go.Figure | None:
                 customdata=[b["n"] for b in bins],
                 hovertemplate=shown + ": %{x:.0%} sure, %{y:.0%} right (%{customdata} clips)<extra></extra>"), row=1, col=col)
         fig.add_vline(x=doc["threshold"], line=dict(color="#d62728", width=1, dash="dash"), row=1, col=col)
-        fig.update_xaxes(range=[0, 1], tickformat=".0%", title="how sure (top probability)", row=1, col=col)
+        # ticks off the panel edges, so that one panel's 100% never meets the next one's 0% on a phone
+        fig.update_xaxes(range=[0, 1], tickvals=[0.25, 0.5, 0.75], tickformat=".0%", row=1, col=col)
+    fig.add_annotation(text="how sure (top probability)", xref="paper", yref="paper", x=0.5, y=-0.09, yanchor="top",
+                       showarrow=False, font_size=13)  # one axis title for the panels side by side
     fig.update_yaxes(range=[0, 1.04], tickformat=".0%", title="share right", row=1, col=1)  # room for 100% points
-    fig.update_layout(height=430, margin=dict(l=60, r=20, t=40, b=110),
-                      legend=dict(orientation="h", y=-0.25, yanchor="top", x=0, xanchor="left"))
+    fig.update_layout(height=450, margin=dict(l=60, r=20, t=40, b=120),
+                      legend=dict(orientation="h", y=-0.2, yanchor="top", x=0, xanchor="left"))
     return fig
