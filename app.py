@@ -15,8 +15,9 @@ import torch
 from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
-from webapp import game, howto, report_figures, service, stages, teachers, theme, upload_route, uploads, web_guards
-from webapp.examples import example_clips
+from webapp import (certainty, circumplex, game, howto, report_figures, service, stages, teachers, theme, upload_route,
+                    uploads, web_guards)
+from webapp.examples import example_clips, game_clips
 from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import DATA_ENV
@@ -41,7 +42,8 @@ EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
 REPORTS = report_figures.load_reports()
-GAME_CLIPS = EXAMPLES  # the guessing game plays the example clips (true label, listeners' votes)
+RELIABILITY = certainty.load_reliability()  # the "not sure" threshold, chosen on validation speakers (train.reliability)
+GAME_CLIPS = game_clips()  # the game's own shipped pool, never listed on Try it (true label, listeners' votes)
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
 QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
@@ -169,8 +171,8 @@ def warm_up():
     """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline)."""
     try:
         default_pipeline()
-        if GAME_CLIPS and FIRST_STAGE:
-            service.analyse_more(service.analyse(GAME_CLIPS[0].path, RECOGNIZER, families=FIRST_STAGE), RECOGNIZER)
+        if EXAMPLES and FIRST_STAGE:
+            service.analyse_more(service.analyse(EXAMPLES[0].path, RECOGNIZER, families=FIRST_STAGE), RECOGNIZER)
         log.info("warm-up done")
     except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
         log.warning("warm-up failed: %s", e)
@@ -179,25 +181,31 @@ def warm_up():
 @lru_cache(maxsize=1)
 def default_pipeline():
     """The How-it-works pipeline picture of the first example clip, before a clip has been analysed."""
-    if not GAME_CLIPS or not RECOGNIZER.models:
+    if not EXAMPLES or not RECOGNIZER.models:
         return None
-    return report_figures.pipeline_of_analysis(service.analyse(GAME_CLIPS[0].path, RECOGNIZER))
+    return report_figures.pipeline_of_analysis(service.analyse(EXAMPLES[0].path, RECOGNIZER))
 
 
 def on_play(state):
     """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
     state = game.next_clip(state or game.new_game(), GAME_CLIPS)
     clip = GAME_CLIPS[state["clip"]]
-    return state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", *[gr.update(interactive=True)] * len(LABELS)
+    return (state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", gr.update(value=None, visible=False),
+            *[gr.update(interactive=True)] * len(LABELS))
 
 
 def on_guess(guess, state):
+    """The reveal: the truth, every model's answer, and where each answer sits among the emotions."""
     if not state or state["clip"] is None or state["answered"]:
-        return state, "Press **Play a clip** first.", gr.skip(), *[gr.skip()] * len(LABELS)
+        return state, "Press **Play a clip** first.", gr.skip(), gr.skip(), *[gr.skip()] * len(LABELS)
     clip = GAME_CLIPS[state["clip"]]
-    answers = game.model_answers(clip_probabilities(clip.path), clip.label)
+    probabilities = clip_probabilities(clip.path)
+    answers = game.model_answers(probabilities, clip.label)
     state = game.score_guess(state, guess, clip.label, answers, clip.votes)
-    return (state, game.reveal_markdown(guess, clip, answers), game.scoreboard_markdown(state),
+    where = gr.update(value=circumplex.circumplex_figure(probabilities, truth=clip.label), visible=True)
+    threshold = RELIABILITY.get("threshold")
+    unsure = certainty.verdict_unsure(probabilities, RECOGNIZER.lead, threshold) if threshold is not None else None
+    return (state, game.reveal_markdown(guess, clip, answers, threshold, unsure), game.scoreboard_markdown(state), where,
             *[gr.update(interactive=False)] * len(LABELS))
 
 
@@ -289,6 +297,8 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
         with gr.Row(elem_classes="guess-buttons"):
             guess_btns = [gr.Button(lab, interactive=False, size="sm") for lab in LABELS]
         reveal = gr.Markdown("" if GAME_CLIPS else "_No example clips are installed here._", elem_id="reveal")
+        reveal_circumplex = gr.Plot(label="where the answers sit", show_label=False, visible=False,  # a label covers the title
+                                    elem_id="reveal-circumplex")
         score = gr.Markdown(game.scoreboard_markdown(game.new_game(0)), elem_id="score")
         gr.Markdown("## Act it out\nThe page names an emotion; you say any sentence that way. Which models hear what you meant?")
         act_btn = gr.Button("Give me an emotion")
@@ -307,6 +317,12 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                               label="Confusion matrix of")
             condition = gr.Radio(list(REPORTS), value=next(iter(REPORTS), None), label="conditions", visible=len(REPORTS) > 1)
         confusion = gr.Plot(report_figures.confusion_figure(REPORTS, names[0]) if names else None, label="confusion matrix", elem_id="confusion")
+        if RELIABILITY:
+            gr.Markdown("## How sure, how right?\nEach point is a group of validation clips the model was about equally "
+                        "sure of: how sure it was (across) and how often it was right (up). On the dotted diagonal a "
+                        "model is exactly as sure as it is right. " + certainty.threshold_sentence(RELIABILITY["threshold"])
+                        + " The dashed line marks it.")
+            gr.Plot(certainty.reliability_figure(RELIABILITY), label="reliability", show_label=False, elem_id="reliability")
         gr.Markdown("## The models")
         for name in howto.family_names(RECOGNIZER):
             gr.Markdown(f"### {MODEL_NAMES.get(name, name)}\n{howto.story(name, RECOGNIZER)}")
@@ -345,9 +361,11 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
             api_name="analyse_example_more", api_visibility="undocumented", **second_stage)
         examples.load_input_event.then(None, js=theme.SHOW_RESULT_JS)  # on a phone the result is far above the list
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
-    play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, *guess_btns], api_visibility="private")
+    play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, reveal_circumplex, *guess_btns],
+                   api_visibility="private")
     for lab, btn in zip(LABELS, guess_btns):
-        btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, *guess_btns], api_visibility="private")
+        btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, reveal_circumplex, *guess_btns],
+                  api_visibility="private")
     act_btn.click(on_act_target, inputs=session, outputs=[session, act_prompt, act_audio, act_result], api_visibility="private")
     gr.on([act_audio.stop_recording], on_act, inputs=[act_audio, session], outputs=[session, act_result, act_audio], api_visibility="private")
     gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")

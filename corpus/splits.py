@@ -77,6 +77,12 @@ def read_splits(path: str | Path = SPLITS_CSV) -> dict[str, str]:
         return {row["speaker"]: row["split"] for row in csv.DictReader(f)}
 
 
+def read_speaker_sexes(path: str | Path = SPLITS_CSV) -> dict[str, str]:
+    """speaker -> 'female' | 'male' | 'unknown' from the committed file (the manifest's, when the split was made)."""
+    with open(path, newline="") as f:
+        return {row["speaker"]: row["sex"] for row in csv.DictReader(f)}
+
+
 def splits_hash(path: str | Path = SPLITS_CSV) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

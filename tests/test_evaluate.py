@@ -45,7 +45,9 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
     assert {"cnn1d", "lstm", "cnn2d", "whisper", "ensemble"} <= set(result["models"])
     n_calm = 1  # RAVDESS 03-01-02: calm, outside the task
     for m in result["models"].values():
-        assert set(m) == {"overall", "per_dataset", "confusion"}
+        assert set(m) == {"overall", "per_dataset", "confusion", "per_sex"}
+        assert set(m["per_sex"]) == {"male"}  # RAVDESS_03, CREMAD_1015 and SAVEE's speakers are men (corpus/splits.csv)
+        assert sum(g["overall"]["n"] for g in m["per_sex"].values()) == m["overall"]["n"]
         assert m["overall"]["n"] == len(picks) - n_calm
         for metrics in [m["overall"], *m["per_dataset"].values()]:
             assert set(metrics) == {"n", "accuracy", "uar", "macro_f1"}
@@ -74,3 +76,27 @@ def test_reports_of_other_families_and_conditions_merge_into_one():
     assert m["answer_shares"]["classroom"]["cnn1d"]["sad"] == 1.0
     with pytest.raises(ValueError, match="different clips"):
         merge_reports(a, report_conditions({"clean": {"cnn1d": [0, 0, 0]}}, clips[:3]))
+
+
+def test_the_report_gives_each_models_results_by_speaker_sex():
+    """Issue 27: who the models fail, by sex. Hand-checked: two women (RAVDESS, CREMA-D) and two men (both, and
+    a SAVEE man, whose dataset has no woman and so is left out of the comparison)."""
+    from types import SimpleNamespace
+
+    from train.report import by_sex_lines, report, shared_datasets
+
+    sexes = {"R_f": "female", "C_f": "female", "R_m": "male", "C_m": "male", "S_m": "male"}
+    clips = [SimpleNamespace(label=lab, dataset=ds, speaker=spk) for spk, ds in
+             (("R_f", "RAVDESS"), ("C_f", "CREMA-D"), ("R_m", "RAVDESS"), ("C_m", "CREMA-D"), ("S_m", "SAVEE"))
+             for lab in ("angry", "sad")]
+    #            R_f    C_f    R_m    C_m    S_m   (angry = 0, sad = 5)
+    predicted = [0, 5, 0, 0, 5, 5, 5, 0, 0, 5]
+    m = report({"cnn1d": predicted}, clips, sexes)["models"]["cnn1d"]
+    women, men = m["per_sex"]["female"], m["per_sex"]["male"]
+    assert (women["overall"]["n"], women["overall"]["accuracy"]) == (4, pytest.approx(3 / 4))
+    assert (men["overall"]["n"], men["overall"]["accuracy"]) == (6, pytest.approx(3 / 6))
+    assert women["per_dataset"]["RAVDESS"]["uar"] == 1.0 and women["per_dataset"]["CREMA-D"]["uar"] == 0.5
+    assert men["per_dataset"]["RAVDESS"]["uar"] == 0.5 and men["per_dataset"]["CREMA-D"]["uar"] == 0.0
+    assert shared_datasets(m["per_sex"]) == ["RAVDESS", "CREMA-D"]
+    assert by_sex_lines({"cnn1d": m})[-1] == "| cnn1d | 0.750 (4) | 0.250 (4) |"  # SAVEE left out
+    assert report({"cnn1d": predicted}, clips, {})["models"]["cnn1d"]["per_sex"].keys() == {"unknown"}

@@ -12,15 +12,19 @@ from webapp.examples import (
     EXAMPLES_DIR,
     EXAMPLES_JSON,
     MAX_CAPTION,
+    GAME_POOL,
+    MAX_SHIPPED_CLIPS,
+    TRY_POOL,
     Example,
     example_clips,
+    game_clips,
     human_votes,
     models_verdict,
     shipped_examples,
 )
 from emotion_core.labels import LABELS
 from corpus.clips import parse_clip
-from webapp.curate_examples import KINDS, checkpoint_hashes, kind, pick, sha256
+from webapp.curate_examples import KINDS, assign_pools, checkpoint_hashes, kind, pick, sha256
 from corpus import read_splits
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus
@@ -28,10 +32,12 @@ from .shared_paths import CHECKPOINTS, DATA_DIR, MANIFEST, WHISPER_DIR, needs_co
 OFFICIAL_NAME = re.compile(r"^(\d{4}_[A-Z]{3}_[A-Z]{3}_[A-Z]{2}|03-01-0[1-8]-0[12]-0[12]-0[12]-\d{2})\.opus$")
 INDEX = json.loads((EXAMPLES_DIR / EXAMPLES_JSON).read_text())
 CLIPS = INDEX["clips"]
+TRY_CLIPS = [r for r in CLIPS if r["pool"] == TRY_POOL]  # listed on Try it
+GAME_CLIPS = [r for r in CLIPS if r["pool"] == GAME_POOL]  # played by the game only
 
 
 def test_shipped_clips_are_test_speakers_of_crema_d_and_ravdess_two_or_more_per_emotion():
-    assert 14 <= len(CLIPS) <= 24
+    assert 14 <= len(CLIPS) <= MAX_SHIPPED_CLIPS == 24
     split = read_splits()
     for r in CLIPS:
         path = EXAMPLES_DIR / r["file"]
@@ -80,8 +86,8 @@ def test_stored_answers_come_from_the_shipped_checkpoints():
 
 def test_example_clips_without_a_data_directory_are_the_shipped_ones():
     examples = example_clips()
-    assert examples == shipped_examples() and len(examples) == len(CLIPS)
-    for e, r in zip(examples, CLIPS):
+    assert examples == shipped_examples() and len(examples) == len(TRY_CLIPS)
+    for e, r in zip(examples, TRY_CLIPS):
         assert isinstance(e, Example) and Path(e.path).is_absolute() and Path(e.path).is_file()
         assert (Path(e.path).name, e.label, e.dataset, e.speaker) == (r["file"], r["label"], r["dataset"], r["speaker"])
         assert e.votes == tuple((a, p) for a, p in r["listeners"])
@@ -105,11 +111,51 @@ def test_captions_say_how_the_models_did():
 def test_captions_count_the_models_running_here():
     """Without the Whisper encoder three families run: a caption counts those three, never four."""
     three = ("cnn1d", "lstm", "cnn2d")
-    for e, r in zip(shipped_examples(running=three), CLIPS):
+    for e, r in zip(shipped_examples(running=three), TRY_CLIPS):
         right = sum(r["models"][f]["label"] == r["label"] for f in three)
         expected = {3: "all 3 models right", 0: "fools all 3 models"}.get(right, f"{right} of 3 models right")
         assert expected in e.caption and "4" not in e.caption.split(" · ")[1], e.caption
     assert example_clips(running=three) == shipped_examples(running=three)
+
+
+def test_the_game_has_its_own_pool_that_try_it_never_lists():
+    """Issue 27: the game played the clips Try it lists with their true emotion on the buttons. Now every shipped
+    clip is in one pool; Try it lists one clip per emotion, the game plays the others, at least two per emotion."""
+    assert {r["pool"] for r in CLIPS} == {TRY_POOL, GAME_POOL}
+    game = game_clips()
+    assert [Path(c.path).name for c in game] == [r["file"] for r in GAME_CLIPS]
+    assert all(Path(c.path).is_file() for c in game)
+    listed = {Path(e.path).name for e in example_clips()}
+    assert listed and not listed & {Path(c.path).name for c in game}
+    assert sorted(r["label"] for r in TRY_CLIPS) == sorted(LABELS)
+    assert all(sum(c.label == label for c in game) >= 2 for label in LABELS), [c.label for c in game]
+    assert [(c.label, c.votes) for c in game] == [(r["label"], tuple(map(tuple, r["listeners"]))) for r in GAME_CLIPS]
+    assert {kind(r["label"], r["models"]) for r in TRY_CLIPS} == set(KINDS)  # Try it still shows every kind
+
+
+def test_the_pools_stay_apart_without_a_clip_folder(tmp_path):
+    assert game_clips(tmp_path) == [] and shipped_examples(tmp_path) == []
+
+
+@needs_corpus
+def test_no_corpus_clip_on_try_it_is_a_game_clip():
+    listed = {Path(e.path).name for e in example_clips(DATA_DIR)}
+    assert len(listed) > len(TRY_CLIPS) and not listed & {r["file"] for r in GAME_CLIPS}
+
+
+def test_assign_pools_lists_one_clip_per_emotion_of_each_kind_in_turn():
+    pool = []
+    for label in LABELS:
+        other = "sad" if label != "sad" else "happy"
+        pool += [scored(label, "CREMA-D", f"c-{label}-a", [label] * 5), scored(label, "RAVDESS", f"r-{label}-b", [label, other] * 2),
+                 scored(label, "RAVDESS", f"r-{label}-c", [other] * 5)]
+    pooled = assign_pools(pool)
+    assert [r["file"] for r in pooled] == [r["file"] for r in pool] and "pool" not in pool[0]
+    listed = [r for r in pooled if r["pool"] == TRY_POOL]
+    assert [r["label"] for r in listed] == list(LABELS)
+    assert [kind(r["label"], r["models"]) for r in listed] == [KINDS[i % 3] for i in range(len(LABELS))]
+    with pytest.raises(ValueError):
+        assign_pools(pool + pool[:4])  # 25 clips: over the allowance
 
 
 @needs_corpus

@@ -135,7 +135,7 @@ def test_only_the_example_clips_are_served(corpus_server):
 def test_a_fresh_start_serves_the_shipped_examples_and_no_corpus_clip(fresh_server):
     url = fresh_server.url
     examples = example_clips(running=RUNNING)
-    assert 14 <= len(examples) and page_examples(url) == [e.caption for e in examples]
+    assert len(examples) >= 7 and page_examples(url) == [e.caption for e in examples]  # one per emotion
     for e in examples:
         assert file_status(url, e.path) == 200
     if MANIFEST.is_file():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from webapp import game
+from webapp.examples import example_clips, game_clips
 from emotion_core.labels import LABELS
 
 
@@ -32,6 +33,33 @@ def test_each_clip_plays_once_before_any_repeats():
     assert g["played"] == [g["clip"]]
     with pytest.raises(ValueError):
         game.next_clip(g, [])
+
+
+def test_a_session_plays_the_whole_shipped_game_pool_before_any_repeat_and_never_a_try_it_clip():
+    """Issue 27: the game served Try it's clips (once the very clip just analysed). Its own pool now: a session
+    hears each of its clips once, none of them listed on Try it, and a new round of the pool does not start
+    with the clip just heard."""
+    pool = game_clips()
+    listed = {e.path for e in example_clips()}
+    assert len(pool) >= len(LABELS)
+    for seed in range(5):
+        g, heard = game.new_game(seed=seed), []
+        for _ in range(2 * len(pool)):
+            g = game.next_clip(g, pool)
+            heard.append(pool[g["clip"]].path)
+            g = game.score_guess(g, "sad", pool[g["clip"]].label, {}, ())
+        first, second = heard[: len(pool)], heard[len(pool):]
+        assert sorted(first) == sorted(second) == sorted(c.path for c in pool)
+        assert second[0] != first[-1]
+        assert not listed & set(heard)
+
+
+@pytest.mark.slow
+def test_the_app_plays_its_game_pool_and_lists_none_of_it():
+    import app
+
+    played, listed = {c.path for c in app.GAME_CLIPS}, {e.path for e in app.EXAMPLES}
+    assert played == {c.path for c in game_clips()} and listed and not played & listed
 
 
 def test_a_round_scores_you_each_model_and_the_listeners():

@@ -135,6 +135,18 @@ def test_guessing_game_full_round(browser, app_url, app_server):  # noqa: F811
             assert name in reveal, f"{name} missing from the reveal"
         page.locator("#score").get_by_text(f"of {n}").first.wait_for(timeout=RESULT_TIMEOUT_MS)
         assert page.get_by_role("button", name="sad", exact=True).is_disabled()  # one guess per clip
+        # where the answers sit (issue 27): the circle, the seven emotions, the acted one ringed, a point per model
+        page.locator("#reveal-circumplex .js-plotly-plot").wait_for(timeout=RESULT_TIMEOUT_MS)
+        page.wait_for_timeout(800)  # plotly finishes laying out
+        assert page.locator("#reveal-circumplex g.trace.scatter").count() == 3 + len(MODELS)
+        legend = page.locator("#reveal-circumplex g.legend").text_content()
+        assert all(name in legend for name in MODELS) and "acted: " in legend, legend
+        for lab in ("angry", "sad", "neutral", "surprised"):
+            assert page.locator("#reveal-circumplex g.textpoint").get_by_text(lab, exact=True).count() == 1, lab
+        if n == 1:
+            page.screenshot(path=str(ARTIFACTS / "game-reveal.png"), full_page=True)
+            page.get_by_role("button", name="Play a clip").click()  # the next clip hides the last reveal's picture
+            page.locator("#reveal-circumplex").wait_for(state="hidden", timeout=RESULT_TIMEOUT_MS)
     score = page.locator("#score").inner_text()
     assert "You" in score and all(name in score for name in MODELS)
     assert "Average listener" in score or "listener" not in reveal.lower() or "No listener votes" in reveal
@@ -175,7 +187,17 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     assert "mel spectrogram" in page.locator("#pipeline").inner_text()
     assert page.get_by_text("Technical card: Whisper encoder").is_visible()
     uar_titles_clear_of_the_legend(page)
+    # how sure, how right (issue 27): both conditions, every family, the threshold chosen on validation speakers
+    threshold = json.loads((ARTIFACTS.parent.parent / "reports" / "reliability.json").read_text())["threshold"]
+    page.wait_for_function("document.querySelector('#reliability .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
+    reliability = page.locator("#reliability").text_content()
+    assert "clean audio" in reliability and "in a classroom" in reliability and "Whisper encoder" in reliability
+    assert page.get_by_text(f"when its top probability is below {threshold:.0%}").is_visible()
     page.screenshot(path=str(ARTIFACTS / "how-it-works.png"), full_page=True)
+    # who it fails by sex, on the teachers' page
+    page.get_by_text("For teachers").click()
+    page.get_by_text("By speaker sex").wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert page.get_by_role("columnheader", name="women's voices").is_visible()
     dark = open_page(browser, app_url, query="?__theme=dark")
     dark.get_by_role("tab", name="How it works").click()
     dark.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
@@ -210,6 +232,11 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
         assert not any(overlap(legend, b) for b in uar["area"] + uar["title"] + uar["label"]), "legend over the chart"
         assert legend[1] >= uar["svg"][1] - 1, "legend cut at the top"
     assert phone.evaluate(SPLIT_WORDS) == []
+    reliability = phone.evaluate(PLOT_BOXES, "#reliability")
+    texts = reliability["ticks"] + reliability["notes"]
+    for legend in reliability["legend"]:
+        assert not any(overlap(legend, b) for b in reliability["area"] + texts), "legend over the diagram"
+    assert not [(a, b) for i, a in enumerate(texts) for b in texts[i + 1:] if overlap(a, b)], "the diagram's labels run together"
     phone.screenshot(path=str(ARTIFACTS / "how-it-works-phone.png"), full_page=True)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus import DATASETS
+from corpus import DATASETS, read_speaker_sexes
 from corpus.conditions import CONDITIONS
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.registry import FAMILIES
@@ -18,13 +18,29 @@ CONDITION_SETS = {"both": ("clean", "classroom"), "all": CONDITIONS}  # --condit
 MAX_ANSWER_SHARE = 0.25  # issue 24: no model gives any one emotion more than this share of its answers
 
 
-def report(preds, clips) -> dict:
+def by_group(y, predicted, datasets, groups) -> dict:
+    """{group: {"overall": M, "per_dataset": {dataset: M}}}: the metrics of each group's clips (e.g. a sex)."""
+    y, predicted, datasets, groups = (np.asarray(a) for a in (y, predicted, datasets, groups))
+    out = {}
+    for g in sorted(set(groups.tolist())):
+        mine = groups == g
+        r = evaluate_predictions(y[mine], predicted[mine], datasets[mine], len(LABELS))
+        out[g] = {"overall": r["overall"], "per_dataset": r["per_dataset"]}
+    return out
+
+
+def report(preds, clips, sexes: dict[str, str] | None = None) -> dict:
+    """Each model's metrics over the clips, per dataset, and per speaker sex ("per_sex"; sexes: speaker -> sex,
+    default corpus/splits.csv's)."""
+    sexes = read_speaker_sexes() if sexes is None else sexes
     y = [LABEL_INDEX[c.label] for c in clips]
     ds = [c.dataset for c in clips]
+    sex = [sexes.get(getattr(c, "speaker", None), "unknown") for c in clips]
     models = {}
     for name, p in preds.items():
         r = evaluate_predictions(y, p, ds, len(LABELS))
-        models[name] = {"overall": r["overall"], "per_dataset": r["per_dataset"], "confusion": r["confusion"]}
+        models[name] = {"overall": r["overall"], "per_dataset": r["per_dataset"], "confusion": r["confusion"],
+                        "per_sex": by_group(y, p, ds, sex)}
     return {"labels": list(LABELS), "models": models}
 
 
@@ -133,6 +149,31 @@ def _answer_shares(result: dict) -> list[str]:
     return lines
 
 
+def shared_datasets(per_sex: dict) -> list[str]:
+    """The datasets every sex has clips of: the fair ground for comparing sexes (SAVEE's speakers are all men)."""
+    sets = [set(g["per_dataset"]) for g in per_sex.values()]
+    return [d for d in DATASETS if sets and all(d in s for s in sets)]
+
+
+def by_sex_lines(models: dict) -> list[str]:
+    """Markdown: each model's UAR per sex, as the mean over the datasets both sexes speak in (and the clips)."""
+    models = {n: m for n, m in models.items() if m.get("per_sex")}
+    if not models:
+        return []
+    sexes = sorted({s for m in models.values() for s in m["per_sex"]})
+    shared = shared_datasets(next(iter(models.values()))["per_sex"])
+    lines = [f"By speaker sex: mean UAR over {' and '.join(shared)} (the datasets with test speakers of both sexes), clips:", "",
+             "| model | " + " | ".join(sexes) + " |", "|---|" + "---|" * len(sexes)]
+    for name, m in models.items():
+        cells = []
+        for s in sexes:
+            g = m["per_sex"].get(s)
+            n = sum(g["per_dataset"][d]["n"] for d in shared) if g else 0
+            cells.append(f"{np.mean([g['per_dataset'][d]['uar'] for d in shared]):.3f} ({n})" if g else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(result: dict, title: str) -> str:
     lines = [f"# {title}", "", "Corpus-balanced UAR = mean over datasets of the per-dataset UAR (headline metric).", ""]
     conditions = result.get("conditions") or {"clean": {"models": result["models"]}}
@@ -144,6 +185,7 @@ def markdown(result: dict, title: str) -> str:
         if len(conditions) > 1 or cond != "clean":
             lines += [f"## Condition: {cond}", ""]
         lines += _model_tables(c["models"]) + [""]
+        lines += by_sex_lines(c["models"]) + [""] if by_sex_lines(c["models"]) else []
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -2,6 +2,7 @@
 
     python -m webapp.curate_examples --data ../shared/data/audio          # pick, copy, answer, write
     python -m webapp.curate_examples --refresh                             # new model answers, same clips
+    python -m webapp.curate_examples --pools                               # (re)divide the clips into the two pools
 
 Picking (seeded, SEED): clips of the test-split speakers (corpus/splits.csv) of RAVDESS and CREMA-D only
 (their licences allow redistribution with attribution; TESS and SAVEE never), 2-4 s long, seven emotions.
@@ -12,8 +13,13 @@ speakers. The clips are copied byte for byte under their official names; example
 per clip, its facts, the CREMA-D listeners' votes (crema_d_human_votes.csv beside the data directory) and
 each model's answer; examples/ATTRIBUTION.md names dataset, authors, licence and file of each clip.
 
+Pools: per emotion one clip is listed on Try it ("try") and the others are the guessing game's ("game"),
+never listed, so that the game cannot give its answers away. The Try-it clip of the i-th emotion is of
+KINDS[i % 3] where there is one (the list shows every kind), datasets alternating.
+
 --refresh reruns the models on the clips already in examples/ (after retraining) and rewrites only the
-answers, so the captions ("every model right", "fools every model") stay true.
+answers, so the captions ("every model right", "fools every model") stay true; the pools stay as they are.
+--pools divides the clips already in examples/ into the pools again, without running any model.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, human_votes
+from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, GAME_POOL, MAX_SHIPPED_CLIPS, TRY_POOL, human_votes
 from emotion_core.labels import LABELS
 
 SEED = 17
@@ -143,6 +149,23 @@ def pick(scored: list[dict]) -> list[dict]:
     return chosen
 
 
+def assign_pools(chosen: list[dict]) -> list[dict]:
+    """The picked clips, each with its "pool": per emotion (LABELS order) one "try" clip, of KINDS[i % 3] when
+    one is (else any), from the datasets in turn (CREMA-D for even i), the first such in the given order;
+    every other clip "game"."""
+    out = [{**r, "pool": GAME_POOL} for r in chosen]
+    if len(out) > MAX_SHIPPED_CLIPS:
+        raise ValueError(f"{len(out)} clips: the repository may hold at most {MAX_SHIPPED_CLIPS}")
+    for i, label in enumerate(LABELS):
+        mine = [r for r in out if r["label"] == label]
+        if len(mine) < 2:  # a lone clip stays in the game, which needs every emotion
+            continue
+        want, preferred = KINDS[i % len(KINDS)], DATASETS[i % len(DATASETS)]
+        best = min(mine, key=lambda r: (kind(label, r["models"]) != want, r["dataset"] != preferred))
+        best["pool"] = TRY_POOL
+    return out
+
+
 def record(clip, seconds: float, votes: dict) -> dict:
     name = Path(clip.path).name
     return {"file": name, "dataset": clip.dataset, "speaker": clip.speaker, "sentence": clip.sentence,
@@ -163,8 +186,9 @@ def attribution(clips: list[dict]) -> str:
             continue
         lines += [f"## {lic['name']}", "", f"- Authors: {lic['authors']}", f"- Cite: {lic['citation']}",
                   f"- Licence: {lic['licence']}", f"- Source: {lic['source']}", "",
-                  "| file | speaker | emotion (as acted) | sentence |", "|---|---|---|---|"]
-        lines += [f"| `{c['file']}` | {c['speaker']} | {c['label']} | {c['sentence']} |" for c in mine]
+                  "| file | speaker | emotion (as acted) | sentence | used by |", "|---|---|---|---|---|"]
+        lines += [f"| `{c['file']}` | {c['speaker']} | {c['label']} | {c['sentence']} | "
+                  f"{'the game only' if c.get('pool') == GAME_POOL else 'Try it'} |" for c in mine]
         lines.append("")
     lines += [("RAVDESS clips are shared non-commercially under the same licence (CC BY-NC-SA 4.0), as is this "
               "project. CREMA-D listener votes in `examples.json` come from the same CREMA-D release. "
@@ -172,10 +196,12 @@ def attribution(clips: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write(out_dir: Path, clips: list[dict], recognizer, seed: int) -> None:
+def write(out_dir: Path, clips: list[dict], checkpoints: dict[str, str], seed: int) -> None:
+    """examples.json and ATTRIBUTION.md; checkpoints: sha256 of each file the stored answers came from."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"about": "Example clips of test-split speakers; written by python -m webapp.curate_examples",
-           "seed": seed, "checkpoints": checkpoint_hashes(recognizer), "clips": clips}
+    doc = {"about": "Example clips of test-split speakers; written by python -m webapp.curate_examples. pool: "
+                    "'try' clips are listed on Try it, 'game' clips are played by the guessing game only",
+           "seed": seed, "checkpoints": checkpoints, "clips": clips}
     (out_dir / EXAMPLES_JSON).write_text(json.dumps(doc, indent=1) + "\n")
     (out_dir / "ATTRIBUTION.md").write_text(attribution(clips))
 
@@ -190,13 +216,13 @@ def curate(data_dir: Path, out_dir: Path, recognizer, seed: int = SEED) -> list[
         r["_path"] = clip.path
         scored.append(r)
         print(f"{k + 1}/{len(pool)} {r['file']} {r['label']}: {kind(r['label'], r['models'])}", file=sys.stderr)
-    chosen = pick(scored)
+    chosen = assign_pools(pick(scored))
     for old in out_dir.glob("*.opus"):
         old.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     for r in chosen:
         shutil.copyfile(r.pop("_path"), out_dir / r["file"])
-    write(out_dir, chosen, recognizer, seed)
+    write(out_dir, chosen, checkpoint_hashes(recognizer), seed)
     return chosen
 
 
@@ -204,8 +230,17 @@ def refresh(out_dir: Path, recognizer) -> list[dict]:
     doc = json.loads((out_dir / EXAMPLES_JSON).read_text())
     for r in doc["clips"]:
         r["models"] = model_answers(out_dir / r["file"], recognizer)
-    write(out_dir, doc["clips"], recognizer, doc.get("seed", SEED))
-    return doc["clips"]
+    clips = doc["clips"] if all("pool" in r for r in doc["clips"]) else assign_pools(doc["clips"])
+    write(out_dir, clips, checkpoint_hashes(recognizer), doc.get("seed", SEED))
+    return clips
+
+
+def repool(out_dir: Path) -> list[dict]:
+    """Divide the clips already in examples/ into the two pools again (assign_pools); no model runs."""
+    doc = json.loads((out_dir / EXAMPLES_JSON).read_text())
+    clips = assign_pools(doc["clips"])
+    write(out_dir, clips, doc["checkpoints"], doc.get("seed", SEED))
+    return clips
 
 
 def main(argv=None) -> int:
@@ -219,7 +254,12 @@ def main(argv=None) -> int:
     ap.add_argument("--whisper", help="Whisper encoder: a local directory or a Hub id")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--refresh", action="store_true", help="rerun the models on the clips already picked")
+    ap.add_argument("--pools", action="store_true", help="divide the clips already picked into Try it's and the game's")
     args = ap.parse_args(argv)
+    if args.pools:
+        for r in repool(Path(args.out)):
+            print(f"{r['file']:28s} {r['label']:9s} {kind(r['label'], r['models']):9s} {r['pool']}")
+        return 0
     recognizer = Recognizer(args.checkpoints, device="cpu", whisper=args.whisper)
     if recognizer.unavailable:
         sys.exit(f"every family must answer; not running: {recognizer.unavailable}")

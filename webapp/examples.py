@@ -1,7 +1,11 @@
 """Example clips for the app: the curated clips shipped in examples/ (test-split speakers of CREMA-D and
 RAVDESS, written by `python -m webapp.curate_examples`), plus, when a data directory is given, a few more
 per emotion from the corpus's test-split speakers. Each comes with its true label and, for CREMA-D, what
-human listeners answered from the voice alone."""
+human listeners answered from the voice alone.
+
+examples.json puts each shipped clip in one of two pools: "try" clips are listed on Try it (label and
+model answers on the button), "game" clips are played only by the guessing game and never listed, so
+the game cannot give its answers away. A clip without a pool is a Try-it clip."""
 from __future__ import annotations
 
 import csv
@@ -18,6 +22,8 @@ EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBU
 EXAMPLES_JSON = "examples.json"
 VOTE_NAMES = {"A": "angry", "D": "disgust", "F": "fearful", "H": "happy", "N": "neutral", "S": "sad", "X": "no majority"}
 MAX_CAPTION = 60  # characters: Gradio cuts an example's label after 60
+TRY_POOL, GAME_POOL = "try", "game"  # examples.json's "pool" of a clip: listed on Try it, or played by the game only
+MAX_SHIPPED_CLIPS = 24  # dataset clips the repository may hold, both pools together
 
 
 @dataclass(frozen=True)
@@ -69,21 +75,31 @@ def caption(label: str, dataset: str, speaker: str, votes: tuple, answers: dict 
     return " · ".join(parts)[:MAX_CAPTION]
 
 
-def shipped_examples(examples_dir: Path = EXAMPLES_DIR, running=FAMILIES) -> list[Example]:
-    """The curated clips of examples/ in the order examples.json lists them, captioned for the families
-    `running`; [] when there are none."""
+def _shipped(examples_dir: Path, pool: str, running) -> list[Example]:
     index = Path(examples_dir) / EXAMPLES_JSON
     if not index.is_file():
         return []
     out = []
     for r in json.loads(index.read_text())["clips"]:
         path = (Path(examples_dir) / r["file"]).resolve()
-        if not path.is_file():
+        if r.get("pool", TRY_POOL) != pool or not path.is_file():
             continue
         votes = tuple((a, float(p)) for a, p in r.get("listeners", []))
         out.append(Example(str(path), r["label"], r["dataset"], r["speaker"], votes,
                            caption(r["label"], r["dataset"], r["speaker"], votes, r.get("models"), running)))
     return out
+
+
+def shipped_examples(examples_dir: Path = EXAMPLES_DIR, running=FAMILIES) -> list[Example]:
+    """The curated Try-it clips of examples/ in the order examples.json lists them, captioned for the families
+    `running`; [] when there are none."""
+    return _shipped(examples_dir, TRY_POOL, running)
+
+
+def game_clips(examples_dir: Path = EXAMPLES_DIR) -> list[Example]:
+    """The guessing game's own pool: the shipped clips examples.json marks "game", never listed on Try it
+    (their captions are never shown). Shipped, so the game plays the same clips with or without a corpus."""
+    return _shipped(examples_dir, GAME_POOL, FAMILIES)
 
 
 def corpus_examples(data_dir: Path | None, per_label: int = 2, seed: int = 1) -> list[Example]:
@@ -111,9 +127,9 @@ def corpus_examples(data_dir: Path | None, per_label: int = 2, seed: int = 1) ->
 
 
 def example_clips(extra_data_dir: Path | str | None = None, running=FAMILIES) -> list[Example]:
-    """The shipped examples (captions counting the families `running`), then (when a data directory is given)
-    corpus test-speaker clips not already among them."""
+    """The Try-it list: the shipped Try-it examples (captions counting the families `running`), then (when a
+    data directory is given) corpus test-speaker clips not already among them and not in the game's pool."""
     shipped = shipped_examples(running=running)
-    names = {Path(e.path).name for e in shipped}
+    names = {Path(e.path).name for e in shipped + game_clips()}
     extra = corpus_examples(Path(extra_data_dir)) if extra_data_dir else []
     return shipped + [e for e in extra if Path(e.path).name not in names]

@@ -20,6 +20,9 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
 LISTENER = "Average listener (CREMA-D clips)"  # the scoreboard's row of the listeners (a lower bound)
+CIRCUMPLEX_NOTE = ("_Below, each emotion sits where psychologists place it: pleasant or not (across), calm or aroused "
+                   "(up). Each model's point is the average of those places, weighted by its probabilities: between "
+                   "two emotions when it hesitates between them._")  # the reveal's picture (webapp.circumplex)
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,16 @@ def new_game(seed: int | None = None) -> dict:
 
 
 def next_clip(game: dict, clips: list) -> dict:
-    """Pick a clip not yet played this session (all clips again once each has been played), in a
-    per-session random order. Returns the new game state (the given one is not changed)."""
+    """Pick a clip not yet played this session, in a per-session random order: every clip of the pool plays
+    once before any plays again; then a new round of the pool starts, never with the clip just played.
+    Returns the new game state (the given one is not changed)."""
     if not clips:
         raise ValueError("There are no clips to play.")
     game = {**game, "played": list(game["played"])}
     fresh = [i for i in range(len(clips)) if i not in game["played"]]
     if not fresh:
-        game["played"], fresh = [], list(range(len(clips)))
+        last = game["played"][-1] if game["played"] else None
+        game["played"], fresh = [], [i for i in range(len(clips)) if i != last or len(clips) == 1]
     i = random.Random(game["seed"] + len(game["played"]) + game["rounds"]).choice(fresh)
     game["played"].append(i)
     game["clip"], game["answered"] = i, False
@@ -125,15 +130,21 @@ def votes_text(votes) -> str:
     return "Listeners who heard the voice only said: " + ", ".join(f"**{a}** ({p:.0f}%)" for a, p in votes) + "."
 
 
-def reveal_markdown(guess: str, clip, answers: dict[str, ModelAnswer]) -> str:
-    """The truth, the pupil's guess, the listeners' votes and every model's answer."""
+def reveal_markdown(guess: str, clip, answers: dict[str, ModelAnswer], threshold: float | None = None,
+                    unsure: str | None = None) -> str:
+    """The truth, the pupil's guess, the listeners' votes and every model's answer; with a threshold (webapp.certainty)
+    an answer less sure than it reads "not sure", and `unsure` says why the models together are not sure."""
     truth = clip.label
     mark = "Right!" if guess == truth else "Not this time."
     lines = [f"### {mark} It was **{truth}**. You said **{guess}**.", "",
              f"{votes_text(clip.votes)} (Actor of {clip.dataset}.)", "",
              "| model | heard | sure | right? |", "|---|---|---|---|"]
     for name, a in answers.items():
-        lines.append(f"| {MODEL_NAMES.get(name, name)} | {a.label} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |")
+        heard = f"{a.label} (not sure)" if threshold is not None and a.confidence < threshold else a.label
+        lines.append(f"| {MODEL_NAMES.get(name, name)} | {heard} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |")
+    if unsure:
+        lines += ["", f"**Not sure:** {unsure}."]
+    lines += ["", CIRCUMPLEX_NOTE]
     return "\n".join(lines)
 
 

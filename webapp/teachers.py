@@ -2,9 +2,20 @@
 models fail (read from the committed test report), and a card for each corpus the models learned from."""
 from __future__ import annotations
 
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from corpus import SPLITS_CSV
 from emotion_core.labels import MODEL_NAMES
 
-from .report_figures import CONDITIONS, PANEL_TITLES, corpus_balanced_uar
+from .report_figures import CONDITIONS, PANEL_TITLES, REPORT_DIR, corpus_balanced_uar
+
+BY_SEX_REPORT = "by_sex.json"  # python -m train.by_sex, until reports/test.json holds "per_sex" itself
+SEX_WORDS = {"female": "women's voices", "male": "men's voices"}
 
 LESSON = """## A 10-minute lesson
 
@@ -60,6 +71,52 @@ def who_it_fails(reports: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def teachers_page(reports: dict[str, dict]) -> str:
-    """The whole tab, in the order a teacher reads it."""
-    return "\n".join(part for part in (LESSON, who_it_fails(reports), DATASET_CARDS) if part)
+def load_by_sex(reports: dict[str, dict], report_dir: Path = REPORT_DIR) -> dict[str, dict]:
+    """{model: per_sex} on the clean test speakers: the clean report's own (train.evaluate writes "per_sex" now),
+    else reports/by_sex.json (train.by_sex); {} when neither has it."""
+    clean = reports.get("clean", {}).get("models", {})
+    if clean and all("per_sex" in m for m in clean.values()):
+        return {name: m["per_sex"] for name, m in clean.items()}
+    try:
+        doc = json.loads((Path(report_dir) / BY_SEX_REPORT).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: m["per_sex"] for name, m in doc["models"].items()}
+
+
+def sex_uar(per_sex: dict) -> tuple[list[str], dict[str, float]]:
+    """(the datasets with speakers of every sex, {sex: mean UAR over them}): SAVEE's speakers are all men, so a
+    plain pooled figure would compare women on two datasets with men on three."""
+    shared = [d for d in next(iter(per_sex.values()))["per_dataset"] if all(d in g["per_dataset"] for g in per_sex.values())]
+    return shared, {sex: float(np.mean([g["per_dataset"][d]["uar"] for d in shared])) for sex, g in per_sex.items()}
+
+
+def test_speakers_by_sex(datasets) -> Counter:
+    """How many test speakers of each sex the given corpora have (corpus/splits.csv)."""
+    with open(SPLITS_CSV, newline="") as f:
+        return Counter(r["sex"] for r in csv.DictReader(f) if r["split"] == "test" and r["dataset"] in datasets)
+
+
+def who_it_fails_by_sex(by_sex: dict[str, dict]) -> str:
+    """Markdown: each model's balanced recall on women's and men's voices, and the gap in points ({} -> '')."""
+    sexes = [s for s in SEX_WORDS if all(s in p for p in by_sex.values())]
+    if not by_sex or len(sexes) < 2:
+        return ""
+    shared, _ = sex_uar(next(iter(by_sex.values())))
+    speakers = test_speakers_by_sex(shared)
+    lines = [f"By speaker sex: balanced recall on the clean test clips of {' and '.join(shared)}, the corpora whose test "
+             f"speakers include women and men ({speakers['female']} women, {speakers['male']} men; SAVEE's are all men). "
+             "With so few speakers, a gap of a few points may belong to these particular voices rather than to their sex.",
+             "", "| model | " + " | ".join(SEX_WORDS[s] for s in sexes) + " | gap |", "|---|" + "---|" * (len(sexes) + 1)]
+    for name, per_sex in by_sex.items():
+        _, uar = sex_uar({s: per_sex[s] for s in sexes})
+        women, men = round(100 * uar["female"]), round(100 * uar["male"])
+        gap = f"{abs(women - men)} points better for {'women' if women > men else 'men'}" if women != men else "none"
+        lines.append(f"| {MODEL_NAMES.get(name, name)} | {women}% | {men}% | {gap} |")
+    return "\n".join(lines) + "\n"
+
+
+def teachers_page(reports: dict[str, dict], by_sex: dict[str, dict] | None = None) -> str:
+    """The whole tab, in the order a teacher reads it (by_sex: {model: per_sex}, default load_by_sex(reports))."""
+    by_sex = load_by_sex(reports) if by_sex is None else by_sex
+    return "\n".join(part for part in (LESSON, who_it_fails(reports), who_it_fails_by_sex(by_sex), DATASET_CARDS) if part)
