@@ -89,13 +89,13 @@ START = "Record or upload a clip to start."
 
 def on_audio(path, request: gr.Request, progress=gr.Progress()):
     """UI event, stage 1: spectrogram, the quick families' bars, timeline, summary, JSON, the window to explain,
-    the explanation (cleared: it belonged to the previous clip) and the How-it-works pipeline picture (once the
-    answer is complete). An open page keeps the clip (replay, Analyse again, download) until it is replaced,
+    the explanation (cleared: it belonged to the previous clip), where the answers sit (circumplex) and the
+    How-it-works pipeline picture (once the answer is complete). An open page keeps the clip (replay, Analyse again, download) until it is replaced,
     cleared or the page is closed; a call without an open page (a script) loses it with its answer."""
     page = request.session_hash if request else None
     token = PENDING.new_clip(page)  # whatever stage 2 of the page's previous clip gives is void now
     if not path:
-        return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip(), gr.skip()
     with UPLOADS.in_use(path, page=page):
         shown, analysis = analyse_clip(path, progress)
     if analysis is not None and analysis.prediction.pending:
@@ -106,40 +106,40 @@ def on_audio(path, request: gr.Request, progress=gr.Progress()):
 def analyse_clip(path, progress):
     """The page's outputs for a clip's first stage, and its Analysis (None when refused)."""
     if not RECOGNIZER.models:
-        return (None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, gr.skip()), None
+        return (None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, None, gr.skip()), None
     try:
         a = run(path, lambda fraction, text: progress(fraction, desc=text), FIRST_STAGE)
     except AudioError as e:
         log.info("refused: %s", e)
-        return (None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None,
+        return (None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None, None,
                 gr.skip()), None
     progress(1.0)
     timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
     pipeline = gr.skip() if a.prediction.pending else report_figures.pipeline_of_analysis(a)
-    return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None, pipeline), a
+    return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None, a.circumplex, pipeline), a
 
 
 def on_more(request: gr.Request):
     """UI event, stage 2: the families the first stage left out answer; bars, timeline, summary, JSON, the window
-    to explain and the pipeline picture are drawn again, unless the page has moved to another clip meanwhile.
+    to explain, where the answers sit and the pipeline picture are drawn again, unless the page has moved to another clip meanwhile.
     If it fails, the first stage's result stays and the summary says so in one sentence."""
     page = request.session_hash if request else None
     waiting = PENDING.take(page)
     if waiting is None:
-        return (gr.skip(),) * 6
+        return (gr.skip(),) * 7
     token, first = waiting
     try:
         a = run_more(first)
     except Exception as e:  # noqa: BLE001 (the first answer stands whatever went wrong)
         log.warning("stage 2 failed: %s", " ".join(str(e).split())[:300])
         if not PENDING.is_latest(page, token):
-            return (gr.skip(),) * 6
+            return (gr.skip(),) * 7
         return gr.skip(), gr.skip(), service.summary_markdown(first.prediction, RECOGNIZER.lead_reason_of(first.prediction),
-                                                               second_stage_failed=True), gr.skip(), gr.skip(), gr.skip()
+                                                               second_stage_failed=True), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     if not PENDING.is_latest(page, token):
-        return (gr.skip(),) * 6
+        return (gr.skip(),) * 7
     timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
-    return a.probabilities, timeline, a.summary, a.api, a.best_window, report_figures.pipeline_of_analysis(a)
+    return a.probabilities, timeline, a.summary, a.api, a.best_window, a.circumplex, report_figures.pipeline_of_analysis(a)
 
 
 def on_clear(request: gr.Request):
@@ -147,7 +147,7 @@ def on_clear(request: gr.Request):
     its file goes unless a request still uses it."""
     UPLOADS.release_page(request.session_hash if request else None)
     PENDING.forget(request.session_hash if request else None)
-    return None, None, gr.update(value=None, visible=False), START, None, None, None
+    return None, None, gr.update(value=None, visible=False), START, None, None, None, None
 
 
 def on_explain(window, progress=gr.Progress()):
@@ -242,7 +242,7 @@ def classify_api(audio):
         raise refuse(AudioError("No audio was sent."))
     with UPLOADS.in_use(audio):
         try:
-            return gpu(service.classify)(audio, RECOGNIZER).to_json()
+            return service.answer_json(gpu(service.classify)(audio, RECOGNIZER))
         except AudioError as e:
             raise refuse(e) from None
 
@@ -254,7 +254,7 @@ def classify_first_api(audio):
         raise refuse(AudioError("No audio was sent."))
     with UPLOADS.in_use(audio):
         try:
-            return gpu(service.classify)(audio, RECOGNIZER, families=FIRST_STAGE).to_json()
+            return service.answer_json(gpu(service.classify)(audio, RECOGNIZER, families=FIRST_STAGE))
         except AudioError as e:
             raise refuse(e) from None
 
@@ -276,6 +276,7 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
             with gr.Column(scale=3, min_width=300):
                 spectrogram = gr.Plot(label="mel spectrogram", elem_id="spectrogram")
                 bars = gr.Plot(label="each model's probabilities", show_label=False, elem_id="bars")  # label would cover the legend
+                where = gr.Plot(label="where the answers sit", show_label=False, elem_id="circumplex")  # it has its title
                 timeline = gr.Plot(label="emotion over time", show_label=False, visible=False, elem_id="timeline")
         if EXAMPLES:  # after the results, so that on a phone the result comes right after the button
             examples = gr.Examples([[e.path] for e in EXAMPLES], inputs=[audio], example_labels=[e.caption for e in EXAMPLES],
@@ -333,8 +334,8 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
         with gr.Accordion("For teachers: a 10-minute lesson, questions to discuss, who the models fail, the voices they "
                           "learned from", open=False, elem_id="teachers"):
             gr.Markdown(teachers.teachers_page(REPORTS))
-    outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, pipeline]
-    more_outputs = [bars, timeline, summary, answer, window, pipeline]
+    outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, where, pipeline]
+    more_outputs = [bars, timeline, summary, answer, window, where, pipeline]
     first_stage = {"concurrency_id": "first stage", "concurrency_limit": CONCURRENCY}
     second_stage = {"fn": on_more, "outputs": more_outputs, "concurrency_id": "second stage", "concurrency_limit": CONCURRENCY,
                     "show_progress": "hidden"}  # the headline says Whisper is still listening

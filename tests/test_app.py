@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 from emotion_core.labels import LABELS
+from webapp.service import NOT_SURE
 
 from bench.app_server import AppServer, memory_mb
 from .shared_paths import DATA_DIR, FAMILIES, MANIFEST, WHISPER_DIR, needs_corpus, real_speech
@@ -47,7 +48,8 @@ def classify(client, path):
 
 
 def check_answer(answer, seconds):
-    assert set(answer) == {"duration_s", "device", "lead", "models", "pending", "timeline", "timing_ms"}
+    assert set(answer) == {"duration_s", "device", "lead", "models", "not_sure", "pending", "timeline", "timing_ms"}
+    assert answer["not_sure"] is None or answer["not_sure"].startswith("the ")  # why the answer is not sure
     assert answer["pending"] == []  # /classify: one complete answer
     assert abs(answer["duration_s"] - seconds) < 0.15 and answer["device"] in ("cpu", "cuda")
     assert FAMILIES <= set(answer["models"])  # without the Whisper encoder the other three answer
@@ -56,6 +58,7 @@ def check_answer(answer, seconds):
         assert abs(sum(m["probabilities"].values()) - 1) < 1e-3
         assert m["label"] == max(m["probabilities"], key=m["probabilities"].get)
         assert m["latency_ms"] >= 0
+        assert m["not_sure"] == (max(m["probabilities"].values()) < NOT_SURE)  # the rule chosen on validation
 
 
 def test_classify_a_corpus_clip_and_a_browser_style_recording(app, tmp_path):

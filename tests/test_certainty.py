@@ -95,3 +95,37 @@ def test_the_diagram_has_a_panel_per_condition_and_a_line_per_family():
     assert list(first.x) == pytest.approx([b["confidence"] for b in bins]) and list(first.y) == pytest.approx([b["accuracy"] for b in bins])
     assert [s.x0 for s in fig.layout.shapes] == [COMMITTED["threshold"]] * len(COMMITTED["conditions"])
     assert certainty.reliability_figure({}) is None
+
+
+def test_try_it_and_the_api_use_the_same_rule():
+    """Issue 27: the Try-it summary, the timeline and the API's JSON say "not sure" by the rule the game uses."""
+    import torch
+
+    from emotion_core.prediction import ClipWindows, ModelOutput, Prediction
+    from webapp import plots, service
+
+    threshold = COMMITTED["threshold"]
+    clip = ClipWindows(torch.zeros(80, 300), np.zeros(48000, np.float32), torch.zeros(2, 80, 301), [(0.0, 3.0), (1.0, 3.0)],
+                       (0.0, 3.0))
+
+    def prediction(answers):
+        pred = Prediction(3.0, "cpu", LABELS, clip, lead="whisper")
+        for name, (label, sure) in answers.items():
+            p = probs(label, sure)
+            pred.models[name] = ModelOutput(label, p, np.stack([p, p]), 1.0)
+        return pred
+
+    hesitant = prediction({"lstm": ("sad", 0.9), "cnn2d": ("sad", 0.8), "whisper": ("sad", threshold - 0.05)})
+    answer = service.answer_json(hesitant)
+    assert answer["not_sure"] == certainty.verdict_unsure({n: o.probabilities for n, o in hesitant.models.items()},
+                                                          "whisper", threshold) == "the Whisper encoder is not sure"
+    assert [answer["models"][n]["not_sure"] for n in ("lstm", "cnn2d", "whisper")] == [False, False, True]
+    summary = service.summary_markdown(hesitant)
+    assert summary.splitlines()[0].endswith(", not sure") and "Not sure" in summary and f"{threshold:.0%}" in summary
+    sure = prediction({"lstm": ("sad", 0.9), "cnn2d": ("sad", 0.8), "whisper": ("sad", threshold + 0.05)})
+    assert service.answer_json(sure)["not_sure"] is None and "not sure" not in service.summary_markdown(sure).lower()
+    split = prediction({"lstm": ("sad", 0.9), "cnn2d": ("angry", 0.8), "whisper": ("happy", 0.9)})
+    assert service.answer_json(split)["not_sure"] == "the models disagree"
+    timeline = plots.timeline_figure(clip.times_s, hesitant.models["whisper"].window_probabilities, 3.0, "whisper",
+                                     not_sure=threshold)
+    assert [s.y0 for s in timeline.layout.shapes] == [threshold]  # the line a window's answer must clear

@@ -117,16 +117,17 @@ def encoder_hook(app, action):
 def test_the_first_stage_comes_first_and_the_second_completes_it(page):
     app, clips, request = page
     first = app.on_audio(str(clips["a"]), request)
-    spectrogram, bars, _timeline, summary, answer, _window, _explanation, pipeline = first
+    spectrogram, bars, _timeline, summary, answer, _window, _explanation, where, pipeline = first
     assert answer["pending"] == ["whisper"] and "whisper" not in answer["models"] and "still listening" in summary
-    assert spectrogram is not None and bars is not None
+    assert spectrogram is not None and bars is not None and len(where.data) >= 3  # a point per quick model
     second = app.on_more(request)
-    bars2, _timeline2, summary2, answer2, _window2, pipeline2 = second
+    bars2, _timeline2, summary2, answer2, _window2, where2, pipeline2 = second
     assert answer2["pending"] == [] and answer2["lead"] == "whisper" and "still listening" not in summary2
     assert answer2["duration_s"] == answer["duration_s"] == 6.0
     for name, out in answer["models"].items():  # the quick families' answers are those of the first stage
         assert answer2["models"][name]["probabilities"] == out["probabilities"]
-    assert app.on_more(request) == (app.gr.skip(),) * 6  # nothing waits any more
+    assert pipeline2 is not None and len(where2.data) > len(where.data)  # Whisper's point joins
+    assert app.on_more(request) == (app.gr.skip(),) * 7  # nothing waits any more
 
 
 @pytest.mark.slow
@@ -140,11 +141,11 @@ def test_a_failing_second_stage_keeps_the_first_stages_result(page):
 
     handle = encoder_hook(app, crash)
     try:
-        bars, timeline, summary, answer, window, pipeline = app.on_more(request)
+        bars, timeline, summary, answer, window, where, pipeline = app.on_more(request)
     finally:
         handle.remove()
     skip = app.gr.skip()
-    assert (bars, timeline, answer, window, pipeline) == (skip,) * 5  # the first stage's figures and JSON stay
+    assert (bars, timeline, answer, window, where, pipeline) == (skip,) * 6  # the first stage's figures and JSON stay
     assert "could not answer this time" in summary and "still listening" not in summary
     assert summary.splitlines()[0] == first[3].splitlines()[0]  # the first stage's headline stays
     again = app.on_audio(str(clips["b"]), request)  # and the next clip is answered in full
@@ -167,7 +168,7 @@ def test_a_new_clip_during_stage_2_discards_the_old_stage_2_result(page):
         old = app.on_more(request)  # A's Whisper answer is ready only after B was uploaded
     finally:
         handle.remove()
-    assert old == (app.gr.skip(),) * 6  # A's stage 2 draws nothing over B's first stage
+    assert old == (app.gr.skip(),) * 7  # A's stage 2 draws nothing over B's first stage
     assert newer["first"][4]["duration_s"] == 2.5 and newer["first"][4]["pending"] == ["whisper"]
     complete = app.on_more(request)[3]  # B's stage 2
     assert complete["duration_s"] == 2.5 and complete["pending"] == [] and complete["lead"] == "whisper"

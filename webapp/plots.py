@@ -190,9 +190,11 @@ def probabilities_layout() -> dict:
     return fig.to_plotly_json()["layout"]
 
 
-def timeline_figure(times_s: list, window_probabilities: np.ndarray, duration_s: float, model: str = "ensemble") -> go.Figure:
+def timeline_figure(times_s: list, window_probabilities: np.ndarray, duration_s: float, model: str = "ensemble",
+                    not_sure: float | None = None) -> go.Figure:
     """Probability of each label over time at the window centres, on the spectrogram's time axis.
-    times_s: [(start_s, end_s)] of each window; window_probabilities: (windows, n_labels)."""
+    times_s: [(start_s, end_s)] of each window; window_probabilities: (windows, n_labels); not_sure: the "not sure"
+    threshold (webapp.certainty), drawn as a dashed line: a window whose top answer stays under it is not sure."""
     fig = go.Figure()
     centres = np.array([(a + b) / 2 for a, b in times_s], dtype=np.float32)
     for k, lab in enumerate(LABELS):
@@ -202,6 +204,9 @@ def timeline_figure(times_s: list, window_probabilities: np.ndarray, duration_s:
                       xaxis=dict(title="time (s), 3 s windows over the speech", range=[0, duration_s]),
                       yaxis=dict(range=[0, 1], tickformat=".0%", title=f"probability ({MODEL_NAMES.get(model, model)})"),
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+    if not_sure is not None:
+        fig.add_hline(y=not_sure, line=dict(color="#666666", width=1, dash="dash"), annotation_text="not sure below",
+                      annotation_position="bottom right", annotation_font_size=11)
     return fig
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from . import plots
+from . import certainty, circumplex, plots
 from emotion_core.audio import SAMPLE_RATE, load_audio
 from emotion_core.labels import MODEL_NAMES
 from emotion_core.recognizer import ENSEMBLE, Prediction, Recognizer
 from emotion_core.vad import speech_activity
 
-LOW_CONFIDENCE = 0.40  # below this top probability a model's answer is called uncertain
+NOT_SURE = certainty.load_reliability().get("threshold")  # the "not sure" threshold, chosen on validation speakers
 MAX_PITCH_S = 30  # s: pitch contour only for clips up to this long (Praat's pitch takes about 0.1 s for 30 s of speech)
 
 
@@ -25,6 +25,7 @@ class Analysis:
     spectrogram: go.Figure
     probabilities: go.Figure
     timeline: go.Figure | None  # only for clips longer than one model window
+    circumplex: go.Figure  # where each model's answer sits among the emotions (valence, arousal)
     best_window: dict  # {"log_mel": (n_mels, frames) array, "start_s": float}: what the explanation explains
 
 
@@ -75,14 +76,36 @@ def analyse_more(first: Analysis, recognizer: Recognizer) -> Analysis:
 
 def answer_analysis(pred: Prediction, recognizer: Recognizer, spectrogram: go.Figure) -> Analysis:
     """The figures and the summary of an answer (complete or a first stage), beside the clip's spectrogram."""
-    bars = plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()})
+    probabilities = {n: o.probabilities for n, o in pred.models.items()}
+    bars = plots.probabilities_figure(probabilities)
     windows = pred.clip.times_s
     lead = pred.models[pred.lead]
-    timeline = plots.timeline_figure(windows, lead.window_probabilities, pred.duration_s, pred.lead) if len(windows) > 1 else None
+    timeline = (plots.timeline_figure(windows, lead.window_probabilities, pred.duration_s, pred.lead, not_sure=NOT_SURE)
+                if len(windows) > 1 else None)
     w = int(lead.window_probabilities.max(1).argmax())
     best = {"log_mel": pred.clip.windows[w].float().cpu().numpy(), "start_s": windows[w][0], "duration_s": pred.duration_s}
     summary = summary_markdown(pred, recognizer.lead_reason_of(pred))
-    return Analysis(pred, pred.to_json(), summary, spectrogram, bars, timeline, best)
+    return Analysis(pred, answer_json(pred), summary, spectrogram, bars, timeline, circumplex.circumplex_figure(probabilities),
+                    best)
+
+
+def not_sure_reason(pred: Prediction, threshold: float | None = NOT_SURE) -> str | None:
+    """Why the answer as a whole is "not sure" (certainty.verdict_unsure: the models disagree, or the lead is below
+    the threshold), or None; None too when no threshold was chosen (no reports/reliability.json)."""
+    if threshold is None:
+        return None
+    return certainty.verdict_unsure({n: o.probabilities for n, o in pred.models.items()}, pred.lead, threshold)
+
+
+def answer_json(pred: Prediction, threshold: float | None = NOT_SURE) -> dict:
+    """The API's answer: Prediction.to_json with the "not sure" rule applied: "not_sure" (why the answer as a whole
+    is not sure, or null) and each model's "not_sure" (its top probability below the threshold; false without one)."""
+    answer = pred.to_json()
+    flags = certainty.not_sure({n: o.probabilities for n, o in pred.models.items()}, threshold) if threshold else {}
+    for name, out in answer["models"].items():
+        out["not_sure"] = bool(flags.get(name, False))
+    answer["not_sure"] = not_sure_reason(pred, threshold)
+    return answer
 
 
 def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_failed: bool = False) -> str:
@@ -93,7 +116,8 @@ def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_faile
     conf = float(top.probabilities.max())
     families = {n: o for n, o in pred.models.items() if n != ENSEMBLE}
     votes = {o.label for o in families.values()}
-    lines = [f"### {MODEL_NAMES.get(lead, lead)}: **{top.label}** ({conf:.0%})", ""]
+    unsure = not_sure_reason(pred)
+    lines = [f"### {MODEL_NAMES.get(lead, lead)}: **{top.label}** ({conf:.0%})" + (", not sure" if unsure else ""), ""]
     if pred.pending:
         waiting = " and ".join(MODEL_NAMES.get(n, n) for n in pred.pending)
         lines += [f"⚠️ {waiting} could not answer this time: this is the quicker models' answer." if second_stage_failed
@@ -101,7 +125,8 @@ def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_faile
     lines += [lead_reason, ""] if lead_reason else []
     lines += ["| model | answer | confidence |", "|---|---|---|"]
     for name, o in pred.models.items():
-        lines.append(f"| {MODEL_NAMES.get(name, name)} | {o.label} | {o.probabilities.max():.0%} |")
+        sure = NOT_SURE is None or float(o.probabilities.max()) >= NOT_SURE
+        lines.append(f"| {MODEL_NAMES.get(name, name)} | {o.label} | {o.probabilities.max():.0%}{'' if sure else ' (not sure)'} |")
     total_s = pred.timing_ms.get("total", 0.0) / 1000
     lines += ["", f"{'First answer in' if pred.pending else 'Answered in'} **{total_s:.2f} s** on {pred.device} for {pred.duration_s:.1f} s of audio"
               + (f" ({len(pred.clip.times_s)} windows over the speech)." if len(pred.clip.times_s) > 1 else ".")]
@@ -110,8 +135,8 @@ def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_faile
         notes.append(f"All {len(families)} models agree.")
     elif len(families) > 1:
         notes.append("**The models disagree** (" + ", ".join(f"{MODEL_NAMES.get(n, n)}: {o.label}" for n, o in families.items()) + ").")
-    if conf < LOW_CONFIDENCE or len(votes) > 1:
-        notes.append("⚠️ **Treat this answer as uncertain.** The models learned from actors reading sentences in a "
-                     "studio; a real voice, microphone and room sound different, so low confidence and disagreement are "
+    if unsure:
+        notes.append(f"🤔 **Not sure**: {unsure}. " + certainty.threshold_sentence(NOT_SURE) + " The models learned from "
+                     "actors reading sentences in a studio; a real voice, microphone and room sound different, so this is "
                      "common here. That is part of what this demo teaches.")
     return "\n".join(lines + [""] + notes)
