@@ -95,6 +95,8 @@ def check_result_page(page):
     assert "frequency (Hz, mel scale)" in plots.nth(0).inner_text()
     summary = page.locator("#summary").inner_text()
     assert "Whisper encoder" in summary
+    where = page.locator("#circumplex .js-plotly-plot").inner_text()  # where each model's answer sits
+    assert "Where the answers sit" in where and all(name in where for name in SHOWN), where
 
 
 def test_upload_shows_spectrogram_bars_and_summary(browser, app_url, clips):
@@ -143,8 +145,9 @@ def test_long_clip_shows_the_timeline(browser, app_url, clips):
     page = open_page(browser, app_url)
     upload(page, clips / "long.wav")
     wait_for_result(page)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=RESULT_TIMEOUT_MS)
-    assert "3 s windows over the speech" in page.locator(".js-plotly-plot").nth(2).inner_text()
+    page.wait_for_function("document.querySelectorAll('#timeline .js-plotly-plot').length == 1", timeout=RESULT_TIMEOUT_MS)
+    timeline = page.locator("#timeline .js-plotly-plot").inner_text()
+    assert "3 s windows over the speech" in timeline and "not sure below" in timeline
     page.screenshot(path=str(ARTIFACTS / "timeline.png"), full_page=True)
 
 
