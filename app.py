@@ -5,24 +5,36 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-from functools import lru_cache, partial
 import signal
 import sys
 import threading
+from functools import lru_cache, partial
 
 import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
-from webapp import (certainty, circumplex, game, howto, report_figures, service, stages, teachers, theme, upload_route,
-                    uploads, web_guards)
-from webapp.examples import example_clips, game_clips
-from webapp.explain import occlusion_maps
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import DATA_ENV
-from webapp.plots import explanation_figure
 from emotion_core.recognizer import Recognizer
+from webapp import (
+    certainty,
+    circumplex,
+    game,
+    howto,
+    report_figures,
+    service,
+    stages,
+    teachers,
+    theme,
+    upload_route,
+    uploads,
+    web_guards,
+)
+from webapp.examples import example_clips, game_clips
+from webapp.explain import occlusion_maps
+from webapp.plots import explanation_figure
 
 try:  # Hugging Face ZeroGPU: run inference on a borrowed GPU; a no-op everywhere else
     import spaces
@@ -364,7 +376,7 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
     play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, reveal_circumplex, *guess_btns],
                    api_visibility="private")
-    for lab, btn in zip(LABELS, guess_btns):
+    for lab, btn in zip(LABELS, guess_btns, strict=False):
         btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, reveal_circumplex, *guess_btns],
                   api_visibility="private")
     act_btn.click(on_act_target, inputs=session, outputs=[session, act_prompt, act_audio, act_result], api_visibility="private")

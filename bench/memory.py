@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
             reset_peak(pid)
             t = time.perf_counter()
             with ThreadPoolExecutor(at_once) as pool:
-                answers = list(pool.map(lambda _: ask(api_name, long_clip), range(at_once)))
+                answers = list(pool.map(lambda _, api=api_name: ask(api, long_clip), range(at_once)))
             seconds = time.perf_counter() - t
             peak = memory_mb(pid, "VmHWM")
             after = settle(pid)

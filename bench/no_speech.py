@@ -22,7 +22,15 @@ import numpy as np
 
 from emotion_core.audio import AudioError, load_audio, prepare_speech
 from emotion_core.paths import data_dir
-from emotion_core.vad import LEAD_IN_S, MIN_SPEECH_SCORE, SCORE_S, VAD_RATE, VAD_THRESHOLD, enough_speech, speech_activity
+from emotion_core.vad import (
+    LEAD_IN_S,
+    MIN_SPEECH_SCORE,
+    SCORE_S,
+    VAD_RATE,
+    VAD_THRESHOLD,
+    enough_speech,
+    speech_activity,
+)
 
 RATE = 48_000  # Hz: synthetic sounds are made at a microphone's rate and go through load_audio
 
@@ -148,7 +156,7 @@ def main(argv=None) -> int:
 
         with get_context("spawn").Pool(args.workers, _one_thread) as pool:
             corpus = {}
-            for i, (path, r) in enumerate(zip(paths, pool.imap(measure_or_error, paths, chunksize=16))):
+            for i, (path, r) in enumerate(zip(paths, pool.imap(measure_or_error, paths, chunksize=16), strict=False)):
                 corpus[str(path.relative_to(root))] = r
                 if i % 500 == 0:
                     print(f"{i} clips, {time.time() - t:.0f} s", flush=True)

@@ -23,11 +23,11 @@ import soundfile as sf
 import torch
 
 from emotion_core import settings
-from webapp import plots, service
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech_span
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
 from emotion_core.vad import speech_activity
+from webapp import plots, service
 
 from .app_server import AppServer
 from .app_speed import speech_clip
@@ -71,7 +71,7 @@ def in_process(path: Path, repeats: int) -> dict:
     import gradio as gr
 
     for name, fig in (("spectrogram", spec), ("probabilities", bars)):
-        stages[f"Gradio serialises: {name}"], payload = median_ms(lambda: gr.Plot().postprocess(fig).model_dump_json(), repeats)
+        stages[f"Gradio serialises: {name}"], payload = median_ms(lambda fig=fig: gr.Plot().postprocess(fig).model_dump_json(), repeats)
         sizes[f"{name}_kb"] = round(len(payload) / 1000, 1)
     stages["service.analyse (all of the above)"], _ = median_ms(lambda: service.analyse(path, rec), repeats)
     return {"windows": len(clip.windows), "whisper_int8": rec.fast, "stages_ms": stages, "figure_json": sizes}

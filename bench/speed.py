@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         row = {}
         for name, subset in (("acoustic (cnn1d+lstm+cnn2d)", acoustic), ("all families + ensemble", every)):
             rec.models = subset
-            row[name] = time_it(lambda: rec.predict_all(audio), args.repeats if seconds < 30 else max(5, args.repeats // 4))
+            row[name] = time_it(lambda audio=audio: rec.predict_all(audio), args.repeats if seconds < 30 else max(5, args.repeats // 4))
         rec.models = every
         per = rec.predict_all(audio)
         row["per_family_ms"] = {k: round(v.latency_ms, 1) for k, v in per.models.items() if k in every}
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
                 for frames in (300, 3000):  # one 3 s window as shipped, vs Whisper's own 30 s padding
                     x = torch.randn(1, 80, frames, device=rec.device)
                     result.setdefault("whisper_encoder_ms", {}).setdefault(name, {})[f"{frames}_frames"] = time_it(
-                        lambda: hidden_states(encoder, x), max(3, args.repeats // 4))
+                        lambda encoder=encoder, x=x: hidden_states(encoder, x), max(3, args.repeats // 4))
         print("whisper encoder:", result["whisper_encoder_ms"])
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
     result["train_epoch_s"] = {k: round(m["record"].get("epoch_s", float("nan")), 1) for k, m in rec.meta.items()}

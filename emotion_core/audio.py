@@ -10,7 +10,6 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import soxr
@@ -40,7 +39,7 @@ TRIM_MARGIN_S = 0.10  # s of context kept before the first and after the last ac
 TARGET_RMS_DBFS = -20.0  # dBFS: loudness of the active part after normalisation
 PEAK_LIMIT = 0.99  # never scale a sample beyond this
 
-AudioSource = Union[str, os.PathLike, bytes, bytearray, tuple]
+AudioSource = str | os.PathLike | bytes | bytearray | tuple
 
 
 class AudioError(ValueError):

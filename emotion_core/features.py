@@ -7,14 +7,13 @@ encoder reads it after Whisper's own log10/clamp scaling, so the STFT is compute
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
 from .audio import SAMPLE_RATE
-
 
 MEL_BLOCK_FRAMES = 3000  # frames (30 s) of a long clip's STFT taken at a time (mel_power)
 
@@ -76,19 +75,19 @@ def mel_centres_hz(cfg: FeatureConfig = DEFAULT_FEATURES) -> np.ndarray:
     return np.where(m < 15.0, m * (200.0 / 3), 1000.0 * np.exp((m - 15.0) * (np.log(6.4) / 27.0)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mel_filters(cfg: FeatureConfig, device: str) -> torch.Tensor:
     """(n_fft // 2 + 1, n_mels) Slaney filterbank, cached per device."""
     fb = AF.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min, cfg.f_max, cfg.n_mels, cfg.sample_rate, "slaney", "slaney")
     return fb.to(device)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _window(cfg: FeatureConfig, device: str) -> torch.Tensor:
     return torch.hann_window(cfg.n_fft, device=device)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dct(cfg: FeatureConfig, device: str) -> torch.Tensor:
     """(n_mels, n_mfcc) orthonormal DCT-II."""
     return AF.create_dct(cfg.n_mfcc, cfg.n_mels, "ortho").to(device)

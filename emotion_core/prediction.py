@@ -50,8 +50,8 @@ class Prediction:
             return []
         wp = self.models[model].window_probabilities
         return [{"start_s": round(a, 3), "end_s": round(b, 3), "label": self.labels[int(p.argmax())],
-                 "probabilities": {lab: round(float(x), 5) for lab, x in zip(self.labels, p)}}
-                for (a, b), p in zip(self.clip.times_s, wp)]
+                 "probabilities": {lab: round(float(x), 5) for lab, x in zip(self.labels, p, strict=False)}}
+                for (a, b), p in zip(self.clip.times_s, wp, strict=False)]
 
     def to_json(self) -> dict:
         """The API answer: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms,
@@ -66,7 +66,7 @@ class Prediction:
             "models": {
                 name: {
                     "label": out.label,
-                    "probabilities": {lab: round(float(p), 5) for lab, p in zip(self.labels, out.probabilities)},
+                    "probabilities": {lab: round(float(p), 5) for lab, p in zip(self.labels, out.probabilities, strict=False)},
                     "latency_ms": round(out.latency_ms, 1),
                     "calibrated": out.calibrated,
                 }

@@ -30,8 +30,8 @@ from .lead import lead_model, lead_reason
 from .memory import fix_mmap_threshold
 from .models.base import EmotionModel, load_checkpoint
 from .models.registry import FAMILIES
-from .prediction import ENSEMBLE, ClipWindows, ModelOutput, Prediction
 from .paths import checkpoint_dir, whisper_source
+from .prediction import ENSEMBLE, ClipWindows, ModelOutput, Prediction
 from .vad import NO_SPEECH_MESSAGE, enough_speech
 
 FAMILY_ORDER = FAMILIES
@@ -146,7 +146,7 @@ class Recognizer:
         path = self.dir / ENSEMBLE_FILE
         spec = json.loads(path.read_text()) if path.is_file() else {"members": list(FAMILY_ORDER)}
         self.ensemble_spec = spec
-        weights = dict(zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"]))))
+        weights = dict(zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"])), strict=False))
         self.ensemble_weighted = {m for m, w in weights.items() if w > 0}  # the members with weight, running or not
         live = {m: w for m, w in weights.items() if m in self.models and w > 0}
         total = sum(live.values())

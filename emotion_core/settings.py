@@ -9,9 +9,10 @@ Values are read when asked for (`get`), so a test or a command can set a variabl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,6 @@ import pytest
 import soundfile as sf
 
 from bench.app_server import AppServer
-
 from emotion_core.labels import MODEL_NAMES
 
 from .shared_paths import DATA_DIR, FAMILIES, HAVE_WHISPER, REPO, WHISPER_DIR, needs_corpus, real_speech

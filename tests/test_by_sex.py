@@ -50,7 +50,7 @@ def test_reports_by_sex_is_what_train_by_sex_computes_from_the_committed_files(t
     result = json.loads(OUT.read_text())
     sexes = read_speaker_sexes()
     n_women = sum(sexes[s] == "female" for _f, s, _d, _l in committed_answers()["clips"])
-    for name, m in result["models"].items():
+    for m in result["models"].values():
         assert set(m["per_sex"]) == {"female", "male"}
         assert m["per_sex"]["female"]["overall"]["n"] == n_women
         assert set(m["per_sex"]["female"]["per_dataset"]) == {"RAVDESS", "CREMA-D"}  # SAVEE's test speaker is a man

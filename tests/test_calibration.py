@@ -17,7 +17,7 @@ def biased_family(n_clips: int = 700, skew: float = 2.0, seed: int = 0):
     rng = np.random.default_rng(seed)
     y = np.arange(n_clips) % N_CLASSES
     speaker = (np.arange(n_clips) // N_CLASSES) % 14  # every speaker acts every emotion
-    rows = [{"label": LABELS[k], "dataset": "AB"[s % 2], "speaker": f"s{s}"} for k, s in zip(y, speaker)]
+    rows = [{"label": LABELS[k], "dataset": "AB"[s % 2], "speaker": f"s{s}"} for k, s in zip(y, speaker, strict=False)]
     owners = np.repeat(np.arange(n_clips), 2)
     z = rng.normal(0, 1.0, (2 * n_clips, N_CLASSES))
     z[np.arange(2 * n_clips), y[owners]] += 1.5

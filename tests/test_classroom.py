@@ -12,10 +12,10 @@ import soundfile as sf
 import torch
 from scipy.signal import welch
 
+from corpus import read_splits
 from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
 from train import classroom, copies, rooms
-from train.rooms import build_bank
 from train.classroom import (
     PAD_S,
     BabblePool,
@@ -25,7 +25,7 @@ from train.classroom import (
     simulate,
     simulate_scene,
 )
-from corpus import read_splits
+from train.rooms import build_bank
 
 from .shared_paths import CHECKPOINTS, WHISPER_DIR
 from .test_load_audio import speechlike
@@ -116,7 +116,10 @@ def test_babble_comes_from_the_pool_without_the_speaker(speech, bank, monkeypatc
     tones = BabblePool("val", ["A", "B"], [tone(1000.0), tone(2500.0)])
     _, scene, parts = simulate_scene(speech, clip_rng("clip", 0), bank, tones, exclude_speaker="A")
     f, psd = welch(parts["noise"], SAMPLE_RATE, nperseg=4096)
-    at = lambda hz: psd[np.abs(f - hz) < 30].sum()
+
+    def at(hz):
+        return psd[np.abs(f - hz) < 30].sum()
+
     assert scene.noise == "babble" and scene.talkers >= 3
     assert at(2500) > 1e4 * at(1000)
 
@@ -161,8 +164,8 @@ def test_the_babble_pool_holds_only_the_evaluated_split(corpus):
 
 
 def test_a_validation_copy_is_the_evaluated_classroom_clip(corpus):
-    from train.cache import build_mels, load_cache
     from corpus import select_clips
+    from train.cache import build_mels, load_cache
     from train.evaluate import classroom_condition
 
     root, cache = corpus

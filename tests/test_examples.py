@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from corpus import read_splits
+from corpus.clips import parse_clip
+from emotion_core.labels import LABELS
+from webapp.curate_examples import KINDS, assign_pools, checkpoint_hashes, kind, pick, sha256
 from webapp.examples import (
     EXAMPLES_DIR,
     EXAMPLES_JSON,
-    MAX_CAPTION,
     GAME_POOL,
+    MAX_CAPTION,
     MAX_SHIPPED_CLIPS,
     TRY_POOL,
     Example,
@@ -22,10 +26,6 @@ from webapp.examples import (
     models_verdict,
     shipped_examples,
 )
-from emotion_core.labels import LABELS
-from corpus.clips import parse_clip
-from webapp.curate_examples import KINDS, assign_pools, checkpoint_hashes, kind, pick, sha256
-from corpus import read_splits
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, MANIFEST, WHISPER_DIR, needs_corpus
 
@@ -87,7 +87,7 @@ def test_stored_answers_come_from_the_shipped_checkpoints():
 def test_example_clips_without_a_data_directory_are_the_shipped_ones():
     examples = example_clips()
     assert examples == shipped_examples() and len(examples) == len(TRY_CLIPS)
-    for e, r in zip(examples, TRY_CLIPS):
+    for e, r in zip(examples, TRY_CLIPS, strict=False):
         assert isinstance(e, Example) and Path(e.path).is_absolute() and Path(e.path).is_file()
         assert (Path(e.path).name, e.label, e.dataset, e.speaker) == (r["file"], r["label"], r["dataset"], r["speaker"])
         assert e.votes == tuple((a, p) for a, p in r["listeners"])
@@ -111,7 +111,7 @@ def test_captions_say_how_the_models_did():
 def test_captions_count_the_models_running_here():
     """Without the Whisper encoder three families run: a caption counts those three, never four."""
     three = ("cnn1d", "lstm", "cnn2d")
-    for e, r in zip(shipped_examples(running=three), TRY_CLIPS):
+    for e, r in zip(shipped_examples(running=three), TRY_CLIPS, strict=False):
         right = sum(r["models"][f]["label"] == r["label"] for f in three)
         expected = {3: "all 3 models right", 0: "fools all 3 models"}.get(right, f"{right} of 3 models right")
         assert expected in e.caption and "4" not in e.caption.split(" · ")[1], e.caption
@@ -183,7 +183,7 @@ def test_shipped_clips_are_the_corpus_files_and_votes_are_the_release_votes():
 def scored(label, dataset, speaker, answers):
     names = ("cnn1d", "lstm", "cnn2d", "whisper", "ensemble")
     return {"label": label, "dataset": dataset, "speaker": speaker, "file": f"{speaker}-{len(answers)}",
-            "models": {n: {"label": a, "confidence": 0.5} for n, a in zip(names, answers)}}
+            "models": {n: {"label": a, "confidence": 0.5} for n, a in zip(names, answers, strict=False)}}
 
 
 def test_pick_takes_one_of_each_kind_per_emotion_and_alternates_datasets():
@@ -196,7 +196,7 @@ def test_pick_takes_one_of_each_kind_per_emotion_and_alternates_datasets():
                      scored(label, ds, f"{ds}-{label}-c", [other] * 5)]
     chosen = pick(pool)
     assert len(chosen) == 3 * len(LABELS)
-    for i, label in enumerate(LABELS):
+    for label in LABELS:
         mine = [r for r in chosen if r["label"] == label]
         assert [kind(label, r["models"]) for r in mine] == list(KINDS)
         assert {r["dataset"] for r in mine} == {"CREMA-D", "RAVDESS"}
@@ -228,7 +228,7 @@ def test_refresh_reruns_the_models_without_repicking(tmp_path):
     refresh(tmp_path, recognizer)
     again = json.loads((tmp_path / EXAMPLES_JSON).read_text())
     assert [r["file"] for r in again["clips"]] == [r["file"] for r in CLIPS]
-    for new, old in zip(again["clips"], CLIPS):
+    for new, old in zip(again["clips"], CLIPS, strict=False):
         assert list(new["models"]) == recognizer.names  # the app's outputs (an ensemble of one is none)
         assert {n: a["label"] for n, a in new["models"].items()} == {n: old["models"][n]["label"] for n in new["models"]}
         assert {k: v for k, v in new.items() if k != "models"} == {k: v for k, v in old.items() if k != "models"}

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 
 from bench.app_server import AppServer
-from webapp.examples import example_clips
 from emotion_core.labels import LABELS, MODEL_NAMES
+from webapp.examples import example_clips
 
 from .shared_paths import DATA_DIR, MANIFEST, REPO, RUNNING, WHISPER_DIR
 

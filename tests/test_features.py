@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from emotion_core.features import (DEFAULT_FEATURES, frame_features, log_mel, log_mel_batch, mfcc_from_log_mel,
-                                   whisper_input, window_starts, windows)
+from emotion_core.features import (
+    DEFAULT_FEATURES,
+    frame_features,
+    log_mel,
+    log_mel_batch,
+    mfcc_from_log_mel,
+    whisper_input,
+    window_starts,
+    windows,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -30,7 +38,7 @@ def test_log_mel_shape_dtype_and_tone_position():
 def test_batched_equals_per_clip():
     clips = [speechlike(s) for s in (0.5, 1.234, 3.0, 2.01)]
     batched = log_mel_batch(clips)
-    for c, b in zip(clips, batched):
+    for c, b in zip(clips, batched, strict=False):
         single = log_mel(torch.from_numpy(c))
         assert b.shape == single.shape
         torch.testing.assert_close(b, single, rtol=1e-5, atol=1e-4)

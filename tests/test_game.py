@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from emotion_core.labels import LABELS
 from webapp import game
 from webapp.examples import example_clips, game_clips
-from emotion_core.labels import LABELS
 
 
 def clip(label, votes=(), dataset="CREMA-D"):

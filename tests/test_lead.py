@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from emotion_core import SAMPLE_RATE
-from webapp import howto, service
 from emotion_core.labels import MODEL_NAMES
 from emotion_core.models import whisper as whisper_module
 from emotion_core.models.base import load_checkpoint
 from emotion_core.recognizer import ENSEMBLE, Recognizer, lead_model
+from webapp import howto, service
 
 from .shared_paths import CHECKPOINTS, WHISPER_DIR
 from .test_load_audio import speechlike
@@ -63,7 +63,7 @@ def test_headline_without_whisper_is_the_best_validated_family_not_the_first(tmp
     # the ensemble is shown when the shipped weights give two or more acoustic families mass (renormalised over
     # them), never as a one-member "ensemble"; its score was measured with whisper, so it never leads here
     spec = json.loads((CHECKPOINTS / "ensemble.json").read_text())
-    weighted = [m for m, w in zip(spec["members"], spec["weights"]) if w > 0 and m in ACOUSTIC]
+    weighted = [m for m, w in zip(spec["members"], spec["weights"], strict=False) if w > 0 and m in ACOUSTIC]
     assert rec.has_ensemble == (len(weighted) >= 2) == (ENSEMBLE in a.api["models"])
     assert ENSEMBLE not in rec.validation_scores
     note = howto.unavailable_note(rec)
@@ -105,7 +105,7 @@ def test_a_one_member_ensemble_is_no_output_the_member_answers_and_the_headline_
     """The shipped ensemble.json gives all its weight to whisper: the page and the API name whisper, never an
     "ensemble" that is whisper under another name (it once led at 66.9% over whisper's 66.7%)."""
     spec = json.loads((CHECKPOINTS / "ensemble.json").read_text())
-    (alone,) = [m for m, w in zip(spec["members"], spec["weights"]) if w > 0]
+    (alone,) = [m for m, w in zip(spec["members"], spec["weights"], strict=False) if w > 0]
     rec = Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
     assert ENSEMBLE not in rec.names and rec.lead == alone and rec.ensemble_alone == alone
     a = service.analyse((SAMPLE_RATE, speechlike(SAMPLE_RATE, 2.0)), rec)

@@ -8,11 +8,16 @@ import pytest
 import torch
 import torchaudio.functional as AF
 
-from emotion_core.features import log_mel
+from emotion_core.features import DEFAULT_FEATURES, log_mel
 from emotion_core.models.base import load_checkpoint, save_checkpoint
-from emotion_core.features import DEFAULT_FEATURES
-from emotion_core.models.mobilenet import (NET_SAMPLE_RATE, Efficientat2d, Efficientat2dConfig, MobileNetMN,
-                                           efficientat_weights, network_input)
+from emotion_core.models.mobilenet import (
+    NET_SAMPLE_RATE,
+    Efficientat2d,
+    Efficientat2dConfig,
+    MobileNetMN,
+    efficientat_weights,
+    network_input,
+)
 from tests.shared_paths import DATA_DIR, SHARED, needs_corpus
 
 WEIGHTS = Path(os.environ.get("EMOTION_EFFICIENTAT") or SHARED / "weights" / "efficientat-mn04-as" / "mn04_as_mAP_432.pt")

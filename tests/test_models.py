@@ -60,7 +60,7 @@ def test_every_family_gives_a_probability_vector(recognizer):
     for audio in real_clips() + [speechlike(7.5)]:
         pred = recognizer.predict_all(audio)
         assert list(pred.models) == recognizer.names and {"cnn1d", "lstm", "cnn2d", "whisper"} <= set(pred.models)
-        for name, out in pred.models.items():
+        for out in pred.models.values():
             assert out.probabilities.shape == (len(LABELS),)
             assert np.isclose(out.probabilities.sum(), 1.0, atol=1e-4) and (out.probabilities >= 0).all()
             assert out.label == LABELS[int(out.probabilities.argmax())]

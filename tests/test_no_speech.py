@@ -12,10 +12,10 @@ import soundfile as sf
 import emotion_core.audio as audio_mod
 from bench.no_speech import non_speech
 from emotion_core import load_audio, prepare_speech
-from webapp import service
 from emotion_core.audio import speech_bounds
 from emotion_core.recognizer import NoSpeechError, Recognizer
 from emotion_core.vad import speech_activity, speech_regions
+from webapp import service
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, FAMILIES, REPO, WHISPER_DIR, needs_corpus
 from .test_load_audio import speechlike

@@ -6,11 +6,10 @@ import urllib.request
 
 import pytest
 
-from .shared_paths import DATA_DIR
 from webapp import report_figures
 
-from .test_browser import (ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_server, app_url, clips,  # noqa: F401 (fixtures)
-                           upload)
+from .shared_paths import DATA_DIR
+from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_server, app_url, clips, upload  # noqa: F401 (fixtures)
 from .test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks  # skip without Chromium or the corpus; slow

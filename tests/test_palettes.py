@@ -6,9 +6,9 @@ from itertools import combinations, product
 import numpy as np
 import pytest
 
-from webapp import plots, report_figures
 from emotion_core.features import DEFAULT_FEATURES
 from emotion_core.labels import LABELS, MODEL_NAMES
+from webapp import plots, report_figures
 
 MIN_DELTA_E = 18  # CIE76 colour difference: clearly different colours at a glance
 

@@ -8,11 +8,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from emotion_core.labels import LABELS, MODEL_NAMES
+from emotion_core.recognizer import Recognizer
 from webapp import service
 from webapp.explain import occlusion_maps
-from emotion_core.labels import LABELS, MODEL_NAMES
 from webapp.plots import explanation_figure
-from emotion_core.recognizer import Recognizer
 
 from .shared_paths import CHECKPOINTS, FAMILIES, REPO, WHISPER_DIR, needs_corpus, needs_whisper, real_speech
 from .test_load_audio import speechlike
@@ -71,8 +71,8 @@ def test_pitch_contour_follows_the_voice():
 def test_the_pitch_line_neither_drops_nor_spikes_at_syllable_edges():
     """Syllables of a voice whose pitch glides down, each starting with 40 ms of hiss (a consonant): the line is
     drawn on the voiced frames, within a semitone of the true pitch (it once dropped an octave at their edges)."""
-    from webapp import plots
     from emotion_core.features import DEFAULT_FEATURES, log_mel
+    from webapp import plots
 
     rate, seconds, f0 = 16000, 3.0, 160.0
     voice = speechlike(rate, seconds, f0).astype(np.float64)  # pitch f0 * (1.2 - 0.3 t / seconds)

@@ -322,7 +322,7 @@ def trickle(server, stop: threading.Event, every_s: float = 0.5):
                 answer += sock.recv(65536)
                 if answer:  # the server answered: read the rest of its answer
                     return read_answer(sock, answer)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break

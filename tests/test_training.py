@@ -121,14 +121,14 @@ def test_sample_weights_balance_labels_within_and_datasets_by_clip_count_power(p
     w = sample_weights(rows, power)
     assert w.shape == (len(rows),) and np.all(w > 0) and w.sum() == pytest.approx(1.0)
     mass = {}
-    for r, wi in zip(rows, w):
+    for r, wi in zip(rows, w, strict=False):
         mass[(r["dataset"], r["label"])] = mass.get((r["dataset"], r["label"]), 0.0) + wi
     ds_mass = {d: sum(m for (dd, _), m in mass.items() if dd == d) for d in "AB"}
     assert ds_mass["A"] / ds_mass["B"] == pytest.approx((900 / 100) ** power)
     for (d, _), m in mass.items():  # every label of a dataset carries the same share of it
         n_labels = sum(dd == d for dd, _ in mass)
         assert m == pytest.approx(ds_mass[d] / n_labels)
-    same_cell = [wi for r, wi in zip(rows, w) if (r["dataset"], r["label"]) == ("A", "angry")]
+    same_cell = [wi for r, wi in zip(rows, w, strict=False) if (r["dataset"], r["label"]) == ("A", "angry")]
     assert np.ptp(same_cell) == 0  # clips of one cell are interchangeable
 
 

@@ -27,7 +27,6 @@ from corpus.conditions import SIMULATED
 from emotion_core.audio import AudioError, load_audio, prepare_speech
 
 
-
 def copy_stem(condition: str, split: str) -> str:
     base = condition.replace("+", "_")
     return base if split == "train" else f"{base}_{split}"
@@ -120,7 +119,7 @@ def build_copies(root: Path, cache: Path, split: str, copies: list[int], conditi
         else:
             _init_worker(settings)
             results = [_copy_one(r) for r in tqdm(rows, mininterval=30, desc=f"{condition} {split} copy {copy}")]
-        for r, lm in zip(rows, results):
+        for r, lm in zip(rows, results, strict=False):
             if isinstance(lm, str):
                 print(f"refused {r['path']}: {lm}")
                 continue

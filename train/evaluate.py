@@ -93,7 +93,7 @@ def decoded_clips(clips, condition_fns: dict, workers: int = 1):
     from multiprocessing import get_context
 
     with get_context("spawn").Pool(workers, _init_worker, (condition_fns,)) as pool:
-        yield from zip(clips, pool.imap(_decode_in_worker, clips, chunksize=4))
+        yield from zip(clips, pool.imap(_decode_in_worker, clips, chunksize=4), strict=False)
 
 
 def _batches(items, n: int):

@@ -56,13 +56,19 @@ from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir,
 
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
+from .cli import parser, resolve
 from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop, validate
 from .metrics import clip_means, conditions_mean
-from .cli import parser, resolve
 from .recipe import Recipe
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
-from .trunk import (cached_val_set, fit_from_cache, simulated_trunk_cache, simulated_val_set, trunk_cache,
-                    validate_conditions)
+from .trunk import (
+    cached_val_set,
+    fit_from_cache,
+    simulated_trunk_cache,
+    simulated_val_set,
+    trunk_cache,
+    validate_conditions,
+)
 
 log = logging.getLogger("fit")
 EVAL_BATCH = 256  # validation windows per forward pass
@@ -191,8 +197,15 @@ def trunk_caches(cdir: Path, name: str, rows, mels, trunk, recipe: Recipe):
 
 def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
     """A bag of recipe.members heads on the cached pooled encoder states, seeds recipe.seed + i."""
-    from emotion_core.models.whisper import (WhisperFamily, WhisperHead, WhisperHeadConfig, encoder_fingerprint,
-                                             encoder_probe, load_encoder, pooled_states)
+    from emotion_core.models.whisper import (
+        WhisperFamily,
+        WhisperHead,
+        WhisperHeadConfig,
+        encoder_fingerprint,
+        encoder_probe,
+        load_encoder,
+        pooled_states,
+    )
 
     enc = load_encoder(source)
     cached, val_sets = trunk_caches(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe)

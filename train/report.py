@@ -47,7 +47,7 @@ def report(preds, clips, sexes: dict[str, str] | None = None) -> dict:
 def shares(counts) -> dict:
     """Counts per label (7,) -> {label: share of the total}."""
     counts = np.asarray(counts, dtype=float)
-    return {lab: float(x / max(counts.sum(), 1)) for lab, x in zip(LABELS, counts)}
+    return {lab: float(x / max(counts.sum(), 1)) for lab, x in zip(LABELS, counts, strict=False)}
 
 
 def report_conditions(preds_by_condition: dict, clips) -> dict:
@@ -111,7 +111,7 @@ def _model_tables(models: dict) -> list[str]:
         cm = models[name]["confusion"]
         lines += ["", f"Confusion of {name} (rows = true, columns = predicted):", "",
                   "| true \\ pred | " + " | ".join(LABELS) + " |", "|---|" + "---|" * len(LABELS)]
-        lines += [f"| {lab} | " + " | ".join(map(str, row)) + " |" for lab, row in zip(LABELS, cm)]
+        lines += [f"| {lab} | " + " | ".join(map(str, row)) + " |" for lab, row in zip(LABELS, cm, strict=False)]
     return lines
 
 
@@ -199,8 +199,8 @@ def confusion_figure(result: dict, path: Path) -> None:
     names = list(result["models"])
     fig, axes = plt.subplots(len(conditions), len(names), figsize=(3.6 * len(names), 3.8 * len(conditions)), squeeze=False)
     short = [lab[:4] for lab in LABELS]
-    for row, (cond, c) in zip(axes, conditions.items()):
-        for ax, name in zip(row, names):
+    for row, (cond, c) in zip(axes, conditions.items(), strict=False):
+        for ax, name in zip(row, names, strict=False):
             cm = np.array(c["models"][name]["confusion"], dtype=float)
             norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
             ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from corpus import DATASETS
 
-from .report import MAX_ANSWER_SHARE
 from .metrics import corpus_balanced_uar
+from .report import MAX_ANSWER_SHARE
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "reports" / "test.json"
@@ -135,7 +135,7 @@ def render(text: str, report: dict, names) -> str:
         pattern = re.compile(rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"no <!-- results:{name} --> block")
-        text = pattern.sub(lambda m: m.group(1) + BLOCKS[name](report) + "\n" + m.group(2), text)
+        text = pattern.sub(lambda m, name=name: m.group(1) + BLOCKS[name](report) + "\n" + m.group(2), text)
     return text
 
 

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, GAME_POOL, MAX_SHIPPED_CLIPS, TRY_POOL, human_votes
 from emotion_core.labels import LABELS
+from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, GAME_POOL, MAX_SHIPPED_CLIPS, TRY_POOL, human_votes
 
 SEED = 17
 DATASETS = ("CREMA-D", "RAVDESS")  # redistributable with attribution; TESS and SAVEE are not
@@ -78,8 +78,7 @@ def sha256(path: Path) -> str:
 def candidates(data_dir: Path, seed: int = SEED) -> list:
     """Test-speaker clips of RAVDESS and CREMA-D, 2-4 s, seven emotions: CANDIDATES_PER_GROUP per
     (emotion, dataset), in a seeded order. Returns [(clip, duration_s)]."""
-    from corpus import is_known_bad, scan
-    from corpus import read_splits
+    from corpus import is_known_bad, read_splits, scan
 
     split = read_splits()
     rng = random.Random(seed)

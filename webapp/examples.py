@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emotion_core.labels import LABELS
-from emotion_core.models.registry import FAMILIES  # the models a caption counts when all run (the ensemble follows them)
+from emotion_core.models.registry import (
+    FAMILIES,  # the models a caption counts when all run (the ensemble follows them)
+)
 from emotion_core.paths import PROJECT_DIR
 
 EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBUTION.md
@@ -45,7 +47,7 @@ def human_votes(votes_csv: Path) -> dict[str, list[tuple[str, float]]]:
     with open(votes_csv, newline="") as f:
         for r in csv.DictReader(f):
             answers, shares = r["voice_vote"].split(":"), (r["voice_agreement_percent"] or "").split(":")
-            out[r["clip"]] = [(VOTE_NAMES.get(a, a), float(p) if p else 0.0) for a, p in zip(answers, shares + [""] * len(answers))]
+            out[r["clip"]] = [(VOTE_NAMES.get(a, a), float(p) if p else 0.0) for a, p in zip(answers, shares + [""] * len(answers), strict=False)]
     return out
 
 

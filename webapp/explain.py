@@ -30,7 +30,7 @@ def occlusion_maps(recognizer, window: torch.Tensor) -> tuple[dict[str, np.ndarr
     for name, (p, _ms) in probs.items():
         k = int(p[0].argmax())
         drop = np.zeros((n_mels, frames), dtype=np.float32)
-        for (b, f), row in zip(patches, p[1:]):
+        for (b, f), row in zip(patches, p[1:], strict=False):
             drop[b : b + PATCH_BANDS, f : f + PATCH_FRAMES] = p[0, k] - row[k]
         maps[name], labels[name] = drop, LABELS[k]
     return maps, labels

@@ -76,7 +76,7 @@ def voiced_pitch(f0: np.ndarray) -> np.ndarray:
     semitones = semitones - 12 * np.nan_to_num(octaves)
     steady = np.abs(semitones - _running_median(semitones, PITCH_NEIGHBOURHOOD)) <= PITCH_STEADY_SEMITONES
     edges = np.flatnonzero(np.diff(np.concatenate([[0], steady.astype(int), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in zip(edges[::2], edges[1::2], strict=False):
         if b - a < PITCH_MIN_RUN:
             steady[a:b] = False
     semitones = np.where(steady, semitones, np.nan)

@@ -14,6 +14,7 @@ import sys
 
 from emotion_core.audio import AudioError
 from emotion_core.recognizer import Recognizer
+
 from .service import classify
 
 

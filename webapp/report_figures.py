@@ -19,6 +19,7 @@ from emotion_core.audio import SAMPLE_RATE
 from emotion_core.features import DEFAULT_FEATURES
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import PROJECT_DIR
+
 from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, display_levels
 
 REPORT_DIR = PROJECT_DIR / "reports"

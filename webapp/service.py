@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from . import certainty, circumplex, plots
 from emotion_core.audio import SAMPLE_RATE, load_audio
 from emotion_core.labels import MODEL_NAMES
 from emotion_core.recognizer import ENSEMBLE, Prediction, Recognizer
 from emotion_core.vad import speech_activity
+
+from . import certainty, circumplex, plots
 
 NOT_SURE = certainty.load_reliability().get("threshold")  # the "not sure" threshold, chosen on validation speakers
 MAX_PITCH_S = 30  # s: pitch contour only for clips up to this long (Praat's pitch takes about 0.1 s for 30 s of speech)

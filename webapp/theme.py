@@ -35,7 +35,7 @@ HEAD = """<script>
     }
   }});
 })();
-</script>""" % json.dumps(dark_template())
+</script>""" % json.dumps(dark_template())  # noqa: UP031 (the JavaScript around it is full of braces)
 
 # A tap on an example while the result is out of sight (on a phone it is far above the example list): bring the
 # result's summary to the top of the screen, where the progress and then the answer appear. (Gradio's own

@@ -166,7 +166,7 @@ class UploadRoute:
                 return await receive() if refusal is None else {"type": "http.disconnect"}
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 refusal = (408, f"The upload took longer than {self.upload_s:g} s and was stopped: send it again "
                                 "over a faster connection.")
                 message = {"type": "http.disconnect"}

@@ -25,10 +25,10 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 TEMP_ENV = "EMOTION_TEMP_DIR"  # the directory the app owns (emotion_core.settings)
 SWEEP_S = 60.0  # default seconds an unused upload may stay on disk (EMOTION_SWEEP_S)

@@ -91,7 +91,7 @@ class GuardedBlocks(gr.Blocks):
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         endpoint = block_fn.api_name or block_fn.name
-        for block, value in zip(block_fn.inputs, inputs):
+        for block, value in zip(block_fn.inputs, inputs, strict=False):
             if getattr(block, "data_model", None) is FileData and value is not None \
                     and not names_an_upload_or_example(value):
                 raise refusal(NOT_AN_UPLOAD, endpoint)
