@@ -5,9 +5,11 @@ app's thread setting, then the same request through the real app on loopback. Fi
 
 In-process stages (median ms): decode (load_audio of a WAV file), speech preparation (trim and level),
 voice activity (Silero), log-mel and windows, each family's forward pass (the frame features shared by cnn1d
-and lstm apart), the ensemble, the figures (spectrogram with pitch, bars, timeline), the JSON answer, and
-Gradio's serialisation of the figures (with their sizes). Through the app: the client's latency of
-/classify and /analyse beside the server's own total (timing_ms), the rest being Gradio, HTTP and the client.
+and lstm apart), the figures (spectrogram with pitch, bars, where the answers sit), the JSON answer, Gradio's
+serialisation of the figures (with their sizes), and the page's two stages (the quick families with every
+figure; then the rest on the same windows). Through the app: the client's latency of /classify, /classify_first
+and /analyse (the page's first stage) beside the server's own total (timing_ms), the rest being Gradio, HTTP and
+the client.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from emotion_core.audio import SAMPLE_RATE, load_audio, prepare_speech_span
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
 from emotion_core.vad import speech_activity
-from webapp import plots, service
+from webapp import circumplex, plots, service
 
 from .app_server import AppServer
 from .app_speed import speech_clip
@@ -67,13 +69,23 @@ def in_process(path: Path, repeats: int) -> dict:
         lambda: plots.spectrogram_figure(lm, clip.speech_s[0], pred.duration_s, speech), repeats)
     stages["figure: probabilities"], bars = median_ms(
         lambda: plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()}), repeats)
-    stages["JSON answer"], _ = median_ms(pred.to_json, repeats)
+    stages["figure: where the answers sit"], _ = median_ms(
+        lambda: circumplex.circumplex_figure({n: o.probabilities for n, o in pred.models.items()}), repeats)
+    stages["JSON answer"], _ = median_ms(lambda: service.answer_json(pred), repeats)
     import gradio as gr
 
     for name, fig in (("spectrogram", spec), ("probabilities", bars)):
         stages[f"Gradio serialises: {name}"], payload = median_ms(lambda fig=fig: gr.Plot().postprocess(fig).model_dump_json(), repeats)
         sizes[f"{name}_kb"] = round(len(payload) / 1000, 1)
     stages["service.analyse (all of the above)"], _ = median_ms(lambda: service.analyse(path, rec), repeats)
+    if len(rec.stages) > 1:  # the page's two stages (app.py): the quick families, then the rest on the same windows
+        quick = rec.stages[0]
+        stages["page stage 1: service.analyse of the quick families"], first = median_ms(
+            lambda: service.analyse(path, rec, families=quick), repeats)
+        stages["page stage 2: service.analyse_more"], _ = median_ms(
+            lambda: service.analyse_more(service.analyse(path, rec, families=quick), rec), repeats)
+        stages["page stage 2: service.analyse_more"] = round(
+            stages["page stage 2: service.analyse_more"] - stages["page stage 1: service.analyse of the quick families"], 1)
     return {"windows": len(clip.windows), "whisper_int8": rec.fast, "stages_ms": stages, "figure_json": sizes}
 
 
@@ -84,14 +96,14 @@ def through_app(path: Path, repeats: int, tmp: Path) -> dict:
     out = {}
     with AppServer(tmp / "gradio") as url:
         client = Client(url, verbose=False)
-        for api in ("/classify", "/analyse"):
+        for api in ("/classify", "/classify_first", "/analyse"):  # /analyse: the page's first stage
             latency, server = [], []
             for i in range(repeats + 1):
                 t = time.perf_counter()
                 answer = client.predict(handle_file(str(path)), api_name=api)
                 if i:
                     latency.append((time.perf_counter() - t) * 1000)
-                    server.append((answer if api == "/classify" else answer[4])["timing_ms"]["total"])
+                    server.append((answer[4] if api == "/analyse" else answer)["timing_ms"]["total"])
             out[api] = {"client_ms": round(statistics.median(latency), 1), "server_total_ms": round(statistics.median(server), 1),
                         "outside_the_models_ms": round(statistics.median(latency) - statistics.median(server), 1)}
     return out
