@@ -197,6 +197,7 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     page.get_by_text("For teachers").click()
     page.get_by_text("By speaker sex").wait_for(timeout=RESULT_TIMEOUT_MS)
     assert page.get_by_role("columnheader", name="women's voices").is_visible()
+    page.locator("#teachers").screenshot(path=str(ARTIFACTS / "teachers.png"))  # the teachers' page, unfolded
     dark = open_page(browser, app_url, query="?__theme=dark")
     dark.get_by_role("tab", name="How it works").click()
     dark.wait_for_function("document.querySelector('#uar .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
