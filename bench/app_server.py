@@ -30,8 +30,10 @@ class AppServer:
     """`with AppServer(tmp_dir) as url:` runs `python app.py` with its temporary directory (EMOTION_TEMP_DIR,
     where Gradio's uploads go) at tmp_dir. `kill()` ends it like a crash; entering again restarts it."""
 
-    def __init__(self, temp_dir: Path, env: dict | None = None, timeout_s: float = 300):
+    def __init__(self, temp_dir: Path, env: dict | None = None, timeout_s: float = 300, repo: Path | None = None):
+        """repo: the checkout whose app.py runs (default this one; another, e.g. an earlier commit, to compare)."""
         self.temp_dir, self.extra_env, self.timeout_s = Path(temp_dir), env or {}, timeout_s
+        self.repo = Path(repo).resolve() if repo else REPO
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = self.temp_dir.parent / f"app-{self.port}.log"
@@ -41,7 +43,7 @@ class AppServer:
                "EMOTION_TEMP_DIR": str(self.temp_dir), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
                **self.extra_env}
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=open(self.log, "a"),
+        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=self.repo, env=env, stdout=open(self.log, "a"),
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + self.timeout_s
         while time.time() < deadline:

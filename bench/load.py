@@ -9,6 +9,8 @@ A load script, not a timed test.
 /analyse (the first answer: spectrogram, the quick families, summary) and then, as the page does when it
 arrives, /analyse_more (Whisper's answer). First-answer and full-answer latencies are reported apart.
 Without --burst each request is one /classify (the complete JSON answer).
+--repo DIR measures the app of another checkout (e.g. `git worktree add ../base <commit>`), with these clients:
+an app that answers /analyse in one stage gives its first answer and its full answer at once.
 
 Each request sends its own recording (a faint dither makes every file distinct), so no answer is shared.
 Every request must end in a result or an explicit rejection (queue full); a request that neither
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -97,6 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data")
     ap.add_argument("--burst", action="store_true", help="one request per client, all sent at the same moment")
     ap.add_argument("--out")
+    ap.add_argument("--repo", help="the checkout whose app runs (default this one)")
     args = ap.parse_args(argv)
     if args.burst:
         args.requests = 1
@@ -107,7 +111,7 @@ def main(argv=None) -> int:
         clip = tmp / "clip5.wav"
         sf.write(clip, speech, SAMPLE_RATE)
         (tmp / "gradio").mkdir()
-        server = AppServer(tmp / "gradio")
+        server = AppServer(tmp / "gradio", repo=args.repo)
         with server as url:
             from gradio_client import Client, handle_file
 
@@ -148,6 +152,8 @@ def main(argv=None) -> int:
         "throughput_per_s": round(len(ok) / wall, 2), "wall_s": round(wall, 1),
         "server_rss_mb_before": rss_before, "server_rss_mb_after": rss_after, "server_peak_rss_mb": peak,
         "server_alive_after": alive,
+        "app_commit": subprocess.run(["git", "-C", str(args.repo or "."), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                     text=True).stdout.strip(),
         "app_queue": {"concurrency": settings.get("EMOTION_CONCURRENCY"), "max_size": settings.get("EMOTION_QUEUE_SIZE")},
     }
     print(json.dumps(report, indent=1))
