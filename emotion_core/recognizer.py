@@ -57,8 +57,8 @@ def default_device() -> str:
 
 def fast_path(device: str, fast: bool | None = None) -> bool:
     """Whether the Whisper encoder runs with int8 linear layers: `fast` when given, else the EMOTION_FAST setting.
-    Quantized kernels are CPU kernels: never on CUDA. Off by default: on validation it costs the ensemble 0.009
-    cbUAR for a quarter of the Whisper encoder's time (README, Speed)."""
+    Quantized kernels are CPU kernels: never on CUDA. Off by default: on validation it costs the Whisper family 0.004
+    cbUAR, up to 0.009 over speaker resamples, beyond the 0.005 allowed (bench.whisper_int8, docs/speed.md)."""
     if fast is None:
         mode = settings.get("EMOTION_FAST").lower()
         if mode not in ("on", "off"):

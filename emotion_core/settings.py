@@ -37,7 +37,7 @@ SETTINGS = {s.name: s for s in (
     Setting("EMOTION_MAX_SECONDS", float, 600.0, "s", "longest audio analysed; longer clips are refused with a message"),
     Setting("EMOTION_SWEEP_S", float, 60.0, "s", "an upload no request or open page holds is deleted after this long; the app sweeps this often"),
     Setting("EMOTION_UPLOAD_S", float, 120.0, "s", "longest one upload request may take; a slower upload is cut off, refused and deleted"),
-    Setting("EMOTION_FAST", str, "off", "`on` or `off`", "`on`: the Whisper encoder with int8 linear layers on CPU (25% less Whisper time, ensemble 0.009 lower on validation; README)"),
+    Setting("EMOTION_FAST", str, "off", "`on` or `off`", "`on`: the Whisper encoder with int8 linear layers on CPU (not adopted: 0.004 lower validation cbUAR, up to 0.009; docs/speed.md)"),
     Setting("EMOTION_EFFICIENTAT", str, "", "file", "training only: the AudioSet-pretrained EfficientAT mn04 state dict (empty: `../shared/weights/efficientat-mn04-as/mn04_as_mAP_432.pt`)"),
     Setting("EMOTION_TEMP_DIR", str, "", "directory", "the app's own temporary directory, cleared at start-up and exit (empty: `<system temp>/emotion-app`)"),
 )}
