@@ -137,7 +137,7 @@ def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_faile
     elif len(families) > 1:
         notes.append("**The models disagree** (" + ", ".join(f"{MODEL_NAMES.get(n, n)}: {o.label}" for n, o in families.items()) + ").")
     if unsure:
-        notes.append(f"🤔 **Not sure**: {unsure}. " + certainty.threshold_sentence(NOT_SURE) + " The models learned from "
+        notes.append(f"⚠️ **Not sure**: {unsure}. " + certainty.threshold_sentence(NOT_SURE) + " The models learned from "
                      "actors reading sentences in a studio; a real voice, microphone and room sound different, so this is "
                      "common here. That is part of what this demo teaches.")
     return "\n".join(lines + [""] + notes)
