@@ -2,8 +2,7 @@
 both the speech regions (where the timeline's windows go) and the "no speech" gate's score.
 
 The model runs in ONNX Runtime (the package's silero_vad.onnx, one thread): the same speech probabilities as
-its TorchScript model to the fourth decimal (tests/test_no_speech.py), in about 40% of the time on CPU
-(issue 25; docs/speed.md)."""
+its TorchScript model (tests/test_no_speech.py), in less CPU time (issue 25)."""
 from __future__ import annotations
 
 import threading
