@@ -75,6 +75,7 @@ def test_the_first_stage_alone_and_the_pages_two_stages_through_the_api(server, 
     /analyse then /analyse_more (one client: one session) give both stages of one clip; /classify stays whole."""
     from gradio_client import Client, handle_file
 
+    before = audio_files(server.temp_dir)
     client = Client(server.url, verbose=False)  # a page of its own (its heartbeat): closed below, its clip goes
     path = write(tmp_path / "three.wav", speechlike(48000, 3.0))
     first = client.predict(handle_file(str(path)), api_name="/classify_first")
@@ -90,7 +91,11 @@ def test_the_first_stage_alone_and_the_pages_two_stages_through_the_api(server, 
         assert more[3]["pending"] == [] and more[3]["duration_s"] == 3.0 and more[3]["lead"] == whole["lead"]
         assert {n: m["probabilities"] for n, m in more[3]["models"].items()} == {
             n: m["probabilities"] for n, m in whole["models"].items()}
-    client.close()
+    client.close()  # the page closes: its clip goes once the server sees the heartbeat stream end (the client
+    deadline = time.time() + 60  # notices its own close at the next heartbeat, every 15 s)
+    while audio_files(server.temp_dir) - before and time.time() < deadline:
+        time.sleep(0.5)
+    assert not audio_files(server.temp_dir) - before, "the page closed and its clip stayed on disk"
 
 
 @needs_corpus

@@ -34,6 +34,7 @@ from pathlib import Path
 import soundfile as sf
 
 from emotion_core.labels import LABELS
+from emotion_core.recognizer import CALIBRATION_FILE, ENSEMBLE_FILE
 from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, GAME_POOL, MAX_SHIPPED_CLIPS, TRY_POOL, human_votes
 
 SEED = 17
@@ -112,8 +113,10 @@ def model_answers(path, recognizer) -> dict[str, dict]:
 
 
 def checkpoint_hashes(recognizer) -> dict[str, str]:
-    """sha256 of every file the answers came from, so a stale examples.json can be detected."""
-    files = sorted(recognizer.dir.glob("*.pt")) + sorted(recognizer.dir.glob("ensemble.json"))
+    """sha256 of every file the answers came from (checkpoints, the ensemble, the calibration), so a stale
+    examples.json can be detected."""
+    files = sorted(recognizer.dir.glob("*.pt")) + [recognizer.dir / f for f in (ENSEMBLE_FILE, CALIBRATION_FILE)
+                                                   if (recognizer.dir / f).is_file()]
     return {f.name: sha256(f) for f in files}
 
 
