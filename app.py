@@ -16,7 +16,6 @@ from starlette.middleware import Middleware
 
 from emotion_core import AudioError, settings
 from emotion_core.labels import LABELS, MODEL_NAMES
-from emotion_core.paths import DATA_ENV
 from emotion_core.recognizer import Recognizer
 from webapp import (
     certainty,
@@ -45,10 +44,11 @@ except ImportError:
         return fn
 
 # Two requests at once, each with every core, would oversubscribe the CPU: give each request its share.
-CONCURRENCY = settings.get("EMOTION_CONCURRENCY")
+SETTINGS = settings.current()  # every EMOTION_* variable, read once
+CONCURRENCY = SETTINGS.concurrency
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
 RECOGNIZER = Recognizer()  # every checkpoint, loaded once, on CUDA when available
-DATA_DIR = settings.get(DATA_ENV) if settings.is_set(DATA_ENV) else None
+DATA_DIR = SETTINGS.data_dir if "data_dir" in SETTINGS.given else None
 EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/, plus test-speaker clips of DATA_DIR
 # The example clips are served from where they are, never copied into Gradio's cache (which the sweep
 # empties), and they are the only files of the disk the server hands out.
@@ -58,8 +58,8 @@ RELIABILITY = certainty.load_reliability()  # the "not sure" threshold, chosen o
 GAME_CLIPS = game_clips()  # the game's own shipped pool, never listed on Try it (true label, listeners' votes)
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
-QUEUE_SIZE = settings.get("EMOTION_QUEUE_SIZE")
-MAX_UPLOAD = settings.get("EMOTION_MAX_UPLOAD")  # per request, all files together
+QUEUE_SIZE = SETTINGS.queue_size
+MAX_UPLOAD = SETTINGS.max_upload  # per request, all files together
 logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
 log = logging.getLogger("app")
 for name in ("app", "emotion_core", "webapp"):  # one line per refused input or sweep; no request noise
@@ -68,7 +68,7 @@ for name in ("app", "emotion_core", "webapp"):  # one line per refused input or 
 # The app's own temporary directory (Gradio's uploads go there): cleared now, swept while running, removed at exit.
 TEMP_DIR, _TEMP_LOCK = uploads.own_temp_dir()
 PENDING = stages.PendingAnswers()  # first-stage answers waiting for their second stage (their page's, only)
-UPLOADS = uploads.Uploads(TEMP_DIR, settings.get("EMOTION_SWEEP_S"), queued=lambda: web_guards.queued_paths(demo),
+UPLOADS = uploads.Uploads(TEMP_DIR, SETTINGS.sweep_s, queued=lambda: web_guards.queued_paths(demo),
                           page_gone=PENDING.forget)
 atexit.register(uploads.clear, TEMP_DIR)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop runs the exit cleanup too
@@ -394,7 +394,7 @@ if __name__ == "__main__":
     guards = [Middleware(web_guards.PlainErrors), Middleware(web_guards.PageHeartbeats, uploads=UPLOADS),
               Middleware(web_guards.FileServing, uploads=UPLOADS),
               Middleware(upload_route.UploadRoute, uploads=UPLOADS, max_bytes=uploads.parse_size(MAX_UPLOAD),
-                         upload_s=settings.get("EMOTION_UPLOAD_S"))]
+                         upload_s=SETTINGS.upload_s)]
     # serves the example clips (static paths above) and nothing else of the disk; show_error: a refused
     # request (a path that was not uploaded, say) gets Gradio's message, not {"error": null}
     demo.launch(max_file_size=MAX_UPLOAD, show_error=True, app_kwargs={"middleware": guards},

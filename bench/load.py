@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         "server_alive_after": alive,
         "app_commit": subprocess.run(["git", "-C", str(args.repo or "."), "rev-parse", "--short", "HEAD"], capture_output=True,
                                      text=True).stdout.strip(),
-        "app_queue": {"concurrency": settings.get("EMOTION_CONCURRENCY"), "max_size": settings.get("EMOTION_QUEUE_SIZE")},
+        "app_queue": {"concurrency": settings.current().concurrency, "max_size": settings.current().queue_size},
     }
     print(json.dumps(report, indent=1))
     if not alive or len(outcomes) > 2:

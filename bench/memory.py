@@ -74,9 +74,9 @@ def main(argv=None) -> dict:
     sf.write(long_clip, speech(args.seconds), RATE, subtype="PCM_16")
     sf.write(short_clip, speech(4.0), RATE, subtype="PCM_16")
     result = {"clip_s": args.seconds, "scenarios": {}}
-    from emotion_core import settings
+    from emotion_core.settings import current
 
-    whisper = (settings.get("EMOTION_WHISPER") if settings.is_set("EMOTION_WHISPER")
+    whisper = (current().whisper if "whisper" in current().given
                else str(REPO.parent / "shared" / "weights" / "whisper-base-encoder-hf"))
     server = AppServer(work / "app-tmp", {"EMOTION_SWEEP_S": "600", "EMOTION_WHISPER": whisper})
     with server as url:

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data")
     ap.add_argument("--out", default="bench/profile.json")
     args = ap.parse_args(argv)
-    threads = max(1, (os.cpu_count() or 1) // settings.get("EMOTION_CONCURRENCY"))  # as app.py sets it
+    threads = max(1, (os.cpu_count() or 1) // settings.current().concurrency)  # as app.py sets it
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

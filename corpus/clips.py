@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emotion_core.labels import LABELS
-from emotion_core.paths import DATA_ENV, data_dir
+from emotion_core.paths import data_dir
+from emotion_core.settings import variable
 
 AUDIO_EXTENSIONS = {".wav", ".opus", ".ogg", ".flac", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".aifc", ".webm"}
 DATASETS = ("RAVDESS", "CREMA-D", "TESS", "SAVEE")
@@ -80,7 +81,7 @@ def scan(root: str | os.PathLike) -> tuple[list[Clip], list[Clip]]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"data directory not found: {root} (set {DATA_ENV} or pass --data)")
+        raise FileNotFoundError(f"data directory not found: {root} (set {variable('data_dir')} or pass --data)")
     found = []
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
@@ -113,7 +114,7 @@ def table(clips: list[Clip], skipped: list[Clip]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", help=f"datasets directory (default ${DATA_ENV} or ./data)")
+    ap.add_argument("data", nargs="?", help=f"datasets directory (default ${variable('data_dir')} or ./data)")
     args = ap.parse_args(argv)
     try:
         clips, skipped = scan(data_dir(args.data))

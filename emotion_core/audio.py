@@ -19,10 +19,16 @@ from . import settings
 # --- constants (units in the names) -------------------------------------------------------------
 SAMPLE_RATE = 16_000  # Hz: every model and feature in this project works at this rate
 MIN_DURATION_S = 0.5  # s: shorter clips hold at most a syllable; no family can judge them
-MAX_DURATION_S = settings.get("EMOTION_MAX_SECONDS")  # s: 10 minutes by default
 MIN_INPUT_RATE_HZ = 4_000  # below this nothing of a voice's emotion survives
 MAX_INPUT_RATE_HZ = 384_000  # the highest rate real audio interfaces record at
 SILENCE_PEAK = 2.0**-15  # peak below one 16-bit step = digital silence
+
+
+
+def max_duration_s() -> float:
+    """s: the longest audio analysed (EMOTION_MAX_SECONDS, 10 minutes by default), read when asked."""
+    return settings.current().max_seconds
+
 
 BLOCK_S = 1.0  # s of input decoded, checked, mixed and resampled at a time (see MonoStream)
 MIX_CANCEL_DB = -20.0  # dB: a channel mean this far below the channels' own energy cancelled; take one channel
@@ -107,7 +113,7 @@ class MonoStream:
         if not np.isfinite(block).all():
             raise AudioError("The recording is damaged: some samples are not numbers (NaN or infinite).")
         self.frames += block.shape[0]
-        if self.frames > MAX_DURATION_S * self.rate:
+        if self.frames > max_duration_s() * self.rate:
             raise _too_long(None)
         self.peak = max(self.peak, float(np.abs(block).max()))
         mean = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
@@ -158,7 +164,7 @@ def _decode_soundfile(data: bytes) -> np.ndarray:
     with sf.SoundFile(io.BytesIO(data)) as f:
         rate, frames = f.samplerate, f.frames
         _check_rate(rate)
-        if 0 < frames < 2**62 and frames / rate > MAX_DURATION_S:  # the header's length; unknown is huge or 0
+        if 0 < frames < 2**62 and frames / rate > max_duration_s():  # the header's length; unknown is huge or 0
             raise _too_long(frames / rate)
         mono = MonoStream(rate)
         block = max(1, int(BLOCK_S * rate))
@@ -221,9 +227,10 @@ def _check_rate(rate) -> None:
 
 def _too_long(seconds: float | None) -> AudioError:
     """seconds: the real length when known; None when decoding stopped at the limit."""
-    limit = f"{MAX_DURATION_S / 60:g} minutes" if MAX_DURATION_S >= 60 else f"{MAX_DURATION_S:g} seconds"
+    most = max_duration_s()
+    limit = f"{most / 60:g} minutes" if most >= 60 else f"{most:g} seconds"
     shown = f"{seconds / 60:.1f} minutes" if seconds is not None and seconds >= 60 else f"{seconds or 0:.1f} seconds"
-    if seconds is None or shown in (limit, f"{MAX_DURATION_S / 60:.1f} minutes", f"{MAX_DURATION_S:.1f} seconds"):
+    if seconds is None or shown in (limit, f"{most / 60:.1f} minutes", f"{most:.1f} seconds"):
         return AudioError(f"The recording is longer than {limit}, the limit. Please cut it shorter.")
     return AudioError(f"The recording is {shown} long; the limit is {limit}. Please cut it shorter.")
 
@@ -273,7 +280,7 @@ def load_audio(source: AudioSource) -> np.ndarray:
 
 def _from_array(x: np.ndarray, rate: int) -> np.ndarray:
     """(samples, channels) of any numeric dtype at `rate` -> validated 16 kHz mono float32, block by block."""
-    if x.shape[0] / rate > MAX_DURATION_S:
+    if x.shape[0] / rate > max_duration_s():
         raise _too_long(x.shape[0] / rate)
     mono = MonoStream(rate)
     step = max(1, int(BLOCK_S * rate))

@@ -1,26 +1,24 @@
-"""Where things live. Each path is a setting (emotion_core.settings) and a CLI flag where a command takes it."""
+"""Where things live. Each path is a setting (emotion_core.settings) and a CLI flag where a command takes it:
+a command-line value wins over the setting."""
 from pathlib import Path
 
-from . import settings
-from .settings import PROJECT_DIR
+from .settings import PROJECT_DIR, Settings, current
 
-DATA_ENV = "EMOTION_DATA_DIR"  # the datasets (RAVDESS, CREMA-D, TESS, SAVEE) in their own layouts
-WHISPER_ENV = "EMOTION_WHISPER"  # the Whisper encoder: a local directory or a Hub id
-CHECKPOINT_ENV = "EMOTION_CHECKPOINTS"  # trained checkpoints
-DEFAULT_DATA_DIR = settings.SETTINGS[DATA_ENV].default
-DEFAULT_WHISPER = settings.SETTINGS[WHISPER_ENV].default
-DEFAULT_CHECKPOINT_DIR = settings.SETTINGS[CHECKPOINT_ENV].default
+DEFAULT_CHECKPOINT_DIR = Settings().checkpoints  # where the shipped checkpoints live (whatever the setting says)
 
 __all__ = ["PROJECT_DIR", "checkpoint_dir", "data_dir", "whisper_source"]
 
 
 def data_dir(cli_value: str | None = None) -> Path:
-    return settings.get(DATA_ENV, cli_value)
+    """The datasets directory: --data, else EMOTION_DATA_DIR, else ./data."""
+    return current().or_cli("data_dir", cli_value)
 
 
 def whisper_source(cli_value: str | None = None) -> str:
-    return settings.get(WHISPER_ENV, cli_value)
+    """The Whisper encoder: --whisper, else EMOTION_WHISPER, else the Hub id openai/whisper-base."""
+    return current().or_cli("whisper", cli_value)
 
 
 def checkpoint_dir(cli_value: str | None = None) -> Path:
-    return settings.get(CHECKPOINT_ENV, cli_value)
+    """The checkpoints: --checkpoints, else EMOTION_CHECKPOINTS, else ./checkpoints of the project."""
+    return current().or_cli("checkpoints", cli_value)

@@ -60,10 +60,7 @@ def fast_path(device: str, fast: bool | None = None) -> bool:
     Quantized kernels are CPU kernels: never on CUDA. Off by default: on validation it costs the Whisper family 0.004
     cbUAR, up to 0.009 over speaker resamples, beyond the 0.005 allowed (bench.whisper_int8, docs/speed.md)."""
     if fast is None:
-        mode = settings.get("EMOTION_FAST").lower()
-        if mode not in ("on", "off"):
-            raise ValueError(f"EMOTION_FAST={mode!r}: use on or off")
-        fast = mode == "on"
+        fast = settings.current().fast
     return fast and device == "cpu"
 
 
@@ -167,12 +164,6 @@ class Recognizer:
             return None
         (only,) = self.ensemble_weighted
         return only if only in self.models else None
-
-    @property
-    def measures_ensemble(self) -> bool:
-        """Whether evaluation (predict_windows) reports the committed ensemble: when it is an output, and when it is
-        one family alone (the reports then show the choice train.ensemble made, equal to that family)."""
-        return self.has_ensemble or self.ensemble_alone is not None
 
     @property
     def names(self) -> list[str]:
@@ -349,9 +340,10 @@ class Recognizer:
         return lead_reason(pred.lead, list(pred.models), self.validation_scores, self.ensemble_alone)
 
     def predict_windows(self, wins: torch.Tensor, batch: int = 64) -> dict[str, np.ndarray]:
-        """Many windows at once (evaluation): (N, n_mels, frames) -> {name: (N, n_labels)}, ensemble included."""
+        """Many windows at once (evaluation): (N, n_mels, frames) -> {name: (N, n_labels)}: every family running,
+        and the ensemble when it is an output (an ensemble of one family is that family, measured once)."""
         out = {name: p for name, (p, _ms) in self.window_probabilities(wins, batch=batch).items()}
-        if self.measures_ensemble:
+        if self.has_ensemble:
             out[ENSEMBLE] = self.combine(out)
         return out
 

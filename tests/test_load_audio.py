@@ -230,7 +230,7 @@ def test_missing_path_and_directory(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["wav-pcm16", "m4a-aac"])
 def test_too_long(monkeypatch, fmt):
-    monkeypatch.setattr(audio_mod, "MAX_DURATION_S", 2.0)
+    monkeypatch.setattr(audio_mod, "max_duration_s", lambda: 2.0)
     data = FORMATS[fmt][0](tone(16000, seconds=3.0)[:, None], 16000)
     with pytest.raises(AudioError, match="the limit"):
         load_audio(data)
@@ -341,12 +341,12 @@ def test_stereo_with_one_channel_inverted_does_not_cancel():
 
 
 def test_too_long_says_the_real_length_or_longer_than_the_limit(monkeypatch):
-    monkeypatch.setattr(audio_mod, "MAX_DURATION_S", 2.0)
+    monkeypatch.setattr(audio_mod, "max_duration_s", lambda: 2.0)
     with pytest.raises(AudioError, match=r"longer than 2 seconds"):  # decoding stops at the limit
         load_audio(FORMATS["m4a-aac"][0](tone(16000, seconds=4.0)[:, None], 16000))
     with pytest.raises(AudioError, match=r"is 4.0 seconds long; the limit is 2 seconds"):  # the header knows
         load_audio(wav_bytes(tone(16000, seconds=4.0)))
-    monkeypatch.setattr(audio_mod, "MAX_DURATION_S", 600.0)
+    monkeypatch.setattr(audio_mod, "max_duration_s", lambda: 600.0)
     with pytest.raises(AudioError, match=r"is 11.0 minutes long"):
         load_audio((8000, np.zeros(8000 * 660, np.int16)))
     assert "10.0 minutes" not in str(audio_mod._too_long(None)) and "10.0 minutes" not in str(audio_mod._too_long(600.2))

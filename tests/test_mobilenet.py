@@ -95,19 +95,19 @@ def test_forward_shapes_and_embedding():
     assert all(p.requires_grad for p in model.parameters())  # the whole network trains
 
 
-def test_weights_path_from_flag_then_environment(monkeypatch):
-    monkeypatch.setenv("EMOTION_EFFICIENTAT", "/from/env.pt")
+def test_weights_path_from_flag_then_environment(environment):
+    environment(EMOTION_EFFICIENTAT="/from/env.pt")
     assert efficientat_weights("/from/flag.pt") == "/from/flag.pt"
     assert efficientat_weights(None) == "/from/env.pt"
 
 
 @needs_weights
-def test_checkpoint_round_trip_needs_no_shared_file(tmp_path, monkeypatch):
+def test_checkpoint_round_trip_needs_no_shared_file(tmp_path, environment):
     model = Efficientat2d(Efficientat2dConfig(), 7, weights=str(WEIGHTS)).eval()
     path = tmp_path / "cnn2d.pt"
     save_checkpoint(path, model, DEFAULT_FEATURES, [str(i) for i in range(7)], {"note": "test"})
     assert path.stat().st_size < 6_000_000
-    monkeypatch.setenv("EMOTION_EFFICIENTAT", str(tmp_path / "absent.pt"))  # loading must not read pretrained weights
+    environment(EMOTION_EFFICIENTAT=str(tmp_path / "absent.pt"))  # loading must not read pretrained weights
     loaded, meta = load_checkpoint(path)
     assert meta["config"]["backbone"] == "efficientat-mn04"
     lm = torch.randn(3, 80, DEFAULT_FEATURES.window_frames) - 8

@@ -25,12 +25,11 @@ from emotion_core.audio import AudioError, load_audio, prepare_speech
 from emotion_core.features import DEFAULT_FEATURES, log_mel
 from emotion_core.paths import data_dir
 
-CACHE_ENV = "EMOTION_CACHE_DIR"
 FIELDS = ["path", "dataset", "speaker", "label", "sentence", "split", "offset", "frames"]
 
 
 def cache_dir(cli_value: str | None = None) -> Path:
-    return settings.get(CACHE_ENV, cli_value)
+    return settings.current().or_cli("cache_dir", cli_value)
 
 
 def corpus_fingerprint(root: Path, clips) -> str:

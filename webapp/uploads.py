@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-TEMP_ENV = "EMOTION_TEMP_DIR"  # the directory the app owns (emotion_core.settings)
 SWEEP_S = 60.0  # default seconds an unused upload may stay on disk (EMOTION_SWEEP_S)
 REQUEST_S = 15 * 60.0  # s: a request's hold ends after this even if the request never ends (10 min of audio takes ~1)
 MARKER = ".emotion-app"  # written into a directory the app created: only such a directory is ever cleared
@@ -57,19 +56,20 @@ def own_temp_dir(base: str | os.PathLike | None = None) -> tuple[Path, object]:
 
     Returns (Gradio's temporary directory inside it, the lock file object to keep open). Refuses a
     non-empty directory the app did not create (EMOTION_TEMP_DIR=/tmp must never clear /tmp)."""
-    from emotion_core import settings
+    from emotion_core.settings import current, variable
 
-    base = Path(base or settings.get(TEMP_ENV) or Path(tempfile.gettempdir()) / "emotion-app").resolve()
+    temp_env = variable("temp_dir")
+    base = Path(base or current().temp_dir or Path(tempfile.gettempdir()) / "emotion-app").resolve()
     base.mkdir(parents=True, exist_ok=True)
     if not (base / MARKER).exists() and any(base.iterdir()):
-        raise TempDirInUse(f"{base} holds files the app did not create; set {TEMP_ENV} to a new directory")
+        raise TempDirInUse(f"{base} holds files the app did not create; set {temp_env} to a new directory")
     (base / MARKER).write_text("temporary files of the speech emotion app; deleted at start-up and exit\n")
     lock = open(base / LOCK, "w")  # noqa: SIM115 (held open for the life of the app)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         lock.close()
-        raise TempDirInUse(f"another running app owns {base}; set {TEMP_ENV} to a directory of its own") from None
+        raise TempDirInUse(f"another running app owns {base}; set {temp_env} to a directory of its own") from None
     gradio_dir = base / "gradio"
     left = clear(gradio_dir)
     if left:

@@ -63,7 +63,6 @@ NET_PREEMPHASIS = 0.97
 NET_LOG_OFFSET = 1e-5
 NET_SHIFT, NET_SCALE = 4.5, 5.0  # (log-mel + 4.5) / 5
 
-WEIGHTS_ENV = "EMOTION_EFFICIENTAT"
 DEFAULT_WEIGHTS = "../shared/weights/efficientat-mn04-as/mn04_as_mAP_432.pt"
 
 
@@ -221,9 +220,9 @@ class Efficientat2dConfig:
 
 def efficientat_weights(cli_value: str | None = None) -> str:
     """The pretrained mn04 state dict: --efficientat, else $EMOTION_EFFICIENTAT, else ../shared (training only)."""
-    from .. import settings
+    from ..settings import current
 
-    return cli_value or settings.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS
+    return cli_value or current().efficientat or DEFAULT_WEIGHTS
 
 
 class Efficientat2d(EmotionModel):
