@@ -1,5 +1,5 @@
-"""Gradio app: record or upload, every model side by side. Layout and event wiring only; the logic is in
-emotion_core (service, plots, explain, recognizer)."""
+"""Gradio app: record or upload, every model side by side. Layout and event wiring only: the handlers are in
+webapp.events, the logic in webapp (service, plots, game) and emotion_core (the recognizer)."""
 from __future__ import annotations
 
 import atexit
@@ -8,18 +8,18 @@ import os
 import signal
 import sys
 import threading
-from functools import lru_cache, partial
+from functools import partial
 
 import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
-from emotion_core import AudioError, settings
+from emotion_core import settings
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.recognizer import Recognizer
 from webapp import (
     certainty,
-    circumplex,
+    events,
     game,
     howto,
     report_figures,
@@ -32,8 +32,6 @@ from webapp import (
     web_guards,
 )
 from webapp.examples import example_clips, game_clips
-from webapp.explain import occlusion_maps
-from webapp.plots import explanation_figure
 
 try:  # Hugging Face ZeroGPU: run inference on a borrowed GPU; a no-op everywhere else
     import spaces
@@ -74,18 +72,6 @@ atexit.register(uploads.clear, TEMP_DIR)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop runs the exit cleanup too
 
 
-def refuse(error: Exception):
-    """An ordinary input error: one log line, a readable message, no traceback."""
-    log.info("refused: %s", error)
-    return gr.Error(str(error), print_exception=False)
-
-
-# The page answers in two stages, two queue events with their own concurrency: the quick families first (with
-# the spectrogram and the summary), then the Whisper family on the same windows. Whisper work queued for the
-# rest of a class holds back nobody's first answer. One stage when Whisper is not running.
-FIRST_STAGE = RECOGNIZER.stages[0] if len(RECOGNIZER.stages) > 1 else None  # None: every family at once
-
-
 @gpu
 def run(path, progress=None, families=None):
     return service.analyse(path, RECOGNIZER, progress, families)
@@ -96,179 +82,9 @@ def run_more(first):
     return service.analyse_more(first, RECOGNIZER)
 
 
-START = "Record or upload a clip to start."
-
-
-def on_audio(path, request: gr.Request, progress=gr.Progress()):
-    """UI event, stage 1: spectrogram, the quick families' bars, timeline, summary, JSON, the window to explain,
-    the explanation (cleared: it belonged to the previous clip), where the answers sit (circumplex) and the
-    How-it-works pipeline picture (once the answer is complete). An open page keeps the clip (replay, Analyse again, download) until it is replaced,
-    cleared or the page is closed; a call without an open page (a script) loses it with its answer."""
-    page = request.session_hash if request else None
-    token = PENDING.new_clip(page)  # whatever stage 2 of the page's previous clip gives is void now
-    if not path:
-        return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip(), gr.skip()
-    with UPLOADS.in_use(path, page=page):
-        shown, analysis = analyse_clip(path, progress)
-    if analysis is not None and analysis.prediction.pending:
-        PENDING.put(page, token, analysis)
-    return shown
-
-
-def analyse_clip(path, progress):
-    """The page's outputs for a clip's first stage, and its Analysis (None when refused)."""
-    if not RECOGNIZER.models:
-        return (None, None, gr.update(visible=False), "No trained models are installed.", None, None, None, None, gr.skip()), None
-    try:
-        a = run(path, lambda fraction, text: progress(fraction, desc=text), FIRST_STAGE)
-    except AudioError as e:
-        log.info("refused: %s", e)
-        return (None, None, gr.update(value=None, visible=False), f"### ⚠️ {e}", {"error": str(e)}, None, None, None,
-                gr.skip()), None
-    progress(1.0)
-    timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
-    pipeline = gr.skip() if a.prediction.pending else report_figures.pipeline_of_analysis(a)
-    return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None, a.circumplex, pipeline), a
-
-
-def on_more(request: gr.Request):
-    """UI event, stage 2: the families the first stage left out answer; bars, timeline, summary, JSON, the window
-    to explain, where the answers sit and the pipeline picture are drawn again, unless the page has moved to another clip meanwhile.
-    If it fails, the first stage's result stays and the summary says so in one sentence."""
-    page = request.session_hash if request else None
-    waiting = PENDING.take(page)
-    if waiting is None:
-        return (gr.skip(),) * 7
-    token, first = waiting
-    try:
-        a = run_more(first)
-    except Exception as e:  # noqa: BLE001 (the first answer stands whatever went wrong)
-        log.warning("stage 2 failed: %s", " ".join(str(e).split())[:300])
-        if not PENDING.is_latest(page, token):
-            return (gr.skip(),) * 7
-        return gr.skip(), gr.skip(), service.summary_markdown(first.prediction, RECOGNIZER.lead_reason_of(first.prediction),
-                                                               second_stage_failed=True), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    if not PENDING.is_latest(page, token):
-        return (gr.skip(),) * 7
-    timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
-    return a.probabilities, timeline, a.summary, a.api, a.best_window, a.circumplex, report_figures.pipeline_of_analysis(a)
-
-
-def on_clear(request: gr.Request):
-    """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page, and
-    its file goes unless a request still uses it."""
-    UPLOADS.release_page(request.session_hash if request else None)
-    PENDING.forget(request.session_hash if request else None)
-    return None, None, gr.update(value=None, visible=False), START, None, None, None, None
-
-
-def on_explain(window, progress=gr.Progress()):
-    if not window:
-        return None
-    import torch
-
-    progress(0.2, desc="hiding patches of the spectrogram")
-    maps, labels = occlusion_maps(RECOGNIZER, torch.as_tensor(window["log_mel"]))
-    return explanation_figure(window["log_mel"], maps, window["start_s"], labels, window.get("duration_s"))
-
-
-@lru_cache(maxsize=64)
-def clip_probabilities(path: str) -> dict:
-    """Every model's probabilities for one of the app's own example clips (never a user's recording)."""
-    pred = gpu(service.classify)(path, RECOGNIZER)
-    return {n: tuple(o.probabilities.tolist()) for n, o in pred.models.items()}
-
-
-def warm_up():
-    """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline)."""
-    try:
-        default_pipeline()
-        if EXAMPLES and FIRST_STAGE:
-            service.analyse_more(service.analyse(EXAMPLES[0].path, RECOGNIZER, families=FIRST_STAGE), RECOGNIZER)
-        log.info("warm-up done")
-    except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
-        log.warning("warm-up failed: %s", e)
-
-
-@lru_cache(maxsize=1)
-def default_pipeline():
-    """The How-it-works pipeline picture of the first example clip, before a clip has been analysed."""
-    if not EXAMPLES or not RECOGNIZER.models:
-        return None
-    return report_figures.pipeline_of_analysis(service.analyse(EXAMPLES[0].path, RECOGNIZER))
-
-
-def on_play(state):
-    """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
-    state = game.next_clip(state or game.new_game(), GAME_CLIPS)
-    clip = GAME_CLIPS[state["clip"]]
-    return (state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.", gr.update(value=None, visible=False),
-            *[gr.update(interactive=True)] * len(LABELS))
-
-
-def on_guess(guess, state):
-    """The reveal: the truth, every model's answer, and where each answer sits among the emotions."""
-    if not state or state["clip"] is None or state["answered"]:
-        return state, "Press **Play a clip** first.", gr.skip(), gr.skip(), *[gr.skip()] * len(LABELS)
-    clip = GAME_CLIPS[state["clip"]]
-    probabilities = clip_probabilities(clip.path)
-    answers = game.model_answers(probabilities, clip.label)
-    state = game.score_guess(state, guess, clip.label, answers, clip.votes)
-    where = gr.update(value=circumplex.circumplex_figure(probabilities, truth=clip.label), visible=True)
-    threshold = RELIABILITY.get("threshold")
-    unsure = certainty.verdict_unsure(probabilities, RECOGNIZER.lead, threshold) if threshold is not None else None
-    return (state, game.reveal_markdown(guess, clip, answers, threshold, unsure), game.scoreboard_markdown(state), where,
-            *[gr.update(interactive=False)] * len(LABELS))
-
-
-def on_act_target(state):
-    state, target = game.act_target(state or game.new_game())
-    return state, f"## Say any sentence so that it sounds **{target}**, then stop the recording.", None, ""
-
-
-def on_act(path, state):
-    """Act it out: which models heard the emotion the pupil meant. The recording is deleted once read."""
-    if not path:
-        return gr.skip(), gr.skip(), gr.skip()
-    with UPLOADS.in_use(path):
-        if not state or not state["target"]:
-            return state, "Press **Give me an emotion** first.", None
-        try:
-            pred = gpu(service.classify)(path, RECOGNIZER)
-        except AudioError as e:
-            log.info("refused: %s", e)
-            return state, f"### ⚠️ {e}", None
-    answers = game.model_answers({n: o.probabilities for n, o in pred.models.items()}, state["target"])
-    state = game.score_act(state, answers)
-    return state, game.act_markdown(state, answers), None  # the take is gone: the player is ready for the next one
-
-
-def on_family(name, condition):
-    return report_figures.confusion_figure(REPORTS, name, condition)
-
-
-def classify_api(audio):
-    """JSON API: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms}}, "timeline",
-    "timing_ms"}. The uploaded file is deleted with the answer."""
-    if not audio:
-        raise refuse(AudioError("No audio was sent."))
-    with UPLOADS.in_use(audio):
-        try:
-            return service.answer_json(gpu(service.classify)(audio, RECOGNIZER))
-        except AudioError as e:
-            raise refuse(e) from None
-
-
-def classify_first_api(audio):
-    """JSON API, first stage only: the quick families' answer, "pending" naming the families left out (the same
-    answer /classify gives, less those). The uploaded file is deleted with the answer."""
-    if not audio:
-        raise refuse(AudioError("No audio was sent."))
-    with UPLOADS.in_use(audio):
-        try:
-            return service.answer_json(gpu(service.classify)(audio, RECOGNIZER, families=FIRST_STAGE))
-        except AudioError as e:
-            raise refuse(e) from None
+EVENTS = events.PageEvents(RECOGNIZER, UPLOADS, PENDING, analyse=run, analyse_more=run_more, classify=gpu(service.classify),
+                           examples=EXAMPLES, game_clips=GAME_CLIPS, reports=REPORTS, reliability=RELIABILITY)
+on_audio, on_more = EVENTS.on_audio, EVENTS.on_more  # the page's two stages
 
 
 with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
@@ -284,7 +100,7 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                 # after an upload or Clear the player shows its upload area: this puts the microphone back
                 record_btn = gr.Button("Record again", visible=False, size="sm", elem_id="record-again")
                 go_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
-                summary = gr.Markdown(START, elem_id="summary")
+                summary = gr.Markdown(events.START, elem_id="summary")
             with gr.Column(scale=3, min_width=300):
                 spectrogram = gr.Plot(label="mel spectrogram", elem_id="spectrogram")
                 bars = gr.Plot(label="each model's probabilities", show_label=False, elem_id="bars")  # label would cover the legend
@@ -355,36 +171,36 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
           api_name="analyse", api_visibility="undocumented",  # the page's first stage; bench/app_speed.py times it
           show_progress_on=[spectrogram], **first_stage).then(  # the stages show over the spectrogram
         api_name="analyse_more", api_visibility="undocumented", **second_stage)
-    gr.on([audio.clear, audio.start_recording], on_clear, outputs=outputs[:-1], api_visibility="private",
+    gr.on([audio.clear, audio.start_recording], EVENTS.on_clear, outputs=outputs[:-1], api_visibility="private",
           show_progress="hidden", queue=False)  # at once, never behind the analysis it must precede
     gr.on([audio.clear, audio.upload], lambda: gr.update(visible=True), outputs=record_btn, api_visibility="private",
           queue=False, show_progress="hidden")
     # the player opens on its first source: a change of the first source switches it back to the microphone
-    record_btn.click(on_clear, outputs=outputs[:-1], api_visibility="private", queue=False, show_progress="hidden").then(
+    record_btn.click(EVENTS.on_clear, outputs=outputs[:-1], api_visibility="private", queue=False, show_progress="hidden").then(
         lambda: gr.update(value=None, sources=["upload", "microphone"]), outputs=audio, api_visibility="private", queue=False,
         show_progress="hidden").then(
         lambda: (gr.update(sources=["microphone", "upload"]), gr.update(visible=False)), outputs=[audio, record_btn],
         api_visibility="private", queue=False, show_progress="hidden")
     audio.upload(None, js=uploads.clear_note_js("upload-refused"))
     demo.load(None, js=uploads.too_big_note_js("upload-refused"))
-    explain_btn.click(on_explain, inputs=window, outputs=explanation, api_visibility="private")
+    explain_btn.click(EVENTS.on_explain, inputs=window, outputs=explanation, api_visibility="private")
     if EXAMPLES:  # a click fills the player (load_example) and analyses the clip at once
         examples.load_input_event.then(on_audio, inputs=audio, outputs=outputs, api_visibility="undocumented",
                                        api_name="analyse_example", show_progress_on=[spectrogram], **first_stage).then(
             api_name="analyse_example_more", api_visibility="undocumented", **second_stage)
         examples.load_input_event.then(None, js=theme.SHOW_RESULT_JS)  # on a phone the result is far above the list
-    demo.load(default_pipeline, outputs=pipeline, api_visibility="private")
-    play_btn.click(on_play, inputs=session, outputs=[session, game_audio, reveal, reveal_circumplex, *guess_btns],
+    demo.load(EVENTS.default_pipeline, outputs=pipeline, api_visibility="private")
+    play_btn.click(EVENTS.on_play, inputs=session, outputs=[session, game_audio, reveal, reveal_circumplex, *guess_btns],
                    api_visibility="private")
     for lab, btn in zip(LABELS, guess_btns, strict=False):
-        btn.click(partial(on_guess, lab), inputs=session, outputs=[session, reveal, score, reveal_circumplex, *guess_btns],
+        btn.click(partial(EVENTS.on_guess, lab), inputs=session, outputs=[session, reveal, score, reveal_circumplex, *guess_btns],
                   api_visibility="private")
-    act_btn.click(on_act_target, inputs=session, outputs=[session, act_prompt, act_audio, act_result], api_visibility="private")
-    gr.on([act_audio.stop_recording], on_act, inputs=[act_audio, session], outputs=[session, act_result, act_audio], api_visibility="private")
-    gr.on([family.change, condition.change], on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
+    act_btn.click(EVENTS.on_act_target, inputs=session, outputs=[session, act_prompt, act_audio, act_result], api_visibility="private")
+    gr.on([act_audio.stop_recording], EVENTS.on_act, inputs=[act_audio, session], outputs=[session, act_result, act_audio], api_visibility="private")
+    gr.on([family.change, condition.change], EVENTS.on_family, inputs=[family, condition], outputs=confusion, api_visibility="private")
     api_in, api_out = gr.Audio(type="filepath", visible=False, label="audio"), gr.JSON(visible=False, label="result")
-    gr.Button(visible=False).click(classify_api, inputs=api_in, outputs=api_out, api_name="classify")
-    gr.Button(visible=False).click(classify_first_api, inputs=api_in, outputs=api_out, api_name="classify_first",
+    gr.Button(visible=False).click(EVENTS.classify_api, inputs=api_in, outputs=api_out, api_name="classify")
+    gr.Button(visible=False).click(EVENTS.classify_first_api, inputs=api_in, outputs=api_out, api_name="classify_first",
                                    **first_stage)
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
@@ -401,5 +217,5 @@ if __name__ == "__main__":
                 css=theme.CSS, head=theme.HEAD, prevent_thread_lock=True)
     # ready: now every path of an analysis runs once in the background (decoders, Silero, each model, Praat's
     # pitch, the figures), so that the first pupil's click does not pay for it
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=EVENTS.warm_up, name="warm-up", daemon=True).start()
     demo.block_thread()

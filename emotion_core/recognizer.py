@@ -24,6 +24,7 @@ import torch
 
 from . import settings
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
+from .calibration import load_calibration
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS
 from .lead import lead_model, lead_reason
@@ -35,7 +36,6 @@ from .prediction import ENSEMBLE, ClipWindows, ModelOutput, Prediction
 from .vad import NO_SPEECH_MESSAGE, enough_speech
 
 FAMILY_ORDER = FAMILIES
-CALIBRATION_FILE = "calibration.json"  # {family: {"temperature", "bias", "adopted", "checkpoint_sha256", ...}}
 ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
 MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
 WINDOW_BATCH = 16  # windows a family reads at once: bounds the memory of a long clip (issue 28 item 8)
@@ -110,21 +110,7 @@ class Recognizer:
             self.models[family] = model
             self.meta[family] = meta
         self.ensemble = self._load_ensemble()
-        self.calibration = self._load_calibration()
-
-    def _load_calibration(self) -> dict[str, tuple[float, torch.Tensor]]:
-        """family -> (temperature, bias) for each running family whose calibration (train.calibration) was
-        adopted on validation and belongs to the checkpoint loaded (its sha256); another checkpoint runs as is."""
-        path = self.dir / CALIBRATION_FILE
-        out = {}
-        for family, c in (json.loads(path.read_text()) if path.is_file() else {}).items():
-            if family not in self.models or not c.get("adopted"):
-                continue
-            if file_sha256(self.dir / f"{family}.pt") != c.get("checkpoint_sha256"):
-                log.warning("%s: %s belongs to another checkpoint; running it uncalibrated", family, CALIBRATION_FILE)
-                continue
-            out[family] = (float(c["temperature"]), torch.tensor(c["bias"], dtype=torch.float32, device=self.device))
-        return out
+        self.calibration = load_calibration(self.dir, self.models, self.device)  # family -> (temperature, bias)
 
     def _load_whisper(self, head, source):
         from .models.whisper import check_encoder, load_encoder
@@ -347,8 +333,3 @@ class Recognizer:
             out[ENSEMBLE] = self.combine(out)
         return out
 
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

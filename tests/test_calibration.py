@@ -61,7 +61,8 @@ def test_the_recognizer_applies_a_calibration_only_to_its_own_checkpoint(tmp_pat
     import shutil
 
     from emotion_core.audio import SAMPLE_RATE
-    from emotion_core.recognizer import CALIBRATION_FILE, Recognizer, file_sha256
+    from emotion_core.calibration import CALIBRATION_FILE, file_sha256
+    from emotion_core.recognizer import Recognizer
 
     from .shared_paths import CHECKPOINTS
     from .test_load_audio import speechlike

@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotion_core.calibration import CALIBRATION_FILE, file_sha256
 from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.registry import FAMILIES
 from emotion_core.paths import checkpoint_dir, whisper_source
-from emotion_core.recognizer import CALIBRATION_FILE, file_sha256
 
 from .cache import cache_dir, clip_mel, load_cache
 from .copies import SIMULATED, copy_files, load_copy

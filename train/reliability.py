@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotion_core.calibration import CALIBRATION_FILE, file_sha256
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.registry import FAMILIES
 from emotion_core.paths import PROJECT_DIR, checkpoint_dir, whisper_source
-from emotion_core.recognizer import CALIBRATION_FILE, file_sha256
 
 from .cache import cache_dir
 from .calibration import calibrated_clip_probs, validation_sets, window_logits

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import soundfile as sf
 
+from emotion_core.calibration import CALIBRATION_FILE
 from emotion_core.labels import LABELS
-from emotion_core.recognizer import CALIBRATION_FILE, ENSEMBLE_FILE
+from emotion_core.recognizer import ENSEMBLE_FILE
 from webapp.examples import EXAMPLES_DIR, EXAMPLES_JSON, GAME_POOL, MAX_SHIPPED_CLIPS, TRY_POOL, human_votes
 
 SEED = 17

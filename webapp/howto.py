@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from emotion_core.labels import MODEL_NAMES
+from emotion_core.labels import MODEL_SHORT_NAMES
 from emotion_core.paths import PROJECT_DIR
 
 TEST_REPORT = PROJECT_DIR / "reports" / "test.json"
@@ -91,7 +91,7 @@ def story(name: str, recognizer) -> str:
     weight: train.ensemble keeps the best single model unless a mix beats it reliably)."""
     if name == "ensemble" and len(recognizer.ensemble) == 1:
         (only,) = recognizer.ensemble
-        title = "Whisper" if only == "whisper" else MODEL_NAMES.get(only, only)
+        title = MODEL_SHORT_NAMES.get(only, only)
         return (f"It may mix the models' answers, but on voices they had not trained on no mix beat the {title} "
                 "model reliably, so for now its answer is that model's. Mixing only helps when the models make different mistakes.")
     return STORIES[name]
@@ -103,11 +103,11 @@ def technical_card(name: str, recognizer) -> str:
     meta = recognizer.meta.get(name, {})
     model = recognizer.models.get(name)
     params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
-    if name == "whisper" and model is not None:
+    if model is not None and model.needs_encoder:
         params += f" trained (+ {frozen_encoder_millions(recognizer.encoder):.1f} M frozen encoder)"
     extra = ""
     members = getattr(getattr(model, "cfg", None), "members", 1)
-    if name == "whisper" and members > 1:
+    if members > 1:
         extra = f" {members} heads trained from different random starts answer together (their mean)."
     if meta.get("record", {}).get("distilled_from"):
         extra += " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
@@ -133,7 +133,7 @@ NUMBER_WORDS = ("no", "one", "two", "three", "four")
 def unavailable_note(recognizer) -> str:
     """One sentence for the page when families are missing, e.g. "The Whisper model is not installed here;
     the other three are running." The technical reason is in the log (and in recognizer.unavailable)."""
-    missing = [("Whisper" if f == "whisper" else MODEL_NAMES.get(f, f)) for f in recognizer.unavailable]
+    missing = [MODEL_SHORT_NAMES.get(f, f) for f in recognizer.unavailable]
     if not missing:
         return ""
     running = len(recognizer.models)
