@@ -4,8 +4,9 @@ import os
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-from train.metrics import confusion, corpus_balanced_uar, evaluate_predictions, summary
+from train.metrics import NO_ANSWER, confusion, corpus_balanced_uar, evaluate_predictions, summary
 
 from .shared_paths import CHECKPOINTS, DATA_DIR, FAMILIES, WHISPER_DIR, needs_corpus
 
@@ -25,6 +26,14 @@ def test_metrics_by_hand():
     assert corpus_balanced_uar(r["per_dataset"]) == pytest.approx(0.5)
 
 
+def test_a_clip_without_an_answer_counts_as_a_miss():
+    # true: A A B ; predicted: A (none) B -- the refused clip stays out of the confusion matrix, not out of n
+    r = evaluate_predictions([0, 0, 1], [0, NO_ANSWER, 1], ["X", "X", "X"], 7)
+    assert r["no_answer"] == 1 and np.array(r["confusion"]).sum() == 2
+    assert r["overall"]["n"] == 3 and r["overall"]["accuracy"] == pytest.approx(2 / 3)
+    assert r["overall"]["uar"] == pytest.approx((1 / 2 + 1) / 2)  # A: 1 of 2, B: 1 of 1
+
+
 @pytest.mark.slow
 @needs_corpus
 def test_evaluate_cli_writes_the_promised_json(tmp_path):
@@ -37,6 +46,9 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
         dst = tmp_path / "data" / p.relative_to(DATA_DIR)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(p, dst)  # DATA_DIR is absolute (shared_paths)
+    # and a clip the app refuses (a steady tone, no voice): it is evaluated as no answer, a miss for every model
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 16000)
+    sf.write(tmp_path / "data" / "RAVDESS" / "Actor_03" / "03-01-05-02-02-02-03.wav", tone.astype(np.float32), 16000)
     out = tmp_path / "out" / "eval.json"
     assert main(["--data", str(tmp_path / "data"), "--out", str(out), "--checkpoints", str(CHECKPOINTS),
                  "--whisper", str(WHISPER_DIR)]) == 0
@@ -46,17 +58,18 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
     assert set(result["models"]) == FAMILIES
     n_calm = 1  # RAVDESS 03-01-02: calm, outside the task
     for m in result["models"].values():
-        assert set(m) == {"overall", "per_dataset", "confusion", "per_sex"}
+        assert set(m) == {"overall", "per_dataset", "confusion", "no_answer", "per_sex"}
+        assert m["no_answer"] == 1  # the tone
         assert set(m["per_sex"]) == {"male"}  # RAVDESS_03, CREMAD_1015 and SAVEE's speakers are men (corpus/splits.csv)
         assert sum(g["overall"]["n"] for g in m["per_sex"].values()) == m["overall"]["n"]
-        assert m["overall"]["n"] == len(picks) - n_calm
+        assert m["overall"]["n"] == len(picks) - n_calm + 1
         for metrics in [m["overall"], *m["per_dataset"].values()]:
             assert set(metrics) == {"n", "accuracy", "uar", "macro_f1"}
             assert all(0.0 <= metrics[k] <= 1.0 for k in ("accuracy", "uar", "macro_f1"))
         assert set(m["per_dataset"]) == {"RAVDESS", "CREMA-D", "SAVEE"}
         cm = np.array(m["confusion"])
-        assert cm.shape == (7, 7) and cm.sum() == m["overall"]["n"]
-        assert cm.trace() / cm.sum() == pytest.approx(m["overall"]["accuracy"])
+        assert cm.shape == (7, 7) and cm.sum() == m["overall"]["n"] - 1
+        assert cm.trace() / m["overall"]["n"] == pytest.approx(m["overall"]["accuracy"])
     assert out.with_suffix(".md").is_file() and out.with_suffix(".png").stat().st_size > 1000
 
 

@@ -23,6 +23,7 @@ from corpus import read_speaker_sexes
 from emotion_core.labels import LABEL_INDEX
 from emotion_core.paths import PROJECT_DIR
 
+from .metrics import NO_ANSWER
 from .report import by_group, by_sex_lines
 
 ANSWERS = PROJECT_DIR / "reports" / "test_clips.json"
@@ -35,7 +36,7 @@ def by_sex(answers: dict, sexes: dict[str, str]) -> dict:
     y = [LABEL_INDEX[label] for _file, _speaker, _dataset, label in clips]
     datasets = [dataset for _file, _speaker, dataset, _label in clips]
     sex = [sexes.get(speaker, "unknown") for _file, speaker, _dataset, _label in clips]
-    models = {name: {"per_sex": by_group(y, np.asarray(p).argmax(1), datasets, sex)}
+    models = {name: {"per_sex": by_group(y, [NO_ANSWER if row is None else int(np.argmax(row)) for row in p], datasets, sex)}
               for name, p in answers["probabilities"].items()}
     return {"source": "reports/test_clips.json and corpus/splits.csv (python -m train.by_sex)",
             "split": answers["split"], "condition": answers["condition"], "models": models}

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from corpus import select_clips
 from emotion_core.labels import LABELS
 from emotion_core.paths import data_dir
@@ -41,8 +43,8 @@ def answers(recognizer: Recognizer, clips, split: str, workers: int = 1) -> dict
         print(f"refused {path}: {why}", file=sys.stderr)
     return {"split": split, "condition": "clean", "labels": list(LABELS), "checkpoints": checkpoint_hashes(recognizer.dir),
             "clips": [[Path(c.path).name, c.speaker, c.dataset, c.label] for c in kept],
-            "probabilities": {name: [[round(float(x), DECIMALS) for x in row] for row in p]
-                              for name, p in probs["clean"].items()}}
+            "probabilities": {name: [None if np.isnan(row).any() else [round(float(x), DECIMALS) for x in row] for row in p]
+                              for name, p in probs["clean"].items()}}  # None: the app refused the clip (no speech)
 
 
 def main(argv=None) -> int:

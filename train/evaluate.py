@@ -1,15 +1,18 @@
-"""Measure every shipped model, the ensemble included, on the clips under a directory.
+"""Measure every shipped model (and the ensemble, when it mixes two or more) on the clips under a directory.
 
     python -m train.evaluate --data DIR --out FILE.json [--split test] [--condition C[,C...]|both|all]
 
 Finds every 7-class clip under DIR with the corpus scanner (with --split test: only the speakers that
 corpus/splits.csv puts in test), runs them through exactly the inference path of the app
-(load_audio -> prepare_speech -> log-mel -> windows -> every family -> mean over windows) and writes
+(load_audio -> prepare_speech -> log-mel -> Silero VAD -> windows -> every family -> mean over windows; a clip the
+app refuses for too little speech gets no answer, which counts as a miss for every model) and writes
 FILE.json:
-  {"labels": [...], "models": {NAME: {"overall": M, "per_dataset": {DATASET: M}, "confusion": [[int]]}},
+  {"labels": [...], "models": {NAME: {"overall": M, "per_dataset": {DATASET: M}, "confusion": [[int]], "no_answer": int,
+                                   "per_sex": {SEX: {"overall": M, "per_dataset": {...}}}}},
    "condition": C, "conditions": {C: {"models": {...}}}, "true_shares": {LABEL: share},
    "answer_shares": {C: {NAME: {LABEL: share}}}}
-  M = {"n", "accuracy", "uar", "macro_f1"}; confusion rows = true label, columns = predicted.
+  M = {"n", "accuracy", "uar", "macro_f1"}; confusion rows = true label, columns = predicted (clips without an
+  answer are left out of it; "no_answer" counts them per model).
   "models" holds the clean results (the classroom ones when only --condition classroom ran).
 plus FILE.md (tables, corpus-balanced UAR = mean over datasets of per-dataset UAR) and FILE.png
 (confusion matrices).
@@ -39,9 +42,11 @@ from corpus import select_clips
 from emotion_core.audio import AudioError, load_audio
 from emotion_core.labels import LABELS
 from emotion_core.paths import data_dir
-from emotion_core.recognizer import Recognizer
+from emotion_core.prediction import ENSEMBLE
+from emotion_core.recognizer import NoSpeechError, Recognizer
+from emotion_core.vad import speech_activity
 
-from .metrics import clip_means, corpus_balanced_uar
+from .metrics import NO_ANSWER, clip_means, corpus_balanced_uar
 from .report import CONDITION_SETS, CONDITIONS, confusion_figure, markdown, merge_reports, report_conditions
 
 GUARD_PER_LABEL = 20
@@ -110,8 +115,10 @@ def _batches(items, n: int):
 def run_probabilities(recognizer: Recognizer, clips, condition_fns: dict, batch_clips: int = 32, workers: int = 1):
     """condition_fns: {condition: None (clean) or fn(clip, audio) -> audio}.
     -> ({condition: {name: (n_kept, n_labels) clip probabilities}}, kept clips, refused [(path, message)]).
-    A clip's probabilities are the mean of its windows', as in the app."""
+    A clip's probabilities are the mean of its windows', cut as the app cuts them (Silero VAD: windows over the
+    speech it finds); a clip the app refuses for too little speech in a condition has NaN probabilities there."""
     probs: dict[str, dict[str, list[np.ndarray]]] = {cond: {} for cond in condition_fns}
+    names = list(recognizer.models) + ([ENSEMBLE] if recognizer.has_ensemble else [])
     kept, refused = [], []
     stream = decoded_clips(clips, condition_fns, workers)
     n_batches = -(-len(clips) // batch_clips)
@@ -128,12 +135,19 @@ def run_probabilities(recognizer: Recognizer, clips, condition_fns: dict, batch_
         for cond in condition_fns:
             wins, owners = [], []
             for i, a in enumerate(audios):
-                w = recognizer.model_windows(a[cond]).windows
+                try:  # the app's windows: over the speech Silero finds, or its refusal
+                    w = recognizer.model_windows(a[cond], speech_activity).windows
+                except NoSpeechError:
+                    continue
                 owners.extend([i] * len(w))
                 wins.append(w)
-            owners = np.array(owners)
-            for name, p in recognizer.predict_windows(torch.cat(wins)).items():
-                probs[cond].setdefault(name, []).append(clip_means(p, owners, len(group)))
+            owners = np.array(owners, dtype=int)
+            answered = np.bincount(owners, minlength=len(group)) > 0
+            out = recognizer.predict_windows(torch.cat(wins)) if wins else {n: np.zeros((0, len(LABELS))) for n in names}
+            for name, p in out.items():
+                means = clip_means(p, owners, len(group))
+                means[~answered] = np.nan  # no answer: the app refused the clip (too little speech)
+                probs[cond].setdefault(name, []).append(means)
         kept.extend(group)
     n_labels = len(LABELS)
     stacked = {cond: {name: np.concatenate(parts) if parts else np.zeros((0, n_labels)) for name, parts in by_name.items()}
@@ -145,7 +159,8 @@ def run_conditions(recognizer: Recognizer, clips, condition_fns: dict, batch_cli
     """condition_fns: {condition: None (clean) or fn(clip, audio) -> audio}.
     -> ({condition: {name: predicted index per clip}}, kept clips, refused [(path, message)])."""
     probs, kept, refused = run_probabilities(recognizer, clips, condition_fns, batch_clips, workers)
-    preds = {cond: {name: p.argmax(1).tolist() for name, p in by_name.items()} for cond, by_name in probs.items()}
+    preds = {cond: {name: np.where(np.isnan(p).any(1), NO_ANSWER, np.nan_to_num(p).argmax(1)).tolist()
+                    for name, p in by_name.items()} for cond, by_name in probs.items()}
     return preds, kept, refused
 
 

@@ -40,7 +40,7 @@ def report(preds, clips, sexes: dict[str, str] | None = None) -> dict:
     for name, p in preds.items():
         r = evaluate_predictions(y, p, ds, len(LABELS))
         models[name] = {"overall": r["overall"], "per_dataset": r["per_dataset"], "confusion": r["confusion"],
-                        "per_sex": by_group(y, p, ds, sex)}
+                        "no_answer": r["no_answer"], "per_sex": by_group(y, p, ds, sex)}
     return {"labels": list(LABELS), "models": models}
 
 
@@ -54,8 +54,7 @@ def report_conditions(preds_by_condition: dict, clips) -> dict:
     """{condition: preds} -> the report of every condition; "models" = the first condition's (clean first)."""
     per = {cond: report(p, clips)["models"] for cond, p in preds_by_condition.items()}
     first = next(iter(per))
-    any_models = next(iter(per[first].values()), None)
-    true_counts = np.array(any_models["confusion"]).sum(1) if any_models else np.zeros(len(LABELS))
+    true_counts = np.bincount([LABEL_INDEX[c.label] for c in clips], minlength=len(LABELS))
     return {
         "labels": list(LABELS),
         "models": per[first],
@@ -185,6 +184,9 @@ def markdown(result: dict, title: str) -> str:
         if len(conditions) > 1 or cond != "clean":
             lines += [f"## Condition: {cond}", ""]
         lines += _model_tables(c["models"]) + [""]
+        refused = max((m.get("no_answer", 0) for m in c["models"].values()), default=0)
+        lines += [f"{refused} clip(s) got no answer here: the app found too little speech in them. Each counts as a "
+                  "miss (it is in n, not in the confusion matrix).", ""] if refused else []
         lines += by_sex_lines(c["models"]) + [""] if by_sex_lines(c["models"]) else []
     return "\n".join(lines).rstrip("\n") + "\n"
 
