@@ -21,8 +21,8 @@ import numpy as np
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.recognizer import Recognizer
 from train.cache import cache_dir
-from train.calibration import validation_sets
 from train.metrics import clip_means, evaluate_predictions
+from train.validation import validation_sets
 
 TOLERANCE = 0.005  # cbUAR an int8 encoder may cost the answering model
 FAMILY = "whisper"

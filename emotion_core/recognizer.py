@@ -4,8 +4,9 @@ Per clip the work is done once: prepare_speech, one log-mel, one set of 3 s wind
 (MFCC = DCT of the log-mel) are shared by cnn1d and lstm, and the Whisper encoder reads the same windows.
 
 The lead model (the page's headline, the CLI's answer, the API's "lead") is the output that the committed
-evaluation says is most accurate among those running: the highest validation corpus-balanced UAR, from each
-checkpoint's record and, for the ensemble, from ensemble.json. Test scores are never used to choose.
+evaluation says is most accurate among those running: the highest validation score (train.validation), as
+train.ensemble measured it for every family alike (ensemble.json), else from the checkpoint's record. Test
+scores are never used to choose.
 The ensemble's weights are renormalised over its members that are running; it is an output when at least two
 members with weight run, and its validation score counts only when every weighted member runs (that is the
 mix that was measured; a renormalised subset was not). An ensemble with one weighted member (train.ensemble
@@ -24,7 +25,7 @@ import torch
 
 from . import settings
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
-from .calibration import load_calibration
+from .calibration import file_sha256, load_calibration
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
 from .labels import LABELS
 from .lead import lead_model, lead_reason
@@ -129,6 +130,9 @@ class Recognizer:
         path = self.dir / ENSEMBLE_FILE
         spec = json.loads(path.read_text()) if path.is_file() else {"members": list(FAMILY_ORDER)}
         self.ensemble_spec = spec
+        hashes = spec.get("checkpoint_sha256", {})  # family -> score, for the checkpoints train.ensemble measured
+        self.measured = {f: float(v) for f, v in spec.get("val_cb_uar_single", {}).items()
+                         if f in self.models and hashes.get(f) == file_sha256(self.dir / f"{f}.pt")}
         weights = dict(zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"])), strict=False))
         self.ensemble_weighted = {m for m, w in weights.items() if w > 0}  # the members with weight, running or not
         live = {m: w for m, w in weights.items() if m in self.models and w > 0}
@@ -173,14 +177,16 @@ class Recognizer:
 
     @property
     def validation_scores(self) -> dict[str, float]:
-        """Output name -> validation corpus-balanced UAR from the committed records, for the outputs running:
-        the score each was chosen on (for a family and an ensemble chosen on clean + classroom, the mean of
-        the two, so that like is compared with like). The ensemble's counts only when all its weighted members
-        run (see the module docstring)."""
+        """Output name -> validation score for the outputs running: the one train.ensemble measured for every
+        family alike (train.validation, in ensemble.json, bound to each checkpoint's sha256), else the score in
+        the checkpoint's record (a checkpoint newer than ensemble.json). The ensemble's counts only when all its
+        weighted members run (see the module docstring)."""
         scores = {}
         for f, m in self.meta.items():
             val = m.get("record", {}).get("val", {})
-            if f in self.models and "corpus_balanced_uar" in val:
+            if f in self.models and f in self.measured:
+                scores[f] = self.measured[f]
+            elif f in self.models and "corpus_balanced_uar" in val:
                 scores[f] = float(val["corpus_balanced_uar"])
         spec = self.ensemble_spec
         if self.has_ensemble and "val_cb_uar" in spec and self.ensemble_weighted == set(self.ensemble):

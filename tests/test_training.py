@@ -9,13 +9,14 @@ from emotion_core import DEFAULT_FEATURES
 from emotion_core.labels import LABELS
 from emotion_core.models.base import save_checkpoint
 from emotion_core.models.whisper import WhisperFamily, WhisperHeadConfig
-from train.loop import train_loop, validate
+from train.loop import train_loop
 from train.recipe import Recipe
 from train.teacher import teacher_embeddings
+from train.validation import validation_scores
 
 
 def _toy_problem(n=350, seed=0):
-    """Seven well separated Gaussian blobs in 8 dimensions: (x, y) and rows for validate()."""
+    """Seven well separated Gaussian blobs in 8 dimensions: (x, y) and rows for validation_scores()."""
     centres = torch.randn(len(LABELS), 8, generator=torch.Generator().manual_seed(123)) * 4  # same for every seed
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % len(LABELS)
@@ -38,7 +39,7 @@ def test_train_loop_learns_and_keeps_the_best_validated_weights():
 
     def evaluate():
         with torch.inference_mode():
-            return validate(torch.softmax(model(vx), -1).numpy(), vrows)
+            return validation_scores({"clean": torch.softmax(model(vx), -1).numpy()}, vrows)
 
     result = train_loop(model, model.parameters(), step, evaluate, hp, seed=0, desc="toy")
     assert not model.training
@@ -72,7 +73,7 @@ def test_train_loop_takes_an_objective_beside_the_model_loss():
 
     def evaluate():
         with torch.inference_mode():
-            return validate(torch.softmax(model(vx), -1).numpy(), vrows)
+            return validation_scores({"clean": torch.softmax(model(vx), -1).numpy()}, vrows)
 
     before = nn.functional.mse_loss(side(body(x)), side_target).item()
     hp = Recipe("toy", lr=1e-2, weight_decay=0.0, epochs=6, steps=20, patience=6)

@@ -21,21 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from emotion_core.calibration import CALIBRATION_FILE, file_sha256
-from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
+from emotion_core.features import DEFAULT_FEATURES, frame_features
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.registry import FAMILIES
 from emotion_core.paths import checkpoint_dir, whisper_source
 
-from .cache import cache_dir, clip_mel, load_cache
-from .copies import SIMULATED, copy_files, load_copy
-from .metrics import corpus_balanced_uar, evaluate_predictions
+from .cache import cache_dir
+from .validation import validation_scores, validation_sets
 
 TOLERANCE = 0.005  # out-of-fold mean cb-UAR a calibration may cost
 BATCH = 256
@@ -51,28 +49,6 @@ def window_logits(model, wins: torch.Tensor, encoder=None) -> torch.Tensor:
             x = model.encoder_input(encoder, w) if model.needs_encoder else x
             out.append(model(x).float())
     return torch.cat(out)
-
-
-def validation_sets(cdir: Path):
-    """{condition: (log-mel windows, owner clip index, val rows)} for the clean validation clips and every
-    simulated validation copy 0 in the cache, restricted to the clips every condition holds."""
-    rows, mels = load_cache(cdir)
-    sets = {"clean": ([i for i, r in enumerate(rows) if r["split"] == "val"], mels, None)}
-    for condition in SIMULATED:
-        if copy_files(cdir, "val", 0, condition)[0].exists():
-            crows, cmels = load_copy(cdir, "val", 0, condition)
-            sets[condition] = ([r["row"] for r in crows], cmels, crows)
-    common = sorted(set.intersection(*(set(idx) for idx, _, _ in sets.values())))
-    out = {}
-    for condition, (idx, m, crows) in sets.items():
-        by_row = {i: (crows[j] if crows is not None else rows[i]) for j, i in enumerate(idx)}
-        wins, owners = [], []
-        for k, i in enumerate(common):
-            w, _ = windows(clip_mel(m, by_row[i]), DEFAULT_FEATURES)
-            wins.append(w)
-            owners += [k] * len(w)
-        out[condition] = (torch.cat(wins), np.array(owners), [rows[i] for i in common])
-    return out
 
 
 def cell_weights(rows, n_conditions: int) -> np.ndarray:
@@ -113,13 +89,12 @@ def fit(per_condition: list, steps: int = 200) -> tuple[float, np.ndarray]:
 
 
 def scores(probs_by_condition: dict, rows) -> dict:
-    """{condition: (n, C) clip probabilities} -> mean cb-UAR over conditions, each condition's, largest answer share."""
-    y = [LABEL_INDEX[r["label"]] for r in rows]
-    ds = [r["dataset"] for r in rows]
-    per = {c: corpus_balanced_uar(evaluate_predictions(y, p.argmax(1), ds, len(LABELS))["per_dataset"])
-           for c, p in probs_by_condition.items()}
-    shares = {c: float(np.bincount(p.argmax(1), minlength=len(LABELS)).max() / len(p)) for c, p in probs_by_condition.items()}
-    return {"mean_cb_uar": float(np.mean(list(per.values()))), "cb_uar": per, "largest_share": max(shares.values())}
+    """{condition: (n, C) clip probabilities} -> mean cb-UAR over conditions, each condition's, largest answer share
+    (train.validation.validation_scores)."""
+    v = validation_scores(probs_by_condition, rows)
+    per = {c: v[c]["corpus_balanced_uar"] for c in probs_by_condition} if len(probs_by_condition) > 1 else \
+        {c: v["corpus_balanced_uar"] for c in probs_by_condition}
+    return {"mean_cb_uar": v["corpus_balanced_uar"], "cb_uar": per, "largest_share": v["largest_share"]}
 
 
 def speaker_folds(rows) -> np.ndarray:

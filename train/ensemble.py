@@ -1,9 +1,11 @@
 """Choose the ensemble on the validation speakers: a weighted mean of the families' probabilities.
 
-    python -m train.ensemble --data DIR [--checkpoints DIR]
+    python -m train.ensemble [--checkpoints DIR] [--cache DIR] [--condition all]
 
-Every weight vector on a grid (each family an integer weight 0-10; at least two families) is scored by the
-validation corpus-balanced UAR of its weighted mean. The best mix is kept only if it beats the best single
+Every family runs, calibrated as the app runs it, on the validation sets of train.validation (the cached
+validation clips, clean and in every simulated condition, --condition all by default). Every weight vector on a
+grid (each family an integer weight 0-10; at least two families) is scored by the validation score
+(train.validation.selection_score: the mean over the conditions of the corpus-balanced UAR) of its weighted mean. The best mix is kept only if it beats the best single
 family by more than the validation noise (`choose`): the validation speakers are resampled with replacement
 (within each dataset, BOOTSTRAPS times), and the mix must beat the best single family on at least
 CONFIDENCE of the resamples (a paired, one-sided speaker bootstrap); otherwise the ensemble is the best single
@@ -21,24 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from corpus import is_known_bad, select_clips
-from emotion_core.labels import LABEL_INDEX, LABELS
-from emotion_core.paths import data_dir
+from emotion_core.calibration import file_sha256
+from emotion_core.labels import LABEL_INDEX
 from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
 
 from .cache import cache_dir
-from .metrics import clip_means, evaluate_predictions
+from .metrics import clip_means
 from .report import CONDITION_SETS
+from .validation import selection_score, validation_sets
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
 BOOTSTRAPS = 500  # speaker resamples of the validation set
 CONFIDENCE = 0.95  # share of resamples on which a mix must beat the best single family to be chosen
 REPO = Path(__file__).resolve().parent.parent
-
-
-def cb_uar(probs: np.ndarray, y, datasets) -> float:
-    """Corpus-balanced UAR of the argmax of clip probabilities (n, C)."""
-    return evaluate_predictions(y, probs.argmax(1), datasets, len(LABELS))["corpus_balanced_uar"]
 
 
 def speaker_resamples(speakers, datasets, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -56,11 +53,11 @@ def speaker_resamples(speakers, datasets, n: int, seed: int = 0) -> list[np.ndar
 
 
 def score(conditions: list[dict[str, np.ndarray]], weights, names, y, datasets, idx=None) -> float:
-    """Mean over conditions (clean, and the classroom copy when given) of the corpus-balanced UAR of the
-    weighted mean of the families' probabilities, on clips idx (None: all)."""
+    """The validation score (train.validation.selection_score: the mean over the conditions of the corpus-balanced
+    UAR) of the weighted mean of the families' probabilities, on clips idx (None: all)."""
     idx = slice(None) if idx is None else idx
-    return float(np.mean([cb_uar(sum(w * c[n][idx] for n, w in zip(names, weights, strict=False)), y[idx], datasets[idx])
-                          for c in conditions]))
+    return selection_score([sum(w * c[n][idx] for n, w in zip(names, weights, strict=False)) for c in conditions],
+                           y[idx], datasets[idx])
 
 
 def grid_search(conditions: list[dict[str, np.ndarray]], y, datasets, grid=GRID) -> tuple[float, tuple]:
@@ -142,76 +139,45 @@ def decision_report(spec: dict) -> str:
     return "\n".join(lines)
 
 
-def clip_probabilities(rec: Recognizer, clips) -> dict[str, np.ndarray]:
-    """{family: (n_clips, n_labels)} mean window probabilities, on the inference path."""
-
-    from emotion_core.audio import load_audio
-
-    return mean_probabilities(rec, [rec.model_windows(load_audio(c.path)).windows for c in clips])
-
-
-def mean_probabilities(rec: Recognizer, clip_windows: list) -> dict[str, np.ndarray]:
-    """Each clip's windows [(W_i, n_mels, frames)] through every family in one pass -> {family: (n_clips,
-    n_labels)} mean window probabilities."""
-    import torch
-
-    owners = np.concatenate([np.full(len(w), i) for i, w in enumerate(clip_windows)])
-    probs = rec.predict_windows(torch.cat(clip_windows))
-    return {name: clip_means(p, owners, len(clip_windows)) for name, p in probs.items() if name != ENSEMBLE}
-
-
-def simulated_probabilities(rec: Recognizer, clips, cdir: Path, root: Path,
-                            condition: str) -> tuple[list[int], dict[str, np.ndarray]]:
-    """The validation clips' copy 0 under a simulated condition (the clips `train.evaluate --split val
-    --condition C` sees; `python -m train.copies --condition C --split val` caches their log-mels) through every
-    family: (indices into clips of the clips the copy holds, {family: (n, n_labels)} mean window probabilities).
-    Windows are cut from the cached log-mel as the inference path cuts them (no VAD, evenly spaced)."""
-    from emotion_core.features import windows
-
-    from .cache import clip_mel
-    from .copies import copy_files, load_copy
-
-    if not copy_files(cdir, "val", 0, condition)[0].exists():
-        raise SystemExit(f"no validation {condition} copy in {cdir}: run python -m train.copies --condition "
-                         f"{condition} --split val (or pass --condition clean)")
-    rows, mels = load_copy(cdir, "val", 0, condition)
-    by_path = {r["path"]: r for r in rows}
-    found = [(i, by_path.get(Path(c.path).relative_to(root).as_posix())) for i, c in enumerate(clips)
-             if Path(c.path).is_relative_to(root)]
-    found = [(i, r) for i, r in found if r is not None]
-    wins = [windows(clip_mel(mels, r).to(rec.device), rec.features)[0] for _, r in found]
-    return [i for i, _ in found], mean_probabilities(rec, wins)
+def family_probabilities(rec: Recognizer, sets: dict) -> dict[str, dict[str, np.ndarray]]:
+    """{condition: ValidationSet} (train.validation) -> {condition: {family: (n_clips, n_labels)}}: each family's
+    clip probabilities (the mean of its window probabilities, calibrated as the app runs it)."""
+    out = {}
+    for condition, v in sets.items():
+        probs = rec.predict_windows(v.windows.to(rec.device))
+        out[condition] = {name: clip_means(p, v.owners, len(v.rows)) for name, p in probs.items() if name != ENSEMBLE}
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Choose the ensemble weights on the validation speakers.")
-    ap.add_argument("--data")
     ap.add_argument("--checkpoints")
     ap.add_argument("--whisper")
-    ap.add_argument("--cache", help="feature cache holding the validation classroom copy (default $EMOTION_CACHE_DIR)")
-    ap.add_argument("--condition", choices=list(CONDITION_SETS) + ["clean"], default="both",
-                    help="score candidates on clean validation clips, on the mean of clean and classroom (both, "
-                    "default), or on the mean over clean, classroom, young and young+classroom (all)")
+    ap.add_argument("--cache", help="feature cache holding the validation copies (default $EMOTION_CACHE_DIR)")
+    ap.add_argument("--condition", choices=list(CONDITION_SETS) + ["clean"], default="all",
+                    help="score candidates on clean validation clips, on the mean of clean and classroom (both), or "
+                    "on the mean over clean, classroom, young and young+classroom (all, default)")
     args = ap.parse_args(argv)
     rec = Recognizer(args.checkpoints, None, args.whisper, fast=False)
-    clips = select_clips(data_dir(args.data), "val")
-    clips = [c for c in clips if not is_known_bad(c.path)]
-    simulated, keep = {}, None
-    for condition in CONDITION_SETS.get(args.condition, ("clean",))[1:]:
-        kept, simulated[condition] = simulated_probabilities(rec, clips, cache_dir(args.cache), data_dir(args.data),
-                                                             condition)
-        if keep is not None and kept != keep:  # every condition must score the same clips
-            raise SystemExit(f"the {condition} copy holds other clips than the {next(iter(simulated))} copy")
-        keep = kept
-    clips = clips if keep is None else [clips[i] for i in keep]
-    probs = clip_probabilities(rec, clips)
-    y = [LABEL_INDEX[c.label] for c in clips]
-    ds = [c.dataset for c in clips]
-    chosen = choose(probs, y, ds, [c.speaker for c in clips], simulated=simulated)
+    conditions = CONDITION_SETS.get(args.condition, ("clean",))
+    try:
+        sets = validation_sets(cache_dir(args.cache), conditions[1:])
+    except FileNotFoundError as e:
+        raise SystemExit(f"{e}: run python -m train.copies --condition C --split val for every condition "
+                         "(or pass --condition clean)") from None
+    rows = sets["clean"].rows
+    by_condition = family_probabilities(rec, sets)
+    probs = by_condition.pop("clean")
+    y = [LABEL_INDEX[r["label"]] for r in rows]
+    ds = [r["dataset"] for r in rows]
+    chosen = choose(probs, y, ds, [r["speaker"] for r in rows], simulated=by_condition)
     decision = chosen.pop("decision")
-    spec = {**chosen, "val_cb_uar_plain_mean": cb_uar(sum(probs.values()), y, ds),
+    spec = {**chosen, "val_cb_uar_plain_mean": score([probs, *by_condition.values()], [1] * len(probs), list(probs),
+                                                      np.asarray(y), np.asarray(ds)),
             "val_cb_uar_single": decision["val_cb_uar_single"], "chosen": decision["chosen"],
-            "chosen_on": f"{len(clips)} clips of the validation speakers", "decision_file": "ensemble_decision.json"}
+            "chosen_on": f"{len(rows)} clips of the validation speakers, {', '.join(conditions)}",
+            "checkpoint_sha256": {f: file_sha256(rec.dir / f"{f}.pt") for f in probs},  # what val_cb_uar_single measured
+            "decision_file": "ensemble_decision.json"}
     out = rec.dir / ENSEMBLE_FILE
     out.write_text(json.dumps(spec, indent=1) + "\n")
     (rec.dir / "ensemble_decision.json").write_text(json.dumps(decision, indent=1) + "\n")

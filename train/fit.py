@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from corpus import splits_hash
-from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
+from emotion_core.features import DEFAULT_FEATURES, frame_features
 from emotion_core.labels import LABELS
 from emotion_core.models.base import save_checkpoint
 from emotion_core.models.registry import architecture_class, portable
@@ -57,8 +57,8 @@ from emotion_core.paths import DEFAULT_CHECKPOINT_DIR, checkpoint_dir, data_dir,
 from .augment import Augmenter, random_window
 from .cache import build_mels, cache_dir, clip_mel, load_cache
 from .cli import parser, resolve
-from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop, validate
-from .metrics import clip_means, conditions_mean
+from .loop import classification_loss, labels_of, sample_weights, soft_targets, train_loop
+from .metrics import clip_means
 from .recipe import Recipe
 from .teacher import teacher_embeddings, teacher_identity, teacher_targets
 from .trunk import (
@@ -69,22 +69,13 @@ from .trunk import (
     trunk_cache,
     validate_conditions,
 )
+from .validation import validation_scores, validation_sets
 
 log = logging.getLogger("fit")
 EVAL_BATCH = 256  # validation windows per forward pass
 
 
 # --- end-to-end families ------------------------------------------------------------------------
-def val_windows(rows, mels):
-    """Every window of every validation clip, as inference makes them: (windows, owner row index)."""
-    items, owners = [], []
-    for i, r in enumerate(rows):
-        w, _ = windows(clip_mel(mels, r), DEFAULT_FEATURES)
-        items.append(w)
-        owners.extend([i] * len(w))
-    return torch.cat(items), np.array(owners)
-
-
 def simulated_copies(cdir: Path, recipe: Recipe) -> dict[int, list[torch.Tensor]]:
     """Row index in clips.csv -> the log-mels (80, frames) of its simulated copies (train.copies) that the
     recipe trains on: copies 0..n-1 of each condition in recipe.simulated_copies()."""
@@ -97,16 +88,6 @@ def simulated_copies(cdir: Path, recipe: Recipe) -> dict[int, list[torch.Tensor]
             for r in crows:
                 out.setdefault(r["row"], []).append(clip_mel(cmels, r))
     return out
-
-
-def simulated_val_windows(cdir: Path, rows, condition: str):
-    """The validation clips' copy 0 under a simulated condition (what train.evaluate --condition C sees):
-    (windows, owner index into the returned rows, rows)."""
-    from .copies import load_copy
-
-    crows, cmels = load_copy(cdir, "val", 0, condition)
-    wins, owners = val_windows(crows, cmels)
-    return wins, owners, [rows[r["row"]] for r in crows]
 
 
 def end_to_end_model(recipe: Recipe, efficientat: str | None = None):
@@ -132,19 +113,15 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     inputs = frame_features if model.input_kind == "frames" else (lambda w: w)  # cnn2d-mn04 reads the log-mel
     train_idx = [i for i, r in enumerate(rows) if r["split"] == "train"]
     train = [rows[i] for i in train_idx]
-    val = [r for r in rows if r["split"] == "val"]
     train_mels = [clip_mel(mels, r) for r in train]
     y_train = soft_targets(labels_of(train), None if teacher is None else teacher[train_idx], recipe.distill)
     weights = torch.from_numpy(sample_weights(train, recipe.dataset_power))
-    vw, owners = val_windows(val, mels)
-    val_sets = {"clean": (inputs(vw), owners, val)}
+    val_sets = validation_sets(cdir, recipe.simulated_copies())
+    val_inputs = {c: inputs(v.windows) for c, v in val_sets.items()}
     copies = {}
     if recipe.simulated_copies():
         by_row = simulated_copies(cdir, recipe)
         copies = {j: by_row[i] for j, i in enumerate(train_idx) if i in by_row}
-    for condition in recipe.simulated_copies():
-        cw, cowners, crows = simulated_val_windows(cdir, rows, condition)
-        val_sets[condition] = (inputs(cw), cowners, crows)
     aug = None
 
     def source(j: int, gen) -> torch.Tensor:
@@ -161,12 +138,12 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
         return inputs(x), (y_train[idx] if hints is None else (y_train[idx], h_train[idx]))
 
     def evaluate():
-        metrics = {}
-        for condition, (v_in, v_owners, v_rows) in val_sets.items():
-            probs = torch.cat([torch.softmax(model(v_in[s : s + EVAL_BATCH]), -1)
-                               for s in range(0, len(v_in), EVAL_BATCH)]).numpy()
-            metrics[condition] = validate(clip_means(probs, v_owners, len(v_rows)), v_rows)
-        return conditions_mean(metrics)
+        probs = {}
+        for condition, v in val_sets.items():
+            x = val_inputs[condition]
+            p = torch.cat([torch.softmax(model(x[s : s + EVAL_BATCH]), -1) for s in range(0, len(x), EVAL_BATCH)])
+            probs[condition] = clip_means(p.numpy(), v.owners, len(v.rows))
+        return validation_scores(probs, val_sets["clean"].rows)
 
     if hints is None:
         return model, train_loop(model, model.parameters(), step, evaluate, recipe, recipe.seed, recipe.family)

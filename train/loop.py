@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from emotion_core.labels import LABEL_INDEX, LABELS
 
-from .metrics import evaluate_predictions
 from .recipe import Recipe
 
 LABEL_SMOOTHING = 0.1
@@ -34,12 +33,6 @@ def sample_weights(rows, dataset_power: float = 0.5) -> np.ndarray:
 
 def labels_of(rows) -> torch.Tensor:
     return torch.tensor([LABEL_INDEX[r["label"]] for r in rows])
-
-
-def validate(clip_probs: np.ndarray, rows) -> dict:
-    """Metrics (train.metrics.evaluate_predictions) of clip probabilities (n_rows, C) against the rows' labels."""
-    y = [LABEL_INDEX[r["label"]] for r in rows]
-    return evaluate_predictions(y, clip_probs.argmax(1), [r["dataset"] for r in rows], len(LABELS))
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

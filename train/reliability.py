@@ -33,8 +33,9 @@ from emotion_core.models.registry import FAMILIES
 from emotion_core.paths import PROJECT_DIR, checkpoint_dir, whisper_source
 
 from .cache import cache_dir
-from .calibration import calibrated_clip_probs, validation_sets, window_logits
+from .calibration import calibrated_clip_probs, window_logits
 from .clip_answers import checkpoint_hashes
+from .validation import validation_sets
 
 CONDITIONS = ("clean", "classroom")
 BIN_WIDTH = 0.05

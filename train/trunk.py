@@ -13,9 +13,10 @@ from emotion_core.features import windows
 
 from .augment import Augmenter, random_window
 from .cache import clip_mel
-from .loop import labels_of, sample_weights, soft_targets, train_loop, validate
-from .metrics import clip_means, conditions_mean
+from .loop import labels_of, sample_weights, soft_targets, train_loop
+from .metrics import clip_means
 from .recipe import Recipe
+from .validation import validation_scores
 
 CACHE_SEED = 1000  # copy k of a trunk cache draws its windows and augmentations from seed CACHE_SEED + k
 # copy k of a simulated condition draws its windows from seed COPY_SEEDS[condition] + k
@@ -104,7 +105,7 @@ def simulated_val_set(out: Path, name: str, rows, trunk, condition: str):
 def validate_conditions(head: nn.Module, val_sets: dict) -> dict:
     """Metrics of `head` on cached validation sets {condition: set}, clean first (train.metrics.conditions_mean:
     the selection score is the mean over the conditions)."""
-    return conditions_mean({c: validate_cached(head, v) for c, v in val_sets.items()})
+    return validation_scores({c: cached_clip_probs(head, v) for c, v in val_sets.items()}, val_sets["clean"][2])
 
 
 def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, desc, teacher: torch.Tensor | None = None,
@@ -144,9 +145,9 @@ def cached_val_set(rows, cached):
     return torch.from_numpy(clean[val_mask]), val_own, [rows[i] for i in val_rows_idx]
 
 
-def validate_cached(head: nn.Module, val) -> dict:
-    """Validation metrics of `head` on a cached_val_set (a clip's probabilities = mean of its windows)."""
+def cached_clip_probs(head: nn.Module, val) -> np.ndarray:
+    """Clip probabilities (n_val_rows, C) of `head` on a cached_val_set (a clip's: the mean of its windows')."""
     val_x, val_own, val_rows = val
     with torch.inference_mode():
         probs = torch.cat([torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]).numpy()
-    return validate(clip_means(probs, val_own, len(val_rows)), val_rows)
+    return clip_means(probs, val_own, len(val_rows))
