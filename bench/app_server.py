@@ -1,4 +1,5 @@
 """Start the real app in a subprocess on loopback, for tests and benchmarks."""
+
 from __future__ import annotations
 
 import os
@@ -39,12 +40,19 @@ class AppServer:
         self.log = self.temp_dir.parent / f"app-{self.port}.log"
 
     def __enter__(self) -> str:
-        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port),
-               "EMOTION_TEMP_DIR": str(self.temp_dir), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-               **self.extra_env}
+        env = {
+            **os.environ,
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(self.port),
+            "EMOTION_TEMP_DIR": str(self.temp_dir),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HF_HUB_OFFLINE": "1",
+            **self.extra_env,
+        }
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=self.repo, env=env, stdout=open(self.log, "a"),
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=self.repo, env=env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT
+        )
         deadline = time.time() + self.timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -12,6 +12,7 @@
 - peak resident memory of the server process (VmHWM).
 Clips are real speech from the corpus (EMOTION_DATA_DIR) joined end to end, else synthetic.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,11 @@ def timed(fn, repeats):
         t = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
-    return {"median_s": round(statistics.median(out), 3), "p95_s": round(float(np.percentile(out, 95)), 3), "n": repeats}
+    return {
+        "median_s": round(statistics.median(out), 3),
+        "p95_s": round(float(np.percentile(out, 95)), 3),
+        "n": repeats,
+    }
 
 
 def page_analysis(client, path) -> tuple[float, float]:
@@ -83,8 +88,12 @@ def first_after_start(folder: Path, clip: Path, cold: bool) -> dict:
         client = Client(url, verbose=False)
         first, full = page_analysis(client, clip)
         client.close()
-    return {"start_to_ready_s": round(server.ready_s, 2), "first_answer_s": round(first, 2),
-            "full_answer_s": round(full, 2), "bytecode_caches_removed": removed}
+    return {
+        "start_to_ready_s": round(server.ready_s, 2),
+        "first_answer_s": round(first, 2),
+        "full_answer_s": round(full, 2),
+        "bytecode_caches_removed": removed,
+    }
 
 
 def main(argv=None) -> int:
@@ -103,18 +112,26 @@ def main(argv=None) -> int:
             paths[seconds] = tmp / f"clip{seconds}.wav"
             sf.write(paths[seconds], speech_clip(seconds, root), SAMPLE_RATE)
         (tmp / "gradio").mkdir()
-        result = {"first_analysis_after_a_start": {
-            "cold": first_after_start(tmp / "gradio", paths[5], cold=True),
-            "warm": first_after_start(tmp / "gradio", paths[5], cold=False)}}
+        result = {
+            "first_analysis_after_a_start": {
+                "cold": first_after_start(tmp / "gradio", paths[5], cold=True),
+                "warm": first_after_start(tmp / "gradio", paths[5], cold=False),
+            }
+        }
         server = AppServer(tmp / "gradio")
         with server as url:
             client = Client(url, verbose=False)
             result["start_to_ready_s"] = round(server.ready_s, 2)
-            result["5s_first_answer"] = timed(lambda: client.predict(handle_file(str(paths[5])), api_name="/analyse"),
-                                              args.repeats)
+            result["5s_first_answer"] = timed(
+                lambda: client.predict(handle_file(str(paths[5])), api_name="/analyse"), args.repeats
+            )
             result["5s_full_page"] = timed(lambda: page_analysis(client, paths[5]), args.repeats)
-            result["5s_classify_api"] = timed(lambda: client.predict(handle_file(str(paths[5])), api_name="/classify"), args.repeats)
-            result["60s_full_page_with_timeline"] = timed(lambda: page_analysis(client, paths[60]), max(3, args.repeats // 3))
+            result["5s_classify_api"] = timed(
+                lambda: client.predict(handle_file(str(paths[5])), api_name="/classify"), args.repeats
+            )
+            result["60s_full_page_with_timeline"] = timed(
+                lambda: page_analysis(client, paths[60]), max(3, args.repeats // 3)
+            )
             answer = client.predict(handle_file(str(paths[60])), api_name="/classify")
             result["60s_timeline_windows"] = len(answer["timeline"])
             result["server_peak_rss_mb"] = memory_mb(server.proc.pid, "VmHWM")

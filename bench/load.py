@@ -17,6 +17,7 @@ Every request must end in a result or an explicit rejection (queue full); a requ
 answers nor fails within --timeout counts as hung. Reports median and 95th-percentile latency,
 throughput, the server's peak memory, and its memory before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ from .app_server import AppServer, memory_mb
 from .app_speed import speech_clip
 
 
-def client_run(url, speech, n, results, lock, folder: Path, seed: int, start: threading.Barrier | None = None,
-               page: bool = False):
+def client_run(
+    url, speech, n, results, lock, folder: Path, seed: int, start: threading.Barrier | None = None, page: bool = False
+):
     """One pupil: n requests, each a different recording (the clip with its own faint dither), so that no
     answer is shared between requests. start: wait there (connected, files written) before the first request.
     page: each request is the page's two events (results get (outcome, first-answer s, full-answer s));
@@ -88,8 +90,11 @@ def client_run(url, speech, n, results, lock, folder: Path, seed: int, start: th
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"median_s": None, "p95_s": None, "max_s": None}
-    return {"median_s": round(statistics.median(values), 2), "p95_s": round(float(np.percentile(values, 95)), 2),
-            "max_s": round(max(values), 2)}
+    return {
+        "median_s": round(statistics.median(values), 2),
+        "p95_s": round(float(np.percentile(values, 95)), 2),
+        "max_s": round(max(values), 2),
+    }
 
 
 def main(argv=None) -> int:
@@ -120,8 +125,10 @@ def main(argv=None) -> int:
             results, lock = [], threading.Lock()
             start = threading.Barrier(args.clients + 1) if args.burst else None
             with ThreadPoolExecutor(args.clients) as pool:
-                futures = [pool.submit(client_run, url, speech, args.requests, results, lock, tmp, k, start, args.burst)
-                           for k in range(args.clients)]
+                futures = [
+                    pool.submit(client_run, url, speech, args.requests, results, lock, tmp, k, start, args.burst)
+                    for k in range(args.clients)
+                ]
                 if start is not None:
                     start.wait(timeout=args.timeout)
                 t0 = time.perf_counter()
@@ -143,17 +150,28 @@ def main(argv=None) -> int:
     for o, _, _ in results:
         outcomes[o] = outcomes.get(o, 0) + 1
     report = {
-        "scenario": ("burst: every client sends one clip at the same moment, through the page's two events"
-                     if args.burst else "each client sends its /classify requests one after another"),
-        "clients": args.clients, "requests_each": args.requests, "sent": total, "finished": len(results),
-        "hung_or_lost": total - len(results), "outcomes": outcomes,
+        "scenario": (
+            "burst: every client sends one clip at the same moment, through the page's two events"
+            if args.burst
+            else "each client sends its /classify requests one after another"
+        ),
+        "clients": args.clients,
+        "requests_each": args.requests,
+        "sent": total,
+        "finished": len(results),
+        "hung_or_lost": total - len(results),
+        "outcomes": outcomes,
         **({"first_answer": percentiles([f for f, _ in ok])} if args.burst else {}),
         "full_answer": percentiles([full for _, full in ok]),
-        "throughput_per_s": round(len(ok) / wall, 2), "wall_s": round(wall, 1),
-        "server_rss_mb_before": rss_before, "server_rss_mb_after": rss_after, "server_peak_rss_mb": peak,
+        "throughput_per_s": round(len(ok) / wall, 2),
+        "wall_s": round(wall, 1),
+        "server_rss_mb_before": rss_before,
+        "server_rss_mb_after": rss_after,
+        "server_peak_rss_mb": peak,
         "server_alive_after": alive,
-        "app_commit": subprocess.run(["git", "-C", str(args.repo or "."), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                     text=True).stdout.strip(),
+        "app_commit": subprocess.run(
+            ["git", "-C", str(args.repo or "."), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
         "app_queue": {"concurrency": settings.current().concurrency, "max_size": settings.current().queue_size},
     }
     print(json.dumps(report, indent=1))

@@ -8,6 +8,7 @@ answers are in and the server is idle again.
     python -m bench.memory                      # a 10-minute clip; JSON on stdout and in bench/memory.json
     python -m bench.memory --seconds 120 --out /tmp/memory.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,11 @@ def main(argv=None) -> dict:
     result = {"clip_s": args.seconds, "scenarios": {}}
     from emotion_core.settings import current
 
-    whisper = (current().whisper if "whisper" in current().given
-               else str(REPO.parent / "shared" / "weights" / "whisper-base-encoder-hf"))
+    whisper = (
+        current().whisper
+        if "whisper" in current().given
+        else str(REPO.parent / "shared" / "weights" / "whisper-base-encoder-hf")
+    )
     server = AppServer(work / "app-tmp", {"EMOTION_SWEEP_S": "600", "EMOTION_WHISPER": whisper})
     with server as url:
         pid = server.proc.pid
@@ -90,8 +94,11 @@ def main(argv=None) -> dict:
             finally:
                 client.close()
 
-        for name, api_name, at_once in (("classify", "/classify", 1), ("analyse", "/analyse", 1),
-                                        ("classify, two at once", "/classify", 2)):
+        for name, api_name, at_once in (
+            ("classify", "/classify", 1),
+            ("analyse", "/analyse", 1),
+            ("classify, two at once", "/classify", 2),
+        ):
             before = settle(pid)
             reset_peak(pid)
             t = time.perf_counter()
@@ -101,9 +108,15 @@ def main(argv=None) -> dict:
             peak = memory_mb(pid, "VmHWM")
             after = settle(pid)
             ok = all(a is not None for a in answers)
-            result["scenarios"][name] = {"rss_before_mb": before, "peak_mb": peak, "added_at_peak_mb": peak - before,
-                                         "rss_after_mb": after, "left_after_mb": after - before,
-                                         "wall_s": round(seconds, 1), "answered": ok}
+            result["scenarios"][name] = {
+                "rss_before_mb": before,
+                "peak_mb": peak,
+                "added_at_peak_mb": peak - before,
+                "rss_after_mb": after,
+                "left_after_mb": after - before,
+                "wall_s": round(seconds, 1),
+                "answered": ok,
+            }
             print(name, result["scenarios"][name], flush=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -10,6 +10,7 @@ Every clip goes through the app's path up to the gate: load_audio -> prepare_spe
 Writes, per set, the pass rate, the lowest (corpus) or highest (synthetic) gate score and the scores of the
 least fitting clips, so the threshold in emotion_core/vad.py can be chosen on these numbers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,9 @@ def _chords(seconds: float, seed: int) -> np.ndarray:
     for i in range(0, len(out), step):
         root = 110 * 2 ** (rng.integers(0, 24) / 12)
         third = 3 + rng.integers(0, 2)
-        chord = sum(np.sin(2 * np.pi * k * root * 2 ** (s / 12) * t) / k**1.5 for s in (0, third, 7) for k in range(1, 8))
+        chord = sum(
+            np.sin(2 * np.pi * k * root * 2 ** (s / 12) * t) / k**1.5 for s in (0, third, 7) for k in range(1, 8)
+        )
         out[i : i + step] = (chord * np.exp(-3 * t))[: len(out) - i]
     return 0.2 * out / np.abs(out).max()
 
@@ -131,9 +134,15 @@ def summary(results: dict[str, dict], want_pass: bool) -> dict:
     hardest = sorted(((k, v) for k, v in results.items() if "error" not in v), key=key)[:10]
     wrong = {k: v for k, v in results.items() if "error" not in v and v["passes"] != want_pass}
     scores = [r["score"] for r in ok]
-    return {"clips": len(results), "decoded": len(ok), ("passed" if want_pass else "refused"): len(right),
-            "rate": round(len(right) / max(len(ok), 1), 4), ("min_score" if want_pass else "max_score"):
-            (min(scores) if want_pass else max(scores)) if scores else None, "hardest": dict(hardest), "wrong": wrong}
+    return {
+        "clips": len(results),
+        "decoded": len(ok),
+        ("passed" if want_pass else "refused"): len(right),
+        "rate": round(len(right) / max(len(ok), 1), 4),
+        ("min_score" if want_pass else "max_score"): (min(scores) if want_pass else max(scores)) if scores else None,
+        "hardest": dict(hardest),
+        "wrong": wrong,
+    }
 
 
 def main(argv=None) -> int:
@@ -146,9 +155,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t = time.time()
     synthetic = {name: measure(src) for name, src in non_speech().items()}
-    result = {"thresholds": {"min_speech_score": MIN_SPEECH_SCORE, "score_s": SCORE_S, "vad_rate_hz": VAD_RATE,
-                             "lead_in_s": LEAD_IN_S, "region_threshold": VAD_THRESHOLD},
-              "synthetic": summary(synthetic, want_pass=False) | {"each": synthetic}}
+    result = {
+        "thresholds": {
+            "min_speech_score": MIN_SPEECH_SCORE,
+            "score_s": SCORE_S,
+            "vad_rate_hz": VAD_RATE,
+            "lead_in_s": LEAD_IN_S,
+            "region_threshold": VAD_THRESHOLD,
+        },
+        "synthetic": summary(synthetic, want_pass=False) | {"each": synthetic},
+    }
     root = data_dir(args.data)
     if (root.parent / "manifest.csv").is_file():
         paths = corpus_sample(root, args.clips, args.seed)
@@ -163,8 +179,17 @@ def main(argv=None) -> int:
         result["corpus"] = summary(corpus, want_pass=True) | {"seed": args.seed}
     result["seconds"] = round(time.time() - t, 1)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk not in ("each", "hardest", "wrong")} if isinstance(v, dict) else v
-                      for k, v in result.items()}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: {kk: vv for kk, vv in v.items() if kk not in ("each", "hardest", "wrong")}
+                if isinstance(v, dict)
+                else v
+                for k, v in result.items()
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -11,6 +11,7 @@ figure; then the rest on the same windows). Through the app: the client's latenc
 and /analyse (the page's first stage) beside the server's own total (timing_ms), the rest being Gradio, HTTP and
 the client.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,26 +67,36 @@ def in_process(path: Path, repeats: int) -> dict:
     pred = service.classify(path, rec)
     lm, speech = clip.log_mel.float().numpy(), clip.speech
     stages["figure: spectrogram and pitch"], spec = median_ms(
-        lambda: plots.spectrogram_figure(lm, clip.speech_s[0], pred.duration_s, speech), repeats)
+        lambda: plots.spectrogram_figure(lm, clip.speech_s[0], pred.duration_s, speech), repeats
+    )
     stages["figure: probabilities"], bars = median_ms(
-        lambda: plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()}), repeats)
+        lambda: plots.probabilities_figure({n: o.probabilities for n, o in pred.models.items()}), repeats
+    )
     stages["figure: where the answers sit"], _ = median_ms(
-        lambda: circumplex.circumplex_figure({n: o.probabilities for n, o in pred.models.items()}), repeats)
+        lambda: circumplex.circumplex_figure({n: o.probabilities for n, o in pred.models.items()}), repeats
+    )
     stages["JSON answer"], _ = median_ms(lambda: service.answer_json(pred), repeats)
     import gradio as gr
 
     for name, fig in (("spectrogram", spec), ("probabilities", bars)):
-        stages[f"Gradio serialises: {name}"], payload = median_ms(lambda fig=fig: gr.Plot().postprocess(fig).model_dump_json(), repeats)
+        stages[f"Gradio serialises: {name}"], payload = median_ms(
+            lambda fig=fig: gr.Plot().postprocess(fig).model_dump_json(), repeats
+        )
         sizes[f"{name}_kb"] = round(len(payload) / 1000, 1)
     stages["service.analyse (all of the above)"], _ = median_ms(lambda: service.analyse(path, rec), repeats)
     if len(rec.stages) > 1:  # the page's two stages (app.py): the quick families, then the rest on the same windows
         quick = rec.stages[0]
         stages["page stage 1: service.analyse of the quick families"], first = median_ms(
-            lambda: service.analyse(path, rec, families=quick), repeats)
+            lambda: service.analyse(path, rec, families=quick), repeats
+        )
         stages["page stage 2: service.analyse_more"], _ = median_ms(
-            lambda: service.analyse_more(service.analyse(path, rec, families=quick), rec), repeats)
+            lambda: service.analyse_more(service.analyse(path, rec, families=quick), rec), repeats
+        )
         stages["page stage 2: service.analyse_more"] = round(
-            stages["page stage 2: service.analyse_more"] - stages["page stage 1: service.analyse of the quick families"], 1)
+            stages["page stage 2: service.analyse_more"]
+            - stages["page stage 1: service.analyse of the quick families"],
+            1,
+        )
     return {"windows": len(clip.windows), "whisper_int8": rec.fast, "stages_ms": stages, "figure_json": sizes}
 
 
@@ -104,8 +115,11 @@ def through_app(path: Path, repeats: int, tmp: Path) -> dict:
                 if i:
                     latency.append((time.perf_counter() - t) * 1000)
                     server.append((answer[4] if api == "/analyse" else answer)["timing_ms"]["total"])
-            out[api] = {"client_ms": round(statistics.median(latency), 1), "server_total_ms": round(statistics.median(server), 1),
-                        "outside_the_models_ms": round(statistics.median(latency) - statistics.median(server), 1)}
+            out[api] = {
+                "client_ms": round(statistics.median(latency), 1),
+                "server_total_ms": round(statistics.median(server), 1),
+                "outside_the_models_ms": round(statistics.median(latency) - statistics.median(server), 1),
+            }
     return out
 
 
@@ -122,8 +136,12 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         path = tmp / "clip.wav"
         sf.write(path, speech_clip(args.seconds, data_dir(args.data)), SAMPLE_RATE)
-        result = {"clip_s": args.seconds, "torch_threads": threads, **in_process(path, args.repeats),
-                  "through_the_app": through_app(path, args.repeats, tmp)}
+        result = {
+            "clip_s": args.seconds,
+            "torch_threads": threads,
+            **in_process(path, args.repeats),
+            "through_the_app": through_app(path, args.repeats, tmp),
+        }
     print(json.dumps(result, indent=1))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -11,6 +11,7 @@
 Clips are real speech from the corpus (concatenated to the length needed) when it is present, else a
 synthetic harmonic signal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def speech_of_length(seconds: float, clips) -> np.ndarray:
                 break
         return np.concatenate(parts)[: int(seconds * SAMPLE_RATE)]
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    return (0.1 * sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 10)) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
+    return (
+        0.1 * sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 10)) * (np.sin(2 * np.pi * 2 * t) > 0)
+    ).astype(np.float32)
 
 
 def time_it(fn, repeats: int) -> dict:
@@ -74,8 +77,17 @@ def main(argv=None) -> int:
         from corpus import select_clips
 
         clips = select_clips(root, "test")
-    result = {"machine": {"cpu_threads": torch.get_num_threads(), "device": rec.device, "python": platform.python_version(),
-                          "torch": torch.__version__}, "families": list(rec.models), "whisper_int8": rec.fast, "latency": {}}
+    result = {
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "device": rec.device,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "families": list(rec.models),
+        "whisper_int8": rec.fast,
+        "latency": {},
+    }
     every = dict(rec.models)
     acoustic = {k: v for k, v in every.items() if k in ACOUSTIC}
     for seconds in (1, 5, 30):
@@ -83,7 +95,9 @@ def main(argv=None) -> int:
         row = {}
         for name, subset in (("acoustic (cnn1d+lstm+cnn2d)", acoustic), ("all families + ensemble", every)):
             rec.models = subset
-            row[name] = time_it(lambda audio=audio: rec.predict_all(audio), args.repeats if seconds < 30 else max(5, args.repeats // 4))
+            row[name] = time_it(
+                lambda audio=audio: rec.predict_all(audio), args.repeats if seconds < 30 else max(5, args.repeats // 4)
+            )
         rec.models = every
         per = rec.predict_all(audio)
         row["per_family_ms"] = {k: round(v.latency_ms, 1) for k, v in per.models.items() if k in every}
@@ -96,30 +110,42 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         run(rec, subset)
         dt = time.perf_counter() - t
-        result["batch_evaluation"] = {"clips": len(subset), "seconds": round(dt, 1), "clips_per_s": round(len(subset) / dt, 1)}
+        result["batch_evaluation"] = {
+            "clips": len(subset),
+            "seconds": round(dt, 1),
+            "clips_per_s": round(len(subset) / dt, 1),
+        }
         print("batch evaluation:", result["batch_evaluation"])
         # Batching across requests (Gradio's batch=True) would give one forward pass per family for several
         # requests' windows: what that saves is the difference between these two.
-        prepared = [rec.model_windows(speech_of_length(5, clips[k * 7:])).windows for k in range(CROSS_REQUEST_BATCH)]
+        prepared = [rec.model_windows(speech_of_length(5, clips[k * 7 :])).windows for k in range(CROSS_REQUEST_BATCH)]
         together = torch.cat(prepared)
         result["cross_request_batch"] = {
-            "requests": CROSS_REQUEST_BATCH, "windows": len(together),
-            "one_after_another": time_it(lambda: [rec.window_probabilities(w) for w in prepared], max(3, args.repeats // 4)),
-            "one_batch": time_it(lambda: rec.window_probabilities(together), max(3, args.repeats // 4))}
+            "requests": CROSS_REQUEST_BATCH,
+            "windows": len(together),
+            "one_after_another": time_it(
+                lambda: [rec.window_probabilities(w) for w in prepared], max(3, args.repeats // 4)
+            ),
+            "one_batch": time_it(lambda: rec.window_probabilities(together), max(3, args.repeats // 4)),
+        }
         print("cross-request batch:", result["cross_request_batch"])
     if rec.encoder is not None:
         from emotion_core.models.whisper import hidden_states, load_encoder, quantize_encoder
         from emotion_core.paths import whisper_source
 
         exact = load_encoder(whisper_source(args.whisper), rec.device)
-        encoders = {"float32": exact} | ({"int8 (the CPU fast path)": quantize_encoder(load_encoder(whisper_source(args.whisper)))}
-                                         if rec.device == "cpu" else {})
+        encoders = {"float32": exact} | (
+            {"int8 (the CPU fast path)": quantize_encoder(load_encoder(whisper_source(args.whisper)))}
+            if rec.device == "cpu"
+            else {}
+        )
         with torch.inference_mode():
             for name, encoder in encoders.items():
                 for frames in (300, 3000):  # one 3 s window as shipped, vs Whisper's own 30 s padding
                     x = torch.randn(1, 80, frames, device=rec.device)
                     result.setdefault("whisper_encoder_ms", {}).setdefault(name, {})[f"{frames}_frames"] = time_it(
-                        lambda encoder=encoder, x=x: hidden_states(encoder, x), max(3, args.repeats // 4))
+                        lambda encoder=encoder, x=x: hidden_states(encoder, x), max(3, args.repeats // 4)
+                    )
         print("whisper encoder:", result["whisper_encoder_ms"])
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
     result["train_epoch_s"] = {k: round(m["record"].get("epoch_s", float("nan")), 1) for k, m in rec.meta.items()}

@@ -9,6 +9,7 @@ The bootstrap draws the validation speakers of each dataset with replacement (th
 and gives the drop (float32 minus int8) with its 95% interval. Adopt int8 only if the interval's upper end is
 within TOLERANCE (issue 25: 0.005).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ def cb_uar(rows, predictions: np.ndarray, picks: np.ndarray | None = None) -> fl
     """Corpus-balanced UAR of clip predictions, on the clips `picks` (indices, repeats allowed) or all."""
     picks = np.arange(len(rows)) if picks is None else picks
     y = [LABEL_INDEX[rows[i]["label"]] for i in picks]
-    return evaluate_predictions(y, predictions[picks], [rows[i]["dataset"] for i in picks], len(LABELS))["corpus_balanced_uar"]
+    return evaluate_predictions(y, predictions[picks], [rows[i]["dataset"] for i in picks], len(LABELS))[
+        "corpus_balanced_uar"
+    ]
 
 
 def speaker_draws(rows, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -43,8 +46,10 @@ def speaker_draws(rows, n: int, seed: int = 0) -> list[np.ndarray]:
         by_speaker.setdefault(r["speaker"], []).append(i)
     datasets = sorted({r["dataset"] for r in rows})
     speakers = {d: sorted({r["speaker"] for r in rows if r["dataset"] == d}) for d in datasets}
-    return [np.concatenate([by_speaker[s] for d in datasets for s in rng.choice(speakers[d], len(speakers[d]))])
-            for _ in range(n)]
+    return [
+        np.concatenate([by_speaker[s] for d in datasets for s in rng.choice(speakers[d], len(speakers[d]))])
+        for _ in range(n)
+    ]
 
 
 def main(argv=None) -> int:
@@ -72,12 +77,16 @@ def main(argv=None) -> int:
     drops = np.array([score("float32", p) - score("int8", p) for p in speaker_draws(rows, args.resamples)])
     low, high = np.percentile(drops, [2.5, 97.5])
     result = {
-        "family": FAMILY, "conditions": list(sets), "clips": len(rows),
+        "family": FAMILY,
+        "conditions": list(sets),
+        "clips": len(rows),
         "val_cb_uar": {"float32": round(score("float32"), 4), "int8": round(score("int8"), 4)},
         "per_condition": {c: {p: round(cb_uar(rows, predictions[p, c]), 4) for p in ("float32", "int8")} for c in sets},
         "drop": round(score("float32") - score("int8"), 4),
-        "drop_95_interval": [round(float(low), 4), round(float(high), 4)], "resamples": args.resamples,
-        "tolerance": TOLERANCE, "adopt": bool(high <= TOLERANCE),
+        "drop_95_interval": [round(float(low), 4), round(float(high), 4)],
+        "resamples": args.resamples,
+        "tolerance": TOLERANCE,
+        "adopt": bool(high <= TOLERANCE),
         "encoder_seconds": {p: round(s, 1) for p, s in seconds.items()},
     }
     print(json.dumps(result, indent=1))

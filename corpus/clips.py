@@ -5,6 +5,7 @@
 Works on the official downloads and on ../shared/data/audio alike: any audio extension is accepted, and
 the dataset is recognised from the file name (and, for SAVEE and TESS, the folder) rather than the path.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,35 @@ from emotion_core.settings import variable
 AUDIO_EXTENSIONS = {".wav", ".opus", ".ogg", ".flac", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".aifc", ".webm"}
 DATASETS = ("RAVDESS", "CREMA-D", "TESS", "SAVEE")
 
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-                    "06": "fearful", "07": "disgust", "08": "surprised"}
+RAVDESS_EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
 CREMAD_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-TESS_EMOTIONS = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy",
-                 "neutral": "neutral", "sad": "sad", "ps": "surprised"}
-SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}
+TESS_EMOTIONS = {
+    "angry": "angry",
+    "disgust": "disgust",
+    "fear": "fearful",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "ps": "surprised",
+}
+SAVEE_EMOTIONS = {
+    "a": "angry",
+    "d": "disgust",
+    "f": "fearful",
+    "h": "happy",
+    "n": "neutral",
+    "sa": "sad",
+    "su": "surprised",
+}
 SAVEE_SPEAKERS = {"DC", "JE", "JK", "KL"}
 TESS_SPEAKER_FIXES = {"OA": "OAF"}  # one official TESS file is named OA_bite_neutral
 
@@ -122,7 +146,9 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr)
         return 2
     print(table(clips, skipped))
-    print(f"\n{len(clips)} clips in the 7-class task; {len(skipped)} skipped: RAVDESS 'calm' is not one of the 7 classes.")
+    print(
+        f"\n{len(clips)} clips in the 7-class task; {len(skipped)} skipped: RAVDESS 'calm' is not one of the 7 classes."
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ Small datasets get rules of their own:
   TESS is near 100% in the literature). So YAF trains only, and TESS is measured on the held-back speakers.
 - SAVEE: three speakers, all male: one each to train, val and test.
 """
+
 from __future__ import annotations
 
 import argparse

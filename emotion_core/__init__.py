@@ -1,4 +1,5 @@
 """Speech emotion recognition core: audio in, every model family's probabilities out."""
+
 from .audio import (
     MIN_DURATION_S,
     SAMPLE_RATE,
@@ -11,6 +12,16 @@ from .features import DEFAULT_FEATURES, FeatureConfig, frame_features, log_mel, 
 from .labels import LABELS
 
 __all__ = [
-    "AudioError", "DEFAULT_FEATURES", "FeatureConfig", "LABELS", "max_duration_s", "MIN_DURATION_S",
-    "SAMPLE_RATE", "frame_features", "load_audio", "log_mel", "log_mel_batch", "prepare_speech",
+    "AudioError",
+    "DEFAULT_FEATURES",
+    "FeatureConfig",
+    "LABELS",
+    "max_duration_s",
+    "MIN_DURATION_S",
+    "SAMPLE_RATE",
+    "frame_features",
+    "load_audio",
+    "log_mel",
+    "log_mel_batch",
+    "prepare_speech",
 ]

@@ -4,6 +4,7 @@
 `prepare_speech`, a separate step with the policy written below, applied identically in training and
 inference.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,7 +23,6 @@ MIN_DURATION_S = 0.5  # s: shorter clips hold at most a syllable; no family can 
 MIN_INPUT_RATE_HZ = 4_000  # below this nothing of a voice's emotion survives
 MAX_INPUT_RATE_HZ = 384_000  # the highest rate real audio interfaces record at
 SILENCE_PEAK = 2.0**-15  # peak below one 16-bit step = digital silence
-
 
 
 def max_duration_s() -> float:
@@ -139,7 +139,8 @@ class MonoStream:
             raise AudioError("The recording is empty: it contains no samples.")
         if self.seconds < MIN_DURATION_S:
             raise AudioError(
-                f"The recording is too short ({self.seconds:.2f} s). Please record at least {MIN_DURATION_S:g} s of speech."
+                f"The recording is too short ({self.seconds:.2f} s). "
+                f"Please record at least {MIN_DURATION_S:g} s of speech."
             )
         if self.peak < SILENCE_PEAK:
             raise AudioError("The recording is silent: no sound at all was captured. Check the microphone.")
@@ -190,7 +191,9 @@ def _decode_av(data: bytes) -> np.ndarray:
                 if mono is None:
                     mono = MonoStream(out.sample_rate)
                 elif out.sample_rate != mono.rate:
-                    raise AudioError("The sample rate changes inside this file; please convert it to a standard format.")
+                    raise AudioError(
+                        "The sample rate changes inside this file; please convert it to a standard format."
+                    )
                 mono.add(out.to_ndarray().T)  # (channels, samples) -> (samples, channels)
     if mono is None:
         raise AudioError("The recording is empty: it contains no samples.")
@@ -300,8 +303,12 @@ def _speech_activity(audio: np.ndarray):
     if audio.shape[0] < win:
         return 0, audio.shape[0], float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
     frames = np.lib.stride_tricks.sliding_window_view(audio, win)[::hop]  # a view: no copy
-    power = np.concatenate([np.mean(frames[i : i + ENERGY_BLOCK].astype(np.float64) ** 2, axis=1)
-                            for i in range(0, len(frames), ENERGY_BLOCK)])  # bounded memory for long clips
+    power = np.concatenate(
+        [
+            np.mean(frames[i : i + ENERGY_BLOCK].astype(np.float64) ** 2, axis=1)
+            for i in range(0, len(frames), ENERGY_BLOCK)
+        ]
+    )  # bounded memory for long clips
     energy_db = 10 * np.log10(power + 1e-12)
     active = energy_db > energy_db.max() - TRIM_TOP_DB
     idx = np.flatnonzero(active)

@@ -1,5 +1,6 @@
 """Each family's calibration (fitted by train.calibration on the validation speakers): logits z become
 softmax(z / T + b), with a temperature T and a bias b per emotion, bound to the checkpoint it was fitted for."""
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ The mel is Whisper's: 80 Slaney mel bands over 0-8 kHz from a 400-sample (25 ms)
 160 samples (10 ms), power 2. The image CNN reads it as a picture, MFCCs are its DCT, and the Whisper
 encoder reads it after Whisper's own log10/clamp scaling, so the STFT is computed once per clip.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -106,8 +107,13 @@ def mel_power(audio: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES) -> tor
     padded = torch.nn.functional.pad(x[:, None], (cfg.n_fft // 2,) * 2, mode="reflect")[:, 0]
     n_frames = (padded.shape[-1] - cfg.n_fft) // cfg.hop_length + 1
     step = MEL_BLOCK_FRAMES * cfg.hop_length
-    mel = torch.cat([_mel_of_padded(padded[:, a : a + step - cfg.hop_length + cfg.n_fft], cfg)
-                     for a in range(0, n_frames * cfg.hop_length, step)], dim=-1)
+    mel = torch.cat(
+        [
+            _mel_of_padded(padded[:, a : a + step - cfg.hop_length + cfg.n_fft], cfg)
+            for a in range(0, n_frames * cfg.hop_length, step)
+        ],
+        dim=-1,
+    )
     return mel[0] if squeeze else mel
 
 
@@ -123,7 +129,9 @@ def log_mel(audio: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES) -> torch
     return mel_power(audio, cfg).clamp(min=cfg.log_floor).log()
 
 
-def log_mel_batch(clips: list[np.ndarray], cfg: FeatureConfig = DEFAULT_FEATURES, device: str = "cpu") -> list[torch.Tensor]:
+def log_mel_batch(
+    clips: list[np.ndarray], cfg: FeatureConfig = DEFAULT_FEATURES, device: str = "cpu"
+) -> list[torch.Tensor]:
     """Log-mel of clips of different lengths in one batched STFT; each result (n_mels, len_i // hop + 1),
     equal to `log_mel` of that clip alone (each clip is reflect-padded on its own before batching)."""
     if not clips:
@@ -185,8 +193,9 @@ def window_starts(n_frames: int, cfg: FeatureConfig = DEFAULT_FEATURES) -> list[
     return [int(round(i * (n_frames - w) / (n - 1))) for i in range(n)]
 
 
-def starts_over_regions(regions: list[tuple[int, int]], n_frames: int, hop_frames: int,
-                        cfg: FeatureConfig = DEFAULT_FEATURES) -> list[int]:
+def starts_over_regions(
+    regions: list[tuple[int, int]], n_frames: int, hop_frames: int, cfg: FeatureConfig = DEFAULT_FEATURES
+) -> list[int]:
     """Window starts that slide over speech regions [(first, end) frames]: every hop_frames inside a
     region, the last window ending at the region's end; a region shorter than a window gets one window
     centred on it. Starts stay inside the clip and are unique and sorted."""
@@ -217,8 +226,9 @@ def fit_window(lm: torch.Tensor, start: int, cfg: FeatureConfig = DEFAULT_FEATUR
     return torch.nn.functional.pad(seg, (left, missing - left), value=cfg.pad_value)
 
 
-def windows(lm: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES, starts: list[int] | None = None
-            ) -> tuple[torch.Tensor, list[int]]:
+def windows(
+    lm: torch.Tensor, cfg: FeatureConfig = DEFAULT_FEATURES, starts: list[int] | None = None
+) -> tuple[torch.Tensor, list[int]]:
     """Model windows of a clip: (n_mels, frames) -> (n_windows, n_mels, window_frames), start frames.
     By default the evenly spaced windows of window_starts."""
     starts = window_starts(lm.shape[1], cfg) if starts is None else starts

@@ -6,6 +6,7 @@ its heap, which it keeps. A 10-minute clip then left about 200 MB behind, and th
 fragmented heap. Fixing the threshold at glibc's own default (mallopt M_MMAP_THRESHOLD) keeps every large
 array in a mapping of its own, given back when freed.
 """
+
 from __future__ import annotations
 
 import ctypes

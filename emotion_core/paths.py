@@ -1,5 +1,6 @@
 """Where things live. Each path is a setting (emotion_core.settings) and a CLI flag where a command takes it:
 a command-line value wins over the setting."""
+
 from pathlib import Path
 
 from .settings import PROJECT_DIR, Settings, current

@@ -1,4 +1,5 @@
 """What the recognizer answers: one clip's windows, every model's output, and the API's JSON of them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,15 +50,21 @@ class Prediction:
         if len(self.clip.times_s) < 2 or model not in self.models:
             return []
         wp = self.models[model].window_probabilities
-        return [{"start_s": round(a, 3), "end_s": round(b, 3), "label": self.labels[int(p.argmax())],
-                 "probabilities": {lab: round(float(x), 5) for lab, x in zip(self.labels, p, strict=False)}}
-                for (a, b), p in zip(self.clip.times_s, wp, strict=False)]
+        return [
+            {
+                "start_s": round(a, 3),
+                "end_s": round(b, 3),
+                "label": self.labels[int(p.argmax())],
+                "probabilities": {lab: round(float(x), 5) for lab, x in zip(self.labels, p, strict=False)},
+            }
+            for (a, b), p in zip(self.clip.times_s, wp, strict=False)
+        ]
 
     def to_json(self) -> dict:
         """The API answer: {"duration_s", "device", "lead", "models": {name: {label, probabilities, latency_ms,
         calibrated}}, "pending", "timing_ms": {"features", "total", ...}, "timeline"}. "pending" lists the families
-        still to answer (a first-stage answer) and is empty for a complete one. A model's latency_ms is its own work only;
-        the work shared by several models is timing_ms["features"]; timing_ms["total"] is the whole answer."""
+        still to answer (a first-stage answer) and is empty for a complete one. A model's latency_ms is its own work
+        only; the work shared by several models is timing_ms["features"]; timing_ms["total"] is the whole answer."""
         name = self.lead or next(iter(self.models), None)
         return {
             "duration_s": round(self.duration_s, 3),
@@ -66,7 +73,9 @@ class Prediction:
             "models": {
                 name: {
                     "label": out.label,
-                    "probabilities": {lab: round(float(p), 5) for lab, p in zip(self.labels, out.probabilities, strict=False)},
+                    "probabilities": {
+                        lab: round(float(p), 5) for lab, p in zip(self.labels, out.probabilities, strict=False)
+                    },
                     "latency_ms": round(out.latency_ms, 1),
                     "calibrated": out.calibrated,
                 }

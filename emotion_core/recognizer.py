@@ -13,6 +13,7 @@ mix that was measured; a renormalised subset was not). An ensemble with one weig
 keeps the best single family unless a mix beats it reliably) is that family: the family answers, under its
 own name, and the headline says why there is no mix.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,13 @@ class NoSpeechError(AudioError):
 class Recognizer:
     """All shipped families on one device. `unavailable` maps a family to the reason it is not running."""
 
-    def __init__(self, checkpoints: str | Path | None = None, device: str | None = None, whisper: str | None = None,
-                 fast: bool | None = None):
+    def __init__(
+        self,
+        checkpoints: str | Path | None = None,
+        device: str | None = None,
+        whisper: str | None = None,
+        fast: bool | None = None,
+    ):
         """fast: the Whisper encoder with int8 linear layers (CPU only); None: the EMOTION_FAST setting."""
         fix_mmap_threshold()  # a long clip's arrays go back to the system once its answer is given
         self.device = device or default_device()
@@ -131,8 +137,11 @@ class Recognizer:
         spec = json.loads(path.read_text()) if path.is_file() else {"members": list(FAMILY_ORDER)}
         self.ensemble_spec = spec
         hashes = spec.get("checkpoint_sha256", {})  # family -> score, for the checkpoints train.ensemble measured
-        self.measured = {f: float(v) for f, v in spec.get("val_cb_uar_single", {}).items()
-                         if f in self.models and hashes.get(f) == file_sha256(self.dir / f"{f}.pt")}
+        self.measured = {
+            f: float(v)
+            for f, v in spec.get("val_cb_uar_single", {}).items()
+            if f in self.models and hashes.get(f) == file_sha256(self.dir / f"{f}.pt")
+        }
         weights = dict(zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"])), strict=False))
         self.ensemble_weighted = {m for m, w in weights.items() if w > 0}  # the members with weight, running or not
         live = {m: w for m, w in weights.items() if m in self.models and w > 0}
@@ -232,8 +241,9 @@ class Recognizer:
         return ClipWindows(lm, speech, wins, times, (t0, end / SAMPLE_RATE))
 
     @torch.inference_mode()
-    def window_probabilities(self, wins: torch.Tensor, timing_ms: dict | None = None, progress=None,
-                             batch: int = WINDOW_BATCH, families=None) -> dict[str, tuple[np.ndarray, float]]:
+    def window_probabilities(
+        self, wins: torch.Tensor, timing_ms: dict | None = None, progress=None, batch: int = WINDOW_BATCH, families=None
+    ) -> dict[str, tuple[np.ndarray, float]]:
         """(W, n_mels, frames) log-mel windows -> {family: ((W, n_labels) probabilities, ms)}, for every running
         family or those in `families`.
 
@@ -310,8 +320,12 @@ class Recognizer:
         t = time.perf_counter()
         todo = [f for f in self.models if f in families and f in pred.pending]
         n_windows = len(pred.clip.windows)
-        window_probs = self.window_probabilities(pred.clip.windows, pred.timing_ms, families=todo,
-                                                 progress=None if progress is None else lambda m: progress(m, n_windows))
+        window_probs = self.window_probabilities(
+            pred.clip.windows,
+            pred.timing_ms,
+            families=todo,
+            progress=None if progress is None else lambda m: progress(m, n_windows),
+        )
         outputs = dict(pred.models)
         for name, (wp, ms) in window_probs.items():
             p = wp.mean(0)
@@ -338,4 +352,3 @@ class Recognizer:
         if self.has_ensemble:
             out[ENSEMBLE] = self.combine(out)
         return out
-

@@ -9,6 +9,7 @@ To add a setting, add one field to Settings (and paste the printed table into th
 `current()` reads the environment the first time it is asked and keeps that object; a test that changes a
 variable calls `reload()` (or builds `Settings.from_environ({...})` itself). An empty variable counts as unset.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,35 +38,87 @@ def _setting(env: str, parse: Callable[[str], Any], default: Any, unit: str, mea
 class Settings:
     """The value of every setting; `given` holds the fields whose variable was set (not unset, not empty)."""
 
-    data_dir: Path = _setting("EMOTION_DATA_DIR", Path, Path("data"), "directory",
-                              "the datasets (RAVDESS, CREMA-D, TESS, SAVEE) in their official layouts, any audio extension")
-    whisper: str = _setting("EMOTION_WHISPER", str, "openai/whisper-base", "directory or Hub id",
-                            "the Whisper encoder the whisper family reads")
-    checkpoints: Path = _setting("EMOTION_CHECKPOINTS", Path, PROJECT_DIR / "checkpoints", "directory",
-                                 "trained checkpoints (`<family>.pt`, `ensemble.json`)")
-    cache_dir: Path = _setting("EMOTION_CACHE_DIR", Path, PROJECT_DIR / "cache", "directory",
-                               "training feature cache (`mels.npy`, `clips.csv`)")
-    concurrency: int = _setting("EMOTION_CONCURRENCY", int, 2, "requests",
-                                "requests the app runs at once; each gets cores / this many torch threads")
-    queue_size: int = _setting("EMOTION_QUEUE_SIZE", int, 64, "requests",
-                               "requests waiting in the app's queue before new ones are refused")
-    max_upload: str = _setting("EMOTION_MAX_UPLOAD", str, "25mb", "size (Gradio's `25mb` form)",
-                               "largest upload the app accepts")
-    max_seconds: float = _setting("EMOTION_MAX_SECONDS", float, 600.0, "s",
-                                  "longest audio analysed; longer clips are refused with a message")
-    sweep_s: float = _setting("EMOTION_SWEEP_S", float, 60.0, "s",
-                              "an upload no request or open page holds is deleted after this long; the app sweeps this often")
-    upload_s: float = _setting("EMOTION_UPLOAD_S", float, 120.0, "s",
-                               "longest one upload request may take; a slower upload is cut off, refused and deleted")
-    fast: bool = _setting("EMOTION_FAST", _on_off, False, "`on` or `off`",
-                          "`on`: the Whisper encoder with int8 linear layers on CPU (not adopted: 0.004 lower "
-                          "validation cbUAR, up to 0.009; docs/speed.md)")
-    efficientat: str = _setting("EMOTION_EFFICIENTAT", str, "", "file",
-                                "training only: the AudioSet-pretrained EfficientAT mn04 state dict (empty: "
-                                "`../shared/weights/efficientat-mn04-as/mn04_as_mAP_432.pt`)")
-    temp_dir: str = _setting("EMOTION_TEMP_DIR", str, "", "directory",
-                             "the app's own temporary directory, cleared at start-up and exit (empty: "
-                             "`<system temp>/emotion-app`)")
+    data_dir: Path = _setting(
+        "EMOTION_DATA_DIR",
+        Path,
+        Path("data"),
+        "directory",
+        "the datasets (RAVDESS, CREMA-D, TESS, SAVEE) in their official layouts, any audio extension",
+    )
+    whisper: str = _setting(
+        "EMOTION_WHISPER",
+        str,
+        "openai/whisper-base",
+        "directory or Hub id",
+        "the Whisper encoder the whisper family reads",
+    )
+    checkpoints: Path = _setting(
+        "EMOTION_CHECKPOINTS",
+        Path,
+        PROJECT_DIR / "checkpoints",
+        "directory",
+        "trained checkpoints (`<family>.pt`, `ensemble.json`)",
+    )
+    cache_dir: Path = _setting(
+        "EMOTION_CACHE_DIR",
+        Path,
+        PROJECT_DIR / "cache",
+        "directory",
+        "training feature cache (`mels.npy`, `clips.csv`)",
+    )
+    concurrency: int = _setting(
+        "EMOTION_CONCURRENCY",
+        int,
+        2,
+        "requests",
+        "requests the app runs at once; each gets cores / this many torch threads",
+    )
+    queue_size: int = _setting(
+        "EMOTION_QUEUE_SIZE", int, 64, "requests", "requests waiting in the app's queue before new ones are refused"
+    )
+    max_upload: str = _setting(
+        "EMOTION_MAX_UPLOAD", str, "25mb", "size (Gradio's `25mb` form)", "largest upload the app accepts"
+    )
+    max_seconds: float = _setting(
+        "EMOTION_MAX_SECONDS", float, 600.0, "s", "longest audio analysed; longer clips are refused with a message"
+    )
+    sweep_s: float = _setting(
+        "EMOTION_SWEEP_S",
+        float,
+        60.0,
+        "s",
+        "an upload no request or open page holds is deleted after this long; the app sweeps this often",
+    )
+    upload_s: float = _setting(
+        "EMOTION_UPLOAD_S",
+        float,
+        120.0,
+        "s",
+        "longest one upload request may take; a slower upload is cut off, refused and deleted",
+    )
+    fast: bool = _setting(
+        "EMOTION_FAST",
+        _on_off,
+        False,
+        "`on` or `off`",
+        "`on`: the Whisper encoder with int8 linear layers on CPU (not adopted: 0.004 lower "
+        "validation cbUAR, up to 0.009; docs/speed.md)",
+    )
+    efficientat: str = _setting(
+        "EMOTION_EFFICIENTAT",
+        str,
+        "",
+        "file",
+        "training only: the AudioSet-pretrained EfficientAT mn04 state dict (empty: "
+        "`../shared/weights/efficientat-mn04-as/mn04_as_mAP_432.pt`)",
+    )
+    temp_dir: str = _setting(
+        "EMOTION_TEMP_DIR",
+        str,
+        "",
+        "directory",
+        "the app's own temporary directory, cleared at start-up and exit (empty: `<system temp>/emotion-app`)",
+    )
     given: frozenset[str] = field(default=frozenset(), metadata={})
 
     @classmethod
@@ -81,8 +134,9 @@ class Settings:
             try:
                 values[f.name] = f.metadata["parse"](text)
             except ValueError:
-                raise ValueError(f"{env}={text!r} is not a valid {f.metadata['unit']} value "
-                                 f"({f.metadata['meaning']})") from None
+                raise ValueError(
+                    f"{env}={text!r} is not a valid {f.metadata['unit']} value ({f.metadata['meaning']})"
+                ) from None
             given.add(f.name)
         return cls(**values, given=frozenset(given))
 
@@ -119,13 +173,17 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "`on`" if value else "`off`"
     if isinstance(value, Path):
-        return f"`{value.relative_to(PROJECT_DIR)}/`" if value.is_absolute() else f"`{value}/` (of the working directory)"
+        return (
+            f"`{value.relative_to(PROJECT_DIR)}/`" if value.is_absolute() else f"`{value}/` (of the working directory)"
+        )
     return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 
 def markdown_table() -> str:
     """The README's table: one row per setting."""
     rows = ["| variable | meaning | unit | default |", "|---|---|---|---|"]
-    rows += [f"| `{f.metadata['env']}` | {f.metadata['meaning']} | {f.metadata['unit']} | {_shown(f.default)} |"
-             for f in documented_fields()]
+    rows += [
+        f"| `{f.metadata['env']}` | {f.metadata['meaning']} | {f.metadata['unit']} | {_shown(f.default)} |"
+        for f in documented_fields()
+    ]
     return "\n".join(rows)

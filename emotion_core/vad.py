@@ -3,6 +3,7 @@ both the speech regions (where the timeline's windows go) and the "no speech" ga
 
 The model runs in ONNX Runtime (the package's silero_vad.onnx, one thread): the same speech probabilities as
 its TorchScript model (tests/test_no_speech.py), in less CPU time (issue 25)."""
+
 from __future__ import annotations
 
 import threading
@@ -28,8 +29,10 @@ VAD_THRESHOLD = 0.2  # speech probability above which a chunk belongs to a speec
 # clip scores at least 0.15; none of the synthetic non-speech sounds (noise, tones, hum, music...) above 0.08.
 SCORE_S = 0.25  # s
 MIN_SPEECH_SCORE = 0.11  # between the two, nearer neither
-NO_SPEECH_MESSAGE = ("I could not find speech in this clip: no voice was detected, only other sound (noise, music, a tone "
-                     "or silence). Please record someone speaking, close to the microphone.")
+NO_SPEECH_MESSAGE = (
+    "I could not find speech in this clip: no voice was detected, only other sound (noise, music, a tone "
+    "or silence). Please record someone speaking, close to the microphone."
+)
 _LOCK = threading.Lock()  # the model carries state between chunks: one caller at a time
 
 
@@ -70,15 +73,23 @@ def speech_activity(audio: np.ndarray, onnx: bool = True) -> SpeechActivity:
     from silero_vad import get_speech_timestamps
 
     lead = int(LEAD_IN_S * VAD_RATE)
-    x = np.concatenate([np.zeros(lead, np.float32), soxr.resample(np.asarray(audio, np.float32), SAMPLE_RATE, VAD_RATE)])
+    x = np.concatenate(
+        [np.zeros(lead, np.float32), soxr.resample(np.asarray(audio, np.float32), SAMPLE_RATE, VAD_RATE)]
+    )
     with _LOCK, torch.inference_mode():
         recorder = _Recorder(_model(onnx))
-        stamps = get_speech_timestamps(torch.from_numpy(x.astype(np.float32)), recorder, sampling_rate=VAD_RATE,
-                                       threshold=VAD_THRESHOLD, min_speech_duration_ms=int(MIN_SPEECH_S * 1000),
-                                       min_silence_duration_ms=int(MIN_SILENCE_S * 1000))
-        probabilities = np.array(recorder.probabilities[lead // CHUNK:])
-    regions = [(max(0.0, (s["start"] - lead) / VAD_RATE), (s["end"] - lead) / VAD_RATE) for s in stamps
-               if s["end"] > lead]
+        stamps = get_speech_timestamps(
+            torch.from_numpy(x.astype(np.float32)),
+            recorder,
+            sampling_rate=VAD_RATE,
+            threshold=VAD_THRESHOLD,
+            min_speech_duration_ms=int(MIN_SPEECH_S * 1000),
+            min_silence_duration_ms=int(MIN_SILENCE_S * 1000),
+        )
+        probabilities = np.array(recorder.probabilities[lead // CHUNK :])
+    regions = [
+        (max(0.0, (s["start"] - lead) / VAD_RATE), (s["end"] - lead) / VAD_RATE) for s in stamps if s["end"] > lead
+    ]
     k = max(1, round(SCORE_S * VAD_RATE / CHUNK))
     score = float(np.sort(probabilities)[-k:].mean()) if probabilities.size else 0.0
     return SpeechActivity(regions, score)

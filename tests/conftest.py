@@ -1,4 +1,5 @@
 """Fixtures shared by the tests."""
+
 import pytest
 
 from emotion_core import settings

@@ -1,4 +1,5 @@
 """Where the tests find the shared corpus and weights: the environment variables, else ../shared."""
+
 import os
 from pathlib import Path
 
@@ -21,7 +22,9 @@ def _outputs() -> set:
     import json
 
     spec = json.loads((CHECKPOINTS / "ensemble.json").read_text())
-    weighted = {m for m, w in zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"])), strict=False) if w > 0}
+    weighted = {
+        m for m, w in zip(spec["members"], spec.get("weights", [1.0] * len(spec["members"])), strict=False) if w > 0
+    }
     return set(RUNNING) | ({"ensemble"} if len(weighted & set(RUNNING)) >= 2 else set())
 
 

@@ -1,6 +1,7 @@
 """A tiny training feature cache built from synthesized audio, the layout train.cache writes
 (mels.npy, clips.csv, fingerprint.txt), and a tiny random-init Whisper encoder saved to a directory:
 enough for train.fit to run every family's path in seconds, with no corpus and no download."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,18 @@ def build_cache(out: Path) -> list[dict]:
                 seconds = 1.0 + 3.0 * rng.random()
                 audio = voice(110.0 * 1.12**k + 20 * d, seconds, 3.0 + k, rng)
                 lm = log_mel(torch.from_numpy(audio), DEFAULT_FEATURES).T.numpy().astype(np.float16)
-                rows.append({"path": f"{dataset}/{label}_{take}.opus", "dataset": dataset, "speaker": f"{dataset}-{take}",
-                             "label": label, "sentence": "tone", "split": split, "offset": offset, "frames": lm.shape[0]})
+                rows.append(
+                    {
+                        "path": f"{dataset}/{label}_{take}.opus",
+                        "dataset": dataset,
+                        "speaker": f"{dataset}-{take}",
+                        "label": label,
+                        "sentence": "tone",
+                        "split": split,
+                        "offset": offset,
+                        "frames": lm.shape[0],
+                    }
+                )
                 mels.append(lm)
                 offset += lm.shape[0]
     write_mels(out / "mels.npy", out / "clips.csv", rows, mels)
@@ -54,9 +65,18 @@ def build_tiny_whisper(out: Path) -> Path:
     save_pretrained so load_encoder reads it like the real one."""
     from transformers import WhisperConfig, WhisperForAudioClassification
 
-    cfg = WhisperConfig(num_mel_bins=80, d_model=512, encoder_layers=6, encoder_attention_heads=1, encoder_ffn_dim=64,
-                        decoder_layers=1, decoder_attention_heads=1, decoder_ffn_dim=64, max_source_positions=1500,
-                        num_labels=2)
+    cfg = WhisperConfig(
+        num_mel_bins=80,
+        d_model=512,
+        encoder_layers=6,
+        encoder_attention_heads=1,
+        encoder_ffn_dim=64,
+        decoder_layers=1,
+        decoder_attention_heads=1,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     WhisperForAudioClassification(cfg).save_pretrained(out)
     return out

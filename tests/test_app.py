@@ -1,5 +1,6 @@
 """The app as users and scripts reach it: the classify API through gradio_client against the app started
 on loopback, on real clips; readable errors; and no file of a recording left behind."""
+
 import time
 
 import numpy as np
@@ -81,7 +82,9 @@ def test_the_first_stage_alone_and_the_pages_two_stages_through_the_api(server, 
     first = client.predict(handle_file(str(path)), api_name="/classify_first")
     whole = classify(client, path)
     slow = ["whisper"] if "whisper" in whole["models"] else []
-    assert first["pending"] == slow and whole["pending"] == [] and set(first["models"]) | set(slow) == set(whole["models"])
+    assert (
+        first["pending"] == slow and whole["pending"] == [] and set(first["models"]) | set(slow) == set(whole["models"])
+    )
     for name, out in first["models"].items():
         assert out["probabilities"] == whole["models"][name]["probabilities"]
     shown = client.predict(handle_file(str(path)), api_name="/analyse")
@@ -90,7 +93,8 @@ def test_the_first_stage_alone_and_the_pages_two_stages_through_the_api(server, 
     if slow:
         assert more[3]["pending"] == [] and more[3]["duration_s"] == 3.0 and more[3]["lead"] == whole["lead"]
         assert {n: m["probabilities"] for n, m in more[3]["models"].items()} == {
-            n: m["probabilities"] for n, m in whole["models"].items()}
+            n: m["probabilities"] for n, m in whole["models"].items()
+        }
     client.close()  # the page closes: its clip goes once the server sees the heartbeat stream end (the client
     deadline = time.time() + 60  # notices its own close at the next heartbeat, every 15 s)
     while audio_files(server.temp_dir) - before and time.time() < deadline:
@@ -164,23 +168,34 @@ def api_cases(tmp_path):
         "flac 96k": FORMATS["flac"][0](multichannel(speechlike(96000, 1.5), 2), 96000),
     }
     cases.update({k: (v, None) for k, v in good.items()})
-    cases["noise only"] = (encode_sf((0.1 * rng.standard_normal(32000)).astype(np.float32), 16000, "WAV", "PCM_16"), "could not find speech")
+    cases["noise only"] = (
+        encode_sf((0.1 * rng.standard_normal(32000)).astype(np.float32), 16000, "WAV", "PCM_16"),
+        "could not find speech",
+    )
     cases["tone only"] = (encode_sf(tone(16000, seconds=2.0), 16000, "WAV", "PCM_16"), "could not find speech")
-    good.update({
-        "24-bit wav": encode_sf(speech, 48000, "WAV", "PCM_24"),
-        "aiff": FORMATS["aiff"][0](multichannel(speech, 2), 48000),
-        "ogg vorbis 22 kHz": FORMATS["ogg-vorbis"][0](speechlike(22050, 2.0)[:, None], 22050),
-        "ogg opus": FORMATS["ogg-opus"][0](multichannel(speech, 2), 48000),
-        "mp3 44.1 kHz stereo": FORMATS["mp3"][0](multichannel(speechlike(44100, 2.0), 2), 44100),
-    })
+    good.update(
+        {
+            "24-bit wav": encode_sf(speech, 48000, "WAV", "PCM_24"),
+            "aiff": FORMATS["aiff"][0](multichannel(speech, 2), 48000),
+            "ogg vorbis 22 kHz": FORMATS["ogg-vorbis"][0](speechlike(22050, 2.0)[:, None], 22050),
+            "ogg opus": FORMATS["ogg-opus"][0](multichannel(speech, 2), 48000),
+            "mp3 44.1 kHz stereo": FORMATS["mp3"][0](multichannel(speechlike(44100, 2.0), 2), 44100),
+        }
+    )
     wav = encode_sf(speech, 48000, "WAV", "PCM_16")
     cases["silent stereo wav"] = (encode_sf(np.zeros((48000, 2), np.float32), 48000, "WAV", "PCM_16"), "silent")
     cases["silent mp3"] = (FORMATS["mp3"][0](np.zeros((48000, 1), np.float32), 48000), "silent")
     cases["0.3 s wav"] = (encode_sf(speechlike(16000, 0.3), 16000, "WAV", "PCM_16"), "too short")
     cases["0.3 s m4a"] = (FORMATS["m4a-aac"][0](speechlike(48000, 0.3)[:, None], 48000), "too short")
-    cases["inf float wav"] = (encode_sf(np.concatenate([speechlike(16000, 1.0), [np.inf]]).astype(np.float32), 16000, "WAV", "FLOAT"), "NaN")
+    cases["inf float wav"] = (
+        encode_sf(np.concatenate([speechlike(16000, 1.0), [np.inf]]).astype(np.float32), 16000, "WAV", "FLOAT"),
+        "NaN",
+    )
     cases["truncated mp3"] = (good["mp3"][:100], "could not be read|too short|empty")
-    cases["flac header + garbage"] = (FORMATS["flac"][0](speech[:, None], 48000)[:200] + rng.bytes(3000), "could not be read|too short|empty")
+    cases["flac header + garbage"] = (
+        FORMATS["flac"][0](speech[:, None], 48000)[:200] + rng.bytes(3000),
+        "could not be read|too short|empty",
+    )
     cases["wav cut in half"] = (wav[: len(wav) // 2], None)  # a recording cut short still has 1 s of audio
     cases["NaN float wav"] = (encode_sf(np.full(16000, np.nan, np.float32), 16000, "WAV", "FLOAT"), "NaN")
     cases["15 minutes"] = (encode_sf(np.tile(speechlike(8000, 1.0), 900), 8000, "WAV", "PCM_16"), "limit is")

@@ -1,5 +1,6 @@
 """The app in a real browser (Debian's Chromium driven by Playwright): upload, microphone, a long clip and a bad
 file, as a visitor meets them. Screenshots go to artifacts/browser/; the README's screenshot is upload.png."""
+
 import shutil
 from pathlib import Path
 
@@ -16,8 +17,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "artifacts" / "browser"
 RESULT_TIMEOUT_MS = 90_000
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"), needs_corpus,
-              pytest.mark.slow]
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    needs_corpus,
+    pytest.mark.slow,
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +56,19 @@ def browser(clips):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}",
+            ],
+        )
         yield b
         b.close()
 
@@ -112,7 +125,8 @@ def test_the_first_answer_comes_first_and_whisper_completes_it(browser, app_url,
     """Issue 25: the quick families' answer is on the page before Whisper's, which then completes it, same clip."""
     page = open_page(browser, app_url)
     page.evaluate("""() => { window.summaries = []; const el = document.querySelector('#summary');
-        new MutationObserver(() => { const t = el.innerText; if (t && window.summaries.at(-1) !== t) window.summaries.push(t); })
+        new MutationObserver(() => { const t = el.innerText;
+                                     if (t && window.summaries.at(-1) !== t) window.summaries.push(t); })
             .observe(el, {childList: true, subtree: true, characterData: true}); }""")
     upload(page, clips / "upload.wav")
     wait_for_result(page)
@@ -144,7 +158,9 @@ def test_long_clip_shows_the_timeline(browser, app_url, clips):
     page = open_page(browser, app_url)
     upload(page, clips / "long.wav")
     wait_for_result(page)
-    page.wait_for_function("document.querySelectorAll('#timeline .js-plotly-plot').length == 1", timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelectorAll('#timeline .js-plotly-plot').length == 1", timeout=RESULT_TIMEOUT_MS
+    )
     timeline = page.locator("#timeline .js-plotly-plot").inner_text()
     assert "3 s windows over the speech" in timeline and "not sure below" in timeline
     page.screenshot(path=str(ARTIFACTS / "timeline.png"), full_page=True)

@@ -1,6 +1,7 @@
 """The page's clip over a session, in Debian's Chromium (issue 18 items 1 and 7): Analyse after a result keeps
 the result and the recording (replay, download, Explain), and a file over the size cap gets a message that
 stays on the page."""
+
 import shutil
 import time
 from pathlib import Path
@@ -16,8 +17,10 @@ from .test_load_audio import speechlike
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 RESULT_TIMEOUT_MS = 120_000
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +35,17 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(server.url)
         page.get_by_role("button", name="Analyse").wait_for()

@@ -1,6 +1,7 @@
 """Who the models fail by speaker sex (issue 27): every test clip's answers are committed (reports/test_clips.json,
 train.clip_answers), so train.by_sex breaks the results down from committed files alone, and reports/by_sex.json is
 what it writes."""
+
 import json
 import os
 
@@ -57,9 +58,12 @@ def test_reports_by_sex_is_what_train_by_sex_computes_from_the_committed_files(t
 
 
 def test_by_sex_counts_each_clip_under_its_speakers_sex():
-    answers = {"split": "test", "condition": "clean", "clips": [["a", "W", "RAVDESS", "sad"], ["b", "M", "RAVDESS", "sad"],
-                                                                ["c", "M", "RAVDESS", "angry"]],
-               "probabilities": {"lstm": [np.eye(len(LABELS))[LABELS.index("sad")].tolist()] * 3}}
+    answers = {
+        "split": "test",
+        "condition": "clean",
+        "clips": [["a", "W", "RAVDESS", "sad"], ["b", "M", "RAVDESS", "sad"], ["c", "M", "RAVDESS", "angry"]],
+        "probabilities": {"lstm": [np.eye(len(LABELS))[LABELS.index("sad")].tolist()] * 3},
+    }
     per_sex = by_sex(answers, {"W": "female", "M": "male"})["models"]["lstm"]["per_sex"]
     assert per_sex["female"]["overall"]["accuracy"] == 1.0 and per_sex["male"]["overall"]["accuracy"] == 0.5
     assert per_sex["male"]["per_dataset"]["RAVDESS"]["uar"] == 0.5
@@ -77,8 +81,23 @@ def test_clip_answers_runs_the_models_as_the_app_does(tmp_path):
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(p, dst)
     out = tmp_path / "clips.json"
-    assert clip_answers.main(["--data", str(tmp_path / "data"), "--out", str(out), "--checkpoints", str(CHECKPOINTS),
-                              "--whisper", str(WHISPER_DIR), "--device", "cpu"]) == 0
+    assert (
+        clip_answers.main(
+            [
+                "--data",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--checkpoints",
+                str(CHECKPOINTS),
+                "--whisper",
+                str(WHISPER_DIR),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     assert sorted(c[0] for c in doc["clips"]) == sorted(p.name for p in picks)
     committed = committed_answers()

@@ -1,5 +1,6 @@
 """train.calibration: the temperature and bias undo a family's over-answering of one emotion, are judged on
 speakers the fit has not seen, and leave a calibrated family's clip probabilities a distribution."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,9 @@ def test_the_bias_removes_an_over_answered_emotion():
 def test_adoption_is_judged_out_of_fold():
     z, owners, y, rows = biased_family()
     folds = speaker_folds(rows)
-    assert set(folds) == {0, 1} and all(len({folds[i] for i, r in enumerate(rows) if r["speaker"] == s}) == 1
-                                        for s in {r["speaker"] for r in rows})
+    assert set(folds) == {0, 1} and all(
+        len({folds[i] for i, r in enumerate(rows) if r["speaker"] == s}) == 1 for s in {r["speaker"] for r in rows}
+    )
     cal = calibrate_family({"clean": z}, {"clean": owners}, rows)
     v = cal["val"]
     assert cal["adopted"] and v["out_of_fold"]["largest_share"] < v["uncalibrated"]["largest_share"]

@@ -1,6 +1,7 @@
 """When the models say "not sure" (issue 27): the reliability of each family's probabilities on the validation
 speakers, clean and in the classroom (train.reliability -> reports/reliability.json), the threshold chosen there,
 the rule, the diagram of How it works and the game's reveal."""
+
 import json
 from types import SimpleNamespace
 
@@ -33,8 +34,17 @@ def test_bins_count_each_answer_once_with_its_mean_probability_and_share_right()
 
 
 def test_the_threshold_is_where_answers_stop_being_wrong_more_often_than_right():
-    bins = [{"lo": lo, "n": n, "accuracy": acc} for lo, n, acc in
-            ((0.2, 100, 0.3), (0.3, 100, 0.45), (0.4, 100, 0.55), (0.5, 10, 0.2), (0.6, 100, 0.7), (0.7, 100, 0.9))]
+    bins = [
+        {"lo": lo, "n": n, "accuracy": acc}
+        for lo, n, acc in (
+            (0.2, 100, 0.3),
+            (0.3, 100, 0.45),
+            (0.4, 100, 0.55),
+            (0.5, 10, 0.2),
+            (0.6, 100, 0.7),
+            (0.7, 100, 0.9),
+        )
+    ]
     assert not_sure_threshold(bins, min_clips=30) == 0.4  # the 10-answer bin at 0.5 says too little
     assert not_sure_threshold(bins, min_clips=5) == 0.6
     assert not_sure_threshold([{"lo": 0.9, "n": 100, "accuracy": 0.4}]) == 1.0  # never right more often: never sure
@@ -52,7 +62,12 @@ def test_reliability_pools_families_and_conditions():
 
 
 def test_the_rule_not_sure_below_the_threshold_or_when_the_families_disagree():
-    agree = {"cnn1d": probs("sad", 0.6), "lstm": probs("sad", 0.7), "cnn2d": probs("angry", 0.5), "whisper": probs("sad", 0.3)}
+    agree = {
+        "cnn1d": probs("sad", 0.6),
+        "lstm": probs("sad", 0.7),
+        "cnn2d": probs("angry", 0.5),
+        "whisper": probs("sad", 0.3),
+    }
     assert certainty.not_sure(agree, 0.4) == {"cnn1d": False, "lstm": False, "cnn2d": False, "whisper": True}
     assert not certainty.families_disagree(agree)  # 3 of 4 say sad
     assert certainty.verdict_unsure(agree, "lstm", 0.4) is None
@@ -81,8 +96,9 @@ def test_the_committed_reliability_is_of_the_validation_speakers_and_the_shipped
         for condition in COMMITTED["conditions"]:
             assert sum(b["n"] for b in f["conditions"][condition]) == COMMITTED["clips"], (family, condition)
     calibration = json.loads((CHECKPOINTS / "calibration.json").read_text())
-    assert {f: x["calibrated"] for f, x in COMMITTED["families"].items()} == \
-        {f: bool(calibration.get(f, {}).get("adopted")) for f in COMMITTED["families"]}
+    assert {f: x["calibrated"] for f, x in COMMITTED["families"].items()} == {
+        f: bool(calibration.get(f, {}).get("adopted")) for f in COMMITTED["families"]
+    }
 
 
 def test_the_diagram_has_a_panel_per_condition_and_a_line_per_family():
@@ -92,7 +108,9 @@ def test_the_diagram_has_a_panel_per_condition_and_a_line_per_family():
     assert len(lines) == len(families) * len(COMMITTED["conditions"])
     first = lines[0]
     bins = [b for b in COMMITTED["families"][families[0]]["conditions"]["clean"] if b["n"] >= 5]
-    assert list(first.x) == pytest.approx([b["confidence"] for b in bins]) and list(first.y) == pytest.approx([b["accuracy"] for b in bins])
+    assert list(first.x) == pytest.approx([b["confidence"] for b in bins]) and list(first.y) == pytest.approx(
+        [b["accuracy"] for b in bins]
+    )
     assert [s.x0 for s in fig.layout.shapes] == [COMMITTED["threshold"]] * len(COMMITTED["conditions"])
     assert certainty.reliability_figure({}) is None
 
@@ -105,8 +123,9 @@ def test_try_it_and_the_api_use_the_same_rule():
     from webapp import plots, service
 
     threshold = COMMITTED["threshold"]
-    clip = ClipWindows(torch.zeros(80, 300), np.zeros(48000, np.float32), torch.zeros(2, 80, 301), [(0.0, 3.0), (1.0, 3.0)],
-                       (0.0, 3.0))
+    clip = ClipWindows(
+        torch.zeros(80, 300), np.zeros(48000, np.float32), torch.zeros(2, 80, 301), [(0.0, 3.0), (1.0, 3.0)], (0.0, 3.0)
+    )
 
     def prediction(answers):
         pred = Prediction(3.0, "cpu", LABELS, clip, lead="whisper")
@@ -117,8 +136,11 @@ def test_try_it_and_the_api_use_the_same_rule():
 
     hesitant = prediction({"lstm": ("sad", 0.9), "cnn2d": ("sad", 0.8), "whisper": ("sad", threshold - 0.05)})
     answer = service.answer_json(hesitant)
-    assert answer["not_sure"] == certainty.verdict_unsure({n: o.probabilities for n, o in hesitant.models.items()},
-                                                          "whisper", threshold) == "the Whisper encoder is not sure"
+    assert (
+        answer["not_sure"]
+        == certainty.verdict_unsure({n: o.probabilities for n, o in hesitant.models.items()}, "whisper", threshold)
+        == "the Whisper encoder is not sure"
+    )
     assert [answer["models"][n]["not_sure"] for n in ("lstm", "cnn2d", "whisper")] == [False, False, True]
     summary = service.summary_markdown(hesitant)
     assert summary.splitlines()[0].endswith(", not sure") and "Not sure" in summary and f"{threshold:.0%}" in summary
@@ -126,6 +148,7 @@ def test_try_it_and_the_api_use_the_same_rule():
     assert service.answer_json(sure)["not_sure"] is None and "not sure" not in service.summary_markdown(sure).lower()
     split = prediction({"lstm": ("sad", 0.9), "cnn2d": ("angry", 0.8), "whisper": ("happy", 0.9)})
     assert service.answer_json(split)["not_sure"] == "the models disagree"
-    timeline = plots.timeline_figure(clip.times_s, hesitant.models["whisper"].window_probabilities, 3.0, "whisper",
-                                     not_sure=threshold)
+    timeline = plots.timeline_figure(
+        clip.times_s, hesitant.models["whisper"].window_probabilities, 3.0, "whisper", not_sure=threshold
+    )
     assert [s.y0 for s in timeline.layout.shapes] == [threshold]  # the line a window's answer must clear

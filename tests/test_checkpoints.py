@@ -1,6 +1,7 @@
 """Checkpoints carry a format version and an architecture name, and load strictly: an unknown architecture,
 an unknown or missing config key, a weight that does not fit or a newer format is an error; the shipped
 version-1 files go through the explicit migration."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,13 +53,16 @@ def test_a_saved_checkpoint_round_trips(tmp_path):
         assert torch.equal(a.float(), b.float()), k
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda ck: {**ck, "config": {**ck["config"], "width": 3}}, "unknown keys"),
-    (lambda ck: {**ck, "config": {k: v for k, v in ck["config"].items() if k != "channels"}}, "lacks keys"),
-    (lambda ck: {**ck, "architecture": "resnet-imagenet"}, "unknown architecture"),
-    (lambda ck: {**ck, "format_version": FORMAT_VERSION + 1}, "newer"),
-    (lambda ck: {**ck, "state_dict": {**ck["state_dict"], "extra.weight": torch.zeros(1)}}, "extra.weight"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda ck: {**ck, "config": {**ck["config"], "width": 3}}, "unknown keys"),
+        (lambda ck: {**ck, "config": {k: v for k, v in ck["config"].items() if k != "channels"}}, "lacks keys"),
+        (lambda ck: {**ck, "architecture": "resnet-imagenet"}, "unknown architecture"),
+        (lambda ck: {**ck, "format_version": FORMAT_VERSION + 1}, "newer"),
+        (lambda ck: {**ck, "state_dict": {**ck["state_dict"], "extra.weight": torch.zeros(1)}}, "extra.weight"),
+    ],
+)
 def test_a_checkpoint_that_does_not_fit_is_refused(tmp_path, edit, message):
     _, path = _saved(tmp_path, edit)
     with pytest.raises((ValueError, RuntimeError), match=message):
@@ -67,6 +71,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused(tmp_path, edit, message):
 
 def test_version_one_is_migrated_explicitly(tmp_path):
     """A version-1 file: no format_version or architecture, the architecture implied by the family."""
+
     def as_v1(ck):
         ck = {k: v for k, v in ck.items() if k not in ("format_version", "architecture")}
         return {**ck, "record": {"encoder_source": "/home/someone/weights/whisper-base"}}
@@ -80,9 +85,14 @@ def test_version_one_is_migrated_explicitly(tmp_path):
 def test_a_version_one_efficientnet_lite0_file_is_an_unknown_architecture(tmp_path):
     """The ImageNet EfficientNet-Lite0 cnn2d (a version-1 file with backbone "efficientnet-lite0") was removed
     (issue 26; git history keeps it): its checkpoint is refused, not built as something else."""
+
     def as_lite0_v1(ck):
         ck = {k: v for k, v in ck.items() if k not in ("format_version", "architecture")}
-        return {**ck, "family": "cnn2d", "config": {"backbone": "efficientnet-lite0", "frozen": False, "dropout": 0.3, "n_mels": 80}}
+        return {
+            **ck,
+            "family": "cnn2d",
+            "config": {"backbone": "efficientnet-lite0", "frozen": False, "dropout": 0.3, "n_mels": 80},
+        }
 
     _, path = _saved(tmp_path, as_lite0_v1)
     with pytest.raises(ValueError, match="unknown architecture 'cnn2d-efficientnet-lite0'"):

@@ -1,5 +1,6 @@
 """Where emotions sit: the seven emotions at their places on Russell's circumplex, and each model's answer as one
 point, the probability-weighted mean of those places."""
+
 import numpy as np
 import pytest
 

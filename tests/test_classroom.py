@@ -1,6 +1,7 @@
 """train.classroom: the simulated classroom is deterministic, changes the audio in the stated ways, takes its
 babble from the given split only; train.evaluate --condition both reports clean and classroom side by side;
 a validation copy is exactly the evaluation's classroom condition."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,9 @@ def bank():
 
 @pytest.fixture(scope="module")
 def pool():
-    return BabblePool("val", ["A", "B", "C"], [speechlike(SAMPLE_RATE, 2.0, f0=f, seed=i) for i, f in enumerate((110, 200, 260))])
+    return BabblePool(
+        "val", ["A", "B", "C"], [speechlike(SAMPLE_RATE, 2.0, f0=f, seed=i) for i, f in enumerate((110, 200, 260))]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +187,12 @@ def test_a_validation_copy_is_the_evaluated_classroom_clip(corpus):
     # training copies: every training row, each copy its own simulation (and speed)
     t0, m0 = copies.load_copy(cache, "train", 0)
     t1, m1 = copies.load_copy(cache, "train", 1)
-    assert [r["row"] for r in t0] == [r["row"] for r in t1] == [i for i, r in enumerate(all_rows) if r["split"] == "train"]
-    assert m0.shape[1] == 80 and not np.array_equal(np.asarray(m0[: t0[0]["frames"]]), np.asarray(m1[: t1[0]["frames"]]))
+    assert (
+        [r["row"] for r in t0] == [r["row"] for r in t1] == [i for i, r in enumerate(all_rows) if r["split"] == "train"]
+    )
+    assert m0.shape[1] == 80 and not np.array_equal(
+        np.asarray(m0[: t0[0]["frames"]]), np.asarray(m1[: t1[0]["frames"]])
+    )
 
 
 @pytest.mark.slow
@@ -195,8 +202,26 @@ def test_evaluate_every_condition_side_by_side(corpus, tmp_path):
     root, cache = corpus
     out = tmp_path / "eval.json"
     whisper = ["--whisper", str(WHISPER_DIR)] if WHISPER_DIR.is_dir() else []
-    assert main(["--data", str(root), "--split", "val", "--out", str(out), "--condition", "all",
-                 "--cache", str(cache), "--checkpoints", str(CHECKPOINTS), *whisper]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(root),
+                "--split",
+                "val",
+                "--out",
+                str(out),
+                "--condition",
+                "all",
+                "--cache",
+                str(cache),
+                "--checkpoints",
+                str(CHECKPOINTS),
+                *whisper,
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["condition"] == "all"
     assert list(result["conditions"]) == ["clean", "classroom", "young", "young+classroom"]
@@ -216,15 +241,35 @@ def test_evaluate_every_condition_side_by_side(corpus, tmp_path):
     assert "## Condition: classroom" in md and "## Condition: young+classroom" in md and "largest share" in md
     assert out.with_suffix(".png").stat().st_size > 1000
     # the classroom answers differ from the clean ones somewhere (the simulation reached the models)
-    assert any(result["conditions"]["clean"]["models"][k]["confusion"] != result["conditions"]["classroom"]["models"][k]["confusion"]
-               for k in result["models"])
+    assert any(
+        result["conditions"]["clean"]["models"][k]["confusion"]
+        != result["conditions"]["classroom"]["models"][k]["confusion"]
+        for k in result["models"]
+    )
 
 
 def test_evaluate_refuses_classroom_without_a_bank(corpus, tmp_path, capsys):
     from train.evaluate import main
 
     root, _ = corpus
-    assert main(["--data", str(root), "--split", "val", "--out", str(tmp_path / "x.json"), "--condition", "classroom",
-                 "--cache", str(tmp_path / "empty"), "--checkpoints", str(CHECKPOINTS)]) == 2
+    assert (
+        main(
+            [
+                "--data",
+                str(root),
+                "--split",
+                "val",
+                "--out",
+                str(tmp_path / "x.json"),
+                "--condition",
+                "classroom",
+                "--cache",
+                str(tmp_path / "empty"),
+                "--checkpoints",
+                str(CHECKPOINTS),
+            ]
+        )
+        == 2
+    )
     assert "python -m train.rooms --build-bank" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x.json")

@@ -1,4 +1,5 @@
 """The corpus scanner against the shared manifest, and the committed speaker-independent split."""
+
 import csv
 from collections import Counter
 from pathlib import Path
@@ -45,7 +46,12 @@ def test_official_names_and_known_quirks_parse():
     for rel, want in cases.items():
         c = parse_clip(Path("/x") / rel)
         assert c is not None and (c.dataset, c.speaker, c.label) == want, rel
-    for rel in ("Actor_01/03-02-05-01-02-01-01.wav", "notes/readme.wav", "x/a01.wav", "Actor_01/02-01-05-01-02-01-01.wav"):
+    for rel in (
+        "Actor_01/03-02-05-01-02-01-01.wav",
+        "notes/readme.wav",
+        "x/a01.wav",
+        "Actor_01/02-01-05-01-02-01-01.wav",
+    ):
         assert parse_clip(Path("/x") / rel) is None, rel  # song, unknown, SAVEE name outside a speaker folder, video
 
 
@@ -99,8 +105,11 @@ def test_corpus_package_is_the_one_home_of_the_split_and_the_bad_clips(tmp_path)
     assert "1076_MTI_SAD_XX" in KNOWN_BAD_CLIPS
     assert is_known_bad("CREMA-D/AudioWAV/1076_MTI_SAD_XX.opus") and is_known_bad("x/1076_MTI_SAD_XX.wav")
     assert not is_known_bad("CREMA-D/AudioWAV/1076_MTI_SAD_HI.opus")
-    code = ("import sys; sys.modules['train'] = None; import webapp.examples as e; "
-            "print(e.example_clips(sys.argv[1]))")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent)
+    code = "import sys; sys.modules['train'] = None; import webapp.examples as e; print(e.example_clips(sys.argv[1]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert out.returncode == 0, out.stderr

@@ -1,5 +1,6 @@
 """The README and docs: every results table is what reports/test.json gives (train.results_doc), every page the
 README links to exists, and the README stays short."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The ensemble rule on synthetic validation probabilities: a mix that wins by less than the speaker-bootstrap
 noise is not chosen; a mix that wins clearly is."""
+
 import numpy as np
 import pytest
 

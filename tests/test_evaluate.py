@@ -1,4 +1,5 @@
 """train.evaluate: the metric arithmetic on a hand-checked example, and the JSON it writes."""
+
 import json
 import os
 
@@ -41,7 +42,9 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
 
     # a small directory in the datasets' own layout: links to a few clips of each dataset
     picks = sorted(DATA_DIR.glob("RAVDESS/Actor_03/03-01-0[1-8]-01-01-01-03.opus"))
-    picks += sorted(DATA_DIR.glob("CREMA-D/AudioWAV/1015_IEO_*"))[:4] + sorted(DATA_DIR.glob("SAVEE/*/su0[1-2].opus"))[:2]
+    picks += (
+        sorted(DATA_DIR.glob("CREMA-D/AudioWAV/1015_IEO_*"))[:4] + sorted(DATA_DIR.glob("SAVEE/*/su0[1-2].opus"))[:2]
+    )
     for p in picks:
         dst = tmp_path / "data" / p.relative_to(DATA_DIR)
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -50,8 +53,21 @@ def test_evaluate_cli_writes_the_promised_json(tmp_path):
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 16000)
     sf.write(tmp_path / "data" / "RAVDESS" / "Actor_03" / "03-01-05-02-02-02-03.wav", tone.astype(np.float32), 16000)
     out = tmp_path / "out" / "eval.json"
-    assert main(["--data", str(tmp_path / "data"), "--out", str(out), "--checkpoints", str(CHECKPOINTS),
-                 "--whisper", str(WHISPER_DIR)]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--checkpoints",
+                str(CHECKPOINTS),
+                "--whisper",
+                str(WHISPER_DIR),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["labels"] == ["angry", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
     # the app's outputs, and no more: an ensemble that gives all its weight to one family is that family
@@ -85,7 +101,10 @@ def test_reports_of_other_families_and_conditions_merge_into_one():
     b = report_conditions({"clean": {"cnn1d": [0, 0, 0, 0, 0, 0]}, "classroom": {"cnn1d": [5, 5, 5, 5, 5, 5]}}, clips)
     m = merge_reports(a, b)
     assert list(m["conditions"]) == ["clean", "classroom", "young"] and m["condition"] == "clean,classroom,young"
-    assert list(m["conditions"]["clean"]["models"]) == ["cnn1d", "whisper"] and m["models"] == m["conditions"]["clean"]["models"]
+    assert (
+        list(m["conditions"]["clean"]["models"]) == ["cnn1d", "whisper"]
+        and m["models"] == m["conditions"]["clean"]["models"]
+    )
     assert m["conditions"]["young"]["models"]["whisper"] == a["conditions"]["young"]["models"]["whisper"]
     assert m["answer_shares"]["classroom"]["cnn1d"]["sad"] == 1.0
     with pytest.raises(ValueError, match="different clips"):
@@ -100,9 +119,17 @@ def test_the_report_gives_each_models_results_by_speaker_sex():
     from train.report import by_sex_lines, report, shared_datasets
 
     sexes = {"R_f": "female", "C_f": "female", "R_m": "male", "C_m": "male", "S_m": "male"}
-    clips = [SimpleNamespace(label=lab, dataset=ds, speaker=spk) for spk, ds in
-             (("R_f", "RAVDESS"), ("C_f", "CREMA-D"), ("R_m", "RAVDESS"), ("C_m", "CREMA-D"), ("S_m", "SAVEE"))
-             for lab in ("angry", "sad")]
+    clips = [
+        SimpleNamespace(label=lab, dataset=ds, speaker=spk)
+        for spk, ds in (
+            ("R_f", "RAVDESS"),
+            ("C_f", "CREMA-D"),
+            ("R_m", "RAVDESS"),
+            ("C_m", "CREMA-D"),
+            ("S_m", "SAVEE"),
+        )
+        for lab in ("angry", "sad")
+    ]
     #            R_f    C_f    R_m    C_m    S_m   (angry = 0, sad = 5)
     predicted = [0, 5, 0, 0, 5, 5, 5, 0, 0, 5]
     m = report({"cnn1d": predicted}, clips, sexes)["models"]["cnn1d"]

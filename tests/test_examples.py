@@ -1,6 +1,7 @@
 """The example clips shipped in examples/: what they are (test speakers, CREMA-D and RAVDESS only, short,
 official names, attributed), what examples.json stores about them, how the app lists them, and how the
 curation picks them."""
+
 import json
 import re
 from pathlib import Path
@@ -43,7 +44,12 @@ def test_shipped_clips_are_test_speakers_of_crema_d_and_ravdess_two_or_more_per_
         path = EXAMPLES_DIR / r["file"]
         assert OFFICIAL_NAME.match(r["file"]), r["file"]
         clip = parse_clip(path)  # what the official name says agrees with what examples.json says
-        assert (clip.dataset, clip.speaker, clip.label, clip.sentence) == (r["dataset"], r["speaker"], r["label"], r["sentence"])
+        assert (clip.dataset, clip.speaker, clip.label, clip.sentence) == (
+            r["dataset"],
+            r["speaker"],
+            r["label"],
+            r["sentence"],
+        )
         assert r["dataset"] in ("CREMA-D", "RAVDESS") and split[r["speaker"]] == "test", r
         info = sf.info(str(path))
         assert info.samplerate == 16000 and info.channels == 1 and 2.0 <= info.duration <= 4.0, (r["file"], info)
@@ -61,7 +67,14 @@ def test_nothing_else_of_a_dataset_is_in_the_folder():
 
 def test_attribution_names_dataset_authors_licence_and_every_file():
     text = (EXAMPLES_DIR / "ATTRIBUTION.md").read_text()
-    for words in ("Livingstone", "Russo", "CC BY-NC-SA 4.0", "Cao et al.", "Open Database License", "Database Contents License"):
+    for words in (
+        "Livingstone",
+        "Russo",
+        "CC BY-NC-SA 4.0",
+        "Cao et al.",
+        "Open Database License",
+        "Database Contents License",
+    ):
         assert words in text, words
     ravdess, crema = text.split("## RAVDESS")[1], text.split("## CREMA-D")[1].split("## RAVDESS")[0]
     for r in CLIPS:
@@ -72,7 +85,11 @@ def test_some_clips_every_model_recognises_and_some_fool_every_model():
     verdicts = [models_verdict(r["label"], r["models"]) for r in CLIPS]
     assert "all 4 models right" in verdicts and "fools all 4 models" in verdicts, verdicts
     for r in CLIPS:
-        assert {"cnn1d", "lstm", "cnn2d", "whisper"} <= set(r["models"]) <= {"cnn1d", "lstm", "cnn2d", "whisper", "ensemble"}
+        assert (
+            {"cnn1d", "lstm", "cnn2d", "whisper"}
+            <= set(r["models"])
+            <= {"cnn1d", "lstm", "cnn2d", "whisper", "ensemble"}
+        )
         assert all(a["label"] in LABELS and 0 < a["confidence"] <= 1 for a in r["models"].values())
 
 
@@ -80,8 +97,9 @@ def test_stored_answers_come_from_the_shipped_checkpoints():
     """Fails after retraining until `python -m webapp.curate_examples --refresh` has rerun the models."""
     from types import SimpleNamespace
 
-    assert INDEX["checkpoints"] == checkpoint_hashes(SimpleNamespace(dir=CHECKPOINTS)), \
+    assert INDEX["checkpoints"] == checkpoint_hashes(SimpleNamespace(dir=CHECKPOINTS)), (
         "the checkpoints changed: run python -m webapp.curate_examples --refresh"
+    )
 
 
 def test_example_clips_without_a_data_directory_are_the_shipped_ones():
@@ -147,8 +165,11 @@ def test_assign_pools_lists_one_clip_per_emotion_of_each_kind_in_turn():
     pool = []
     for label in LABELS:
         other = "sad" if label != "sad" else "happy"
-        pool += [scored(label, "CREMA-D", f"c-{label}-a", [label] * 5), scored(label, "RAVDESS", f"r-{label}-b", [label, other] * 2),
-                 scored(label, "RAVDESS", f"r-{label}-c", [other] * 5)]
+        pool += [
+            scored(label, "CREMA-D", f"c-{label}-a", [label] * 5),
+            scored(label, "RAVDESS", f"r-{label}-b", [label, other] * 2),
+            scored(label, "RAVDESS", f"r-{label}-c", [other] * 5),
+        ]
     pooled = assign_pools(pool)
     assert [r["file"] for r in pooled] == [r["file"] for r in pool] and "pool" not in pool[0]
     listed = [r for r in pooled if r["pool"] == TRY_POOL]
@@ -166,7 +187,7 @@ def test_a_data_directory_adds_corpus_test_speaker_clips():
     names = [Path(e.path).name for e in examples]
     assert len(names) == len(set(names))
     split = read_splits()
-    for e in examples[len(shipped):]:
+    for e in examples[len(shipped) :]:
         assert len(e.caption) <= MAX_CAPTION and e.caption.startswith(e.label)
         assert split[e.speaker] == "test" and Path(e.path).is_relative_to(DATA_DIR) and e.label in LABELS
 
@@ -175,15 +196,24 @@ def test_a_data_directory_adds_corpus_test_speaker_clips():
 def test_shipped_clips_are_the_corpus_files_and_votes_are_the_release_votes():
     votes = human_votes(MANIFEST.parent / "crema_d_human_votes.csv")
     for r in CLIPS:
-        original = DATA_DIR / ("CREMA-D/AudioWAV" if r["dataset"] == "CREMA-D" else f"RAVDESS/Actor_{r['speaker'][-2:]}") / r["file"]
+        original = (
+            DATA_DIR
+            / ("CREMA-D/AudioWAV" if r["dataset"] == "CREMA-D" else f"RAVDESS/Actor_{r['speaker'][-2:]}")
+            / r["file"]
+        )
         assert sha256(original) == r["sha256"], r["file"]
         assert [tuple(v) for v in r["listeners"]] == votes.get(Path(r["file"]).stem, []), r["file"]
 
 
 def scored(label, dataset, speaker, answers):
     names = ("cnn1d", "lstm", "cnn2d", "whisper", "ensemble")
-    return {"label": label, "dataset": dataset, "speaker": speaker, "file": f"{speaker}-{len(answers)}",
-            "models": {n: {"label": a, "confidence": 0.5} for n, a in zip(names, answers, strict=False)}}
+    return {
+        "label": label,
+        "dataset": dataset,
+        "speaker": speaker,
+        "file": f"{speaker}-{len(answers)}",
+        "models": {n: {"label": a, "confidence": 0.5} for n, a in zip(names, answers, strict=False)},
+    }
 
 
 def test_pick_takes_one_of_each_kind_per_emotion_and_alternates_datasets():
@@ -191,9 +221,11 @@ def test_pick_takes_one_of_each_kind_per_emotion_and_alternates_datasets():
     for label in LABELS:
         other = "sad" if label != "sad" else "happy"
         for ds in ("CREMA-D", "RAVDESS"):
-            pool += [scored(label, ds, f"{ds}-{label}-a", [label] * 5),
-                     scored(label, ds, f"{ds}-{label}-b", [label, other, label, label, label]),
-                     scored(label, ds, f"{ds}-{label}-c", [other] * 5)]
+            pool += [
+                scored(label, ds, f"{ds}-{label}-a", [label] * 5),
+                scored(label, ds, f"{ds}-{label}-b", [label, other, label, label, label]),
+                scored(label, ds, f"{ds}-{label}-c", [other] * 5),
+            ]
     chosen = pick(pool)
     assert len(chosen) == 3 * len(LABELS)
     for label in LABELS:
@@ -203,9 +235,12 @@ def test_pick_takes_one_of_each_kind_per_emotion_and_alternates_datasets():
 
 
 def test_pick_falls_back_to_the_closest_clip_when_no_clip_fools_every_model():
-    pool = [scored("angry", "RAVDESS", "s1", ["angry"] * 5), scored("angry", "RAVDESS", "s2", ["angry"] * 4 + ["sad"]),
-            scored("angry", "RAVDESS", "s3", ["sad", "sad", "angry", "angry", "sad"]),
-            scored("angry", "RAVDESS", "s4", ["sad", "angry", "angry", "angry", "sad"])]
+    pool = [
+        scored("angry", "RAVDESS", "s1", ["angry"] * 5),
+        scored("angry", "RAVDESS", "s2", ["angry"] * 4 + ["sad"]),
+        scored("angry", "RAVDESS", "s3", ["sad", "sad", "angry", "angry", "sad"]),
+        scored("angry", "RAVDESS", "s4", ["sad", "angry", "angry", "angry", "sad"]),
+    ]
     chosen = pick(pool)
     assert [r["speaker"] for r in chosen] == ["s1", "s2", "s3"]
 
@@ -230,6 +265,8 @@ def test_refresh_reruns_the_models_without_repicking(tmp_path):
     assert [r["file"] for r in again["clips"]] == [r["file"] for r in CLIPS]
     for new, old in zip(again["clips"], CLIPS, strict=False):
         assert list(new["models"]) == recognizer.names  # the app's outputs (an ensemble of one is none)
-        assert {n: a["label"] for n, a in new["models"].items()} == {n: old["models"][n]["label"] for n in new["models"]}
+        assert {n: a["label"] for n, a in new["models"].items()} == {
+            n: old["models"][n]["label"] for n in new["models"]
+        }
         assert {k: v for k, v in new.items() if k != "models"} == {k: v for k, v in old.items() if k != "models"}
     assert (tmp_path / "ATTRIBUTION.md").read_text() == (EXAMPLES_DIR / "ATTRIBUTION.md").read_text()

@@ -2,6 +2,7 @@
 a data directory shows the shipped examples; every example is analysed on click, twice, after Gradio's cache
 sweep, in a real browser and through the API, by several clients at once; and the server hands out the
 example clips and no other file of the disk (issue 14 items 1 and 7, issue 17 item 1)."""
+
 import json
 import shutil
 import time
@@ -107,8 +108,11 @@ def test_each_example_analysed_twice_through_the_api_after_a_sweep_by_clients_at
         list(pool.map(lambda i: load_then_analyse(url, i, examples[i], ("analyse", "analyse")), range(len(examples))))
         wait_past_a_sweep()  # ...the click's own analysis and the button again, after a sweep
         assert not [p for p in corpus_server.temp_dir.rglob("*.opus")], "example audio was copied into the cache"
-        list(pool.map(lambda i: load_then_analyse(url, i, examples[i], ("analyse_example", "analyse")),
-                      range(len(examples))))
+        list(
+            pool.map(
+                lambda i: load_then_analyse(url, i, examples[i], ("analyse_example", "analyse")), range(len(examples))
+            )
+        )
 
 
 def file_status(url: str, path) -> int:
@@ -150,9 +154,17 @@ def browser():
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -177,10 +189,13 @@ def test_a_fresh_start_shows_the_examples_and_each_click_analyses_it_twice_after
         before = page.evaluate(SUMMARY_JS)
         buttons.nth(i).click()  # and nothing else: no Analyse button
         # a new, complete answer of this clip's length ("changed" alone could be the last clip's answer drawn again)
-        page.wait_for_function(f"""() => {{ const t = ({SUMMARY_JS})();
+        page.wait_for_function(
+            f"""() => {{ const t = ({SUMMARY_JS})();
             const m = t.match(/([0-9.]+) s of audio/);
             return t !== {json.dumps(before)} && t.includes('Answered in') && m !== null
-                && Math.abs(parseFloat(m[1]) - {sf.info(e.path).duration}) <= 0.1; }}""", timeout=RESULT_TIMEOUT_MS)
+                && Math.abs(parseFloat(m[1]) - {sf.info(e.path).duration}) <= 0.1; }}""",
+            timeout=RESULT_TIMEOUT_MS,
+        )
         summary = page.evaluate(SUMMARY_JS)
         seconds = float(summary.split(" s of audio")[0].split()[-1])
         assert abs(seconds - sf.info(e.path).duration) <= 0.1, (e.path, summary)  # this clip's answer

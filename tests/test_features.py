@@ -1,4 +1,5 @@
 """Features: shapes, dtype, device, and batched == per-clip."""
+
 import numpy as np
 import pytest
 import torch

@@ -2,6 +2,7 @@
 encoder, cnn1d/lstm distilled with a hint), bit for bit the same as the code before the split into
 recipe/loop/teacher/trunk; and the recipes are the shipped ones. The cnn2d path (EfficientAT mn04, end to end like
 cnn1d/lstm) needs ../shared's pretrained weights: tests/test_mobilenet.py trains it."""
+
 import dataclasses
 import hashlib
 import json
@@ -17,14 +18,32 @@ from tests.synthetic_cache import build_cache, build_tiny_whisper
 from train import fit
 from train.recipe import RECIPES, Recipe
 
-SMALL = ["--classroom", "0", "--copies", "1", "--epochs", "1", "--steps", "2", "--batch", "8", "--members", "2", "--hint-dims", "16"]
+SMALL = [
+    "--classroom",
+    "0",
+    "--copies",
+    "1",
+    "--epochs",
+    "1",
+    "--steps",
+    "2",
+    "--batch",
+    "8",
+    "--members",
+    "2",
+    "--hint-dims",
+    "16",
+]
 
 # Recorded from train/fit.py at b5cf376 (before the split), on tests/synthetic_cache.py's cache and encoder, one
 # thread, with its module settings patched to the same small run (steps 2, batch 8, epochs 1, 2 Whisper members,
 # 16 hint dims, 1 copy): sha256 of the saved state_dict and the per-epoch mean losses. Float rounding depends on
 # the machine and torch version; these were made with torch 2.11 CPU.
 EXPECTED = {
-    "whisper": ("72e81d4eb5965de8c3d3fdc48b415d0bfecc0e13688ade2b1055608d4afd7c61", [[1.777708113193512], [1.991686999797821]]),
+    "whisper": (
+        "72e81d4eb5965de8c3d3fdc48b415d0bfecc0e13688ade2b1055608d4afd7c61",
+        [[1.777708113193512], [1.991686999797821]],
+    ),
     "cnn1d": ("bf51a92c35324ba7fdd69de31af24ad20d5771b906f9bf57eeeed25959c23d23", [3.1963937282562256]),
     "lstm": ("d67b66f9a9d44dd4b58521c5b4da7ddedb23a1ba7929615ff5b489eb02f5d4c1", [2.8770275115966797]),
 }
@@ -89,7 +108,9 @@ def test_refactored_fit_reproduces_the_old_code(small_runs, name):
 def test_every_path_ran_with_its_recipe(small_runs):
     for family, (record, _, log) in small_runs.items():
         recipe = Recipe(**record["recipe"])
-        assert recipe == dataclasses.replace(RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16)
+        assert recipe == dataclasses.replace(
+            RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16
+        )
         assert record["command"].startswith(f"python -m train.fit --family {family} ")
         head = log.splitlines()[:2]  # the log starts with the command line and the resolved recipe
         assert record["command"] in head[0]
@@ -109,7 +130,9 @@ def test_the_recipe_is_what_the_shipped_checkpoint_records(family):
     # trained since recipes became code: the record holds the resolved recipe, with the fields of the options that
     # issue 26 removed (git history keeps them); each was off, or (cnn2d's backbone) named what is now the only path
     removed = {k: v for k, v in rec["recipe"].items() if k not in RECIPE_FIELDS}
-    assert {k: removed[k] for k in OFF_WHEN_REMOVED if k in removed} == {k: v for k, v in OFF_WHEN_REMOVED.items() if k in removed}
+    assert {k: removed[k] for k in OFF_WHEN_REMOVED if k in removed} == {
+        k: v for k, v in OFF_WHEN_REMOVED.items() if k in removed
+    }
     assert family != "cnn2d" or removed["backbone"] == "efficientat-mn04"
     # the recipe field architecture came later: the checkpoint's own architecture is what trained
     kept = {"architecture": meta["architecture"]} | {k: v for k, v in rec["recipe"].items() if k in RECIPE_FIELDS}
@@ -131,21 +154,40 @@ def test_every_registered_architecture_has_a_trainer_and_a_recipe_trains_its_own
 
 
 def test_flags_override_recipe_fields():
-    args = fit.parser().parse_args(["--family", "cnn1d", "--lr", "0.01", "--distill", "0", "--hint", "none",
-                                    "--arch", "channels=160", "dilations=1,2,4,8", "--seed", "3"])
+    args = fit.parser().parse_args(
+        [
+            "--family",
+            "cnn1d",
+            "--lr",
+            "0.01",
+            "--distill",
+            "0",
+            "--hint",
+            "none",
+            "--arch",
+            "channels=160",
+            "dilations=1,2,4,8",
+            "--seed",
+            "3",
+        ]
+    )
     recipe = fit.resolve(args)
-    assert recipe == dataclasses.replace(RECIPES["cnn1d"], lr=0.01, distill=0.0, hint=None, seed=3,
-                                         arch=(("channels", 160), ("dilations", (1, 2, 4, 8))))
+    assert recipe == dataclasses.replace(
+        RECIPES["cnn1d"], lr=0.01, distill=0.0, hint=None, seed=3, arch=(("channels", 160), ("dilations", (1, 2, 4, 8)))
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         recipe.lr = 1.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family,flags", [
-    ("cnn1d", ["--distill", "0", "--hint", "none", "--arch", "channels=32", "dilations=1,2"]),
-    ("lstm", ["--hint", "states", "--dataset-power", "0"]),
-    ("whisper", ["--members", "1"]),
-])
+@pytest.mark.parametrize(
+    "family,flags",
+    [
+        ("cnn1d", ["--distill", "0", "--hint", "none", "--arch", "channels=32", "dilations=1,2"]),
+        ("lstm", ["--hint", "states", "--dataset-power", "0"]),
+        ("whisper", ["--members", "1"]),
+    ],
+)
 def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     """Labels only and an architecture override; the states hint; a bag of one Whisper head."""
     cache, encoder, out = tiny
@@ -191,8 +233,9 @@ def write_simulated_copies(cache, rows, condition: str = "classroom", seed: int 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family, voice_age", [("whisper", 0), ("whisper", 1), ("cnn1d", 1)])
-def test_simulated_copies_are_trained_on_and_selection_uses_every_condition(small_runs, tiny, tmp_path, family,
-                                                                            voice_age):
+def test_simulated_copies_are_trained_on_and_selection_uses_every_condition(
+    small_runs, tiny, tmp_path, family, voice_age
+):
     """With --classroom 1 a family trains on the classroom copies of the training clips too, and each epoch is
     scored (and the checkpoint chosen) on the mean of the clean and the classroom validation scores; with
     --voice-age 1 also on the young and young+classroom copies, chosen on the mean over the four conditions."""
@@ -211,13 +254,31 @@ def test_simulated_copies_are_trained_on_and_selection_uses_every_condition(smal
         write_simulated_copies(cache_copy, rows, condition, seed=i)
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
     small = ["--epochs", "2", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1", "--members", "1"]
-    assert fit.main(["--family", family, "--cache", str(cache_copy), "--out", str(tmp_path / "out"), "--classroom", "1",
-                     "--voice-age", str(voice_age)] + small + extra) == 0
+    assert (
+        fit.main(
+            [
+                "--family",
+                family,
+                "--cache",
+                str(cache_copy),
+                "--out",
+                str(tmp_path / "out"),
+                "--classroom",
+                "1",
+                "--voice-age",
+                str(voice_age),
+            ]
+            + small
+            + extra
+        )
+        == 0
+    )
     record = load_checkpoint(tmp_path / "out" / f"{family}.pt")[1]["record"]
     val = record["val"]
     assert {"clean", *conditions} <= set(val) and ("young" in val) == bool(voice_age)
     assert val["corpus_balanced_uar"] == pytest.approx(
-        np.mean([val[c]["corpus_balanced_uar"] for c in ["clean", *conditions]]))
+        np.mean([val[c]["corpus_balanced_uar"] for c in ["clean", *conditions]])
+    )
     assert record["recipe"]["classroom"] == 1 and record["recipe"]["voice_age"] == voice_age
     for h in record["history"] if family != "whisper" else record["history"][0]:
         assert 0.0 <= h["val_cb_uar"] <= 1.0
@@ -230,3 +291,29 @@ def test_simulated_copies_are_trained_on_and_selection_uses_every_condition(smal
             owners = np.load(cache_copy / "whisper_young_classroom_0_owner.npy")
             assert sorted(owners.tolist()) == [i for i, r in enumerate(rows) if r["split"] == "train"]
             assert (cache_copy / "whisper_young_val.npy").is_file()
+
+
+@pytest.mark.slow
+def test_compare_scores_a_candidate_and_the_shipped_checkpoint_alike(small_runs, tiny, tmp_path):
+    """train.compare: both checkpoints on the same validation sets (every cached condition), by the one score."""
+    import shutil
+
+    from train import compare
+    from train.cache import load_cache
+
+    cache, _encoder, out = tiny
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(cache, cache_copy)
+    rows, _ = load_cache(cache_copy)
+    for i, condition in enumerate(["classroom", "young", "young+classroom"]):
+        write_simulated_copies(cache_copy, rows, condition, seed=i)
+    report = tmp_path / "compare.json"
+    args = ["--candidate", str(out / "cnn1d.pt"), "--shipped", str(out / "cnn1d.pt"), "--cache", str(cache_copy)]
+    assert compare.main(args + ["--out", str(report)]) == 0
+    doc = json.loads(report.read_text())
+    assert doc["conditions"] == ["clean", "classroom", "young", "young+classroom"]
+    assert doc["candidate"] == doc["shipped"] and doc["replace"] is False  # not better than itself
+    per = doc["candidate"]["per_condition"]
+    assert doc["candidate"]["score"] == pytest.approx(np.mean(list(per.values())))
+    other = ["--candidate", str(out / "lstm.pt"), "--shipped", str(out / "cnn1d.pt"), "--cache", str(cache_copy)]
+    assert compare.main(other) == 2  # another family's checkpoint is no candidate

@@ -1,5 +1,6 @@
 """The guessing game's rules: clips in a per-session order, one score per clip, listeners as a lower bound,
 act it out. Pure functions over the session dict; no model needed."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -48,7 +49,7 @@ def test_a_session_plays_the_whole_shipped_game_pool_before_any_repeat_and_never
             g = game.next_clip(g, pool)
             heard.append(pool[g["clip"]].path)
             g = game.score_guess(g, "sad", pool[g["clip"]].label, {}, ())
-        first, second = heard[: len(pool)], heard[len(pool):]
+        first, second = heard[: len(pool)], heard[len(pool) :]
         assert sorted(first) == sorted(second) == sorted(c.path for c in pool)
         assert second[0] != first[-1]
         assert not listed & set(heard)
@@ -65,10 +66,17 @@ def test_the_app_plays_its_game_pool_and_lists_none_of_it():
 def test_a_round_scores_you_each_model_and_the_listeners():
     c = clip("angry", votes=[("angry", 80.0)])
     g = game.next_clip(game.new_game(seed=1), [c])
-    answers = game.model_answers({"cnn1d": probs("angry"), "lstm": probs("sad"), "ensemble": probs("angry", 0.4)}, c.label)
+    answers = game.model_answers(
+        {"cnn1d": probs("angry"), "lstm": probs("sad"), "ensemble": probs("angry", 0.4)}, c.label
+    )
     assert answers["lstm"].label == "sad" and answers["lstm"].target_probability == pytest.approx(0.4 / 6)
     g = game.score_guess(g, "angry", c.label, answers, c.votes)
-    assert (g["rounds"], g["you"], g["models"], g["listener_rounds"]) == (1, 1, {"cnn1d": 1, "lstm": 0, "ensemble": 1}, 1)
+    assert (g["rounds"], g["you"], g["models"], g["listener_rounds"]) == (
+        1,
+        1,
+        {"cnn1d": 1, "lstm": 0, "ensemble": 1},
+        1,
+    )
     assert g["listener_points"] == pytest.approx(0.8)
     again = game.score_guess(g, "sad", c.label, answers, c.votes)  # a second guess for the same clip
     assert again == g

@@ -1,6 +1,7 @@
 """One rule for the headline (the most accurate on validation speakers among the models running), the ensemble
 over the members present, one honest total time, the sample rate check at checkpoint load, and an offline
 start that says so in one line instead of retrying the Hub."""
+
 import hashlib
 import json
 import logging
@@ -114,8 +115,11 @@ def test_a_one_member_ensemble_is_no_output_the_member_answers_and_the_headline_
     rec = Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
     assert ENSEMBLE not in rec.names and rec.lead == alone and rec.ensemble_alone == alone
     a = service.analyse((SAMPLE_RATE, speechlike(SAMPLE_RATE, 2.0)), rec)
-    assert a.api["lead"] == alone and ENSEMBLE not in a.api["models"] and set(a.api) == {
-        "duration_s", "device", "lead", "models", "not_sure", "pending", "timing_ms", "timeline"}  # the keys clients read are kept
+    assert (
+        a.api["lead"] == alone
+        and ENSEMBLE not in a.api["models"]
+        and set(a.api) == {"duration_s", "device", "lead", "models", "not_sure", "pending", "timing_ms", "timeline"}
+    )  # the keys clients read are kept
     shown = MODEL_NAMES[alone]
     assert a.summary.startswith(f"### {shown}: **{a.prediction.models[alone].label}**")
     assert "Ensemble" not in a.summary.split("| model |")[0].replace("No ensemble", "")
@@ -161,8 +165,10 @@ def test_offline_start_checks_once_and_says_it_in_one_line(tmp_path, monkeypatch
     assert list(rec.models) == ["lstm"] and "offline" in rec.unavailable["whisper"]
     lines = [r.getMessage() for r in caplog.records if "whisper" in r.getMessage().lower()]
     assert len(lines) == 1 and "\n" not in lines[0]
-    assert howto.unavailable_note(rec) == ("> ⚠️ The 1D CNN, 2D CNN (spectrogram image) and Whisper models are not "
-                                           "installed here; the other one is running.")
+    assert howto.unavailable_note(rec) == (
+        "> ⚠️ The 1D CNN, 2D CNN (spectrogram image) and Whisper models are not "
+        "installed here; the other one is running."
+    )
 
 
 def test_online_start_still_downloads_from_the_hub(monkeypatch):
@@ -205,12 +211,20 @@ def test_the_ensemble_story_says_when_one_model_holds_all_its_weight(tmp_path):
 
 @pytest.mark.slow
 def test_a_score_measured_for_another_checkpoint_is_not_used(tmp_path):
-    spec = {"members": list(ACOUSTIC), "weights": [0.0, 1.0, 0.0], "val_cb_uar": 0.5,
-            "val_cb_uar_single": {f: 0.9 for f in ACOUSTIC},
-            "checkpoint_sha256": {"cnn1d": hashlib.sha256((CHECKPOINTS / "cnn1d.pt").read_bytes()).hexdigest(),
-                                  "lstm": "0" * 64}}  # lstm was retrained since; cnn2d was never measured
+    spec = {
+        "members": list(ACOUSTIC),
+        "weights": [0.0, 1.0, 0.0],
+        "val_cb_uar": 0.5,
+        "val_cb_uar_single": {f: 0.9 for f in ACOUSTIC},
+        "checkpoint_sha256": {
+            "cnn1d": hashlib.sha256((CHECKPOINTS / "cnn1d.pt").read_bytes()).hexdigest(),
+            "lstm": "0" * 64,
+        },
+    }  # lstm was retrained since; cnn2d was never measured
     rec = without_whisper(tmp_path, spec)
-    record = {f: torch.load(CHECKPOINTS / f"{f}.pt", weights_only=True)["record"]["val"]["corpus_balanced_uar"]
-              for f in ("lstm", "cnn2d")}
+    record = {
+        f: torch.load(CHECKPOINTS / f"{f}.pt", weights_only=True)["record"]["val"]["corpus_balanced_uar"]
+        for f in ("lstm", "cnn2d")
+    }
     assert rec.validation_scores == pytest.approx({"cnn1d": 0.9, **record})
     assert rec.lead == "cnn1d"

@@ -1,5 +1,6 @@
 """load_audio over the input matrix (formats x rates x channels) on audio the tests synthesize, every bad
 input, prepare_speech, and a fuzz test: only AudioError ever escapes."""
+
 from __future__ import annotations
 
 import io
@@ -37,7 +38,11 @@ def speechlike(rate, seconds=1.0, f0=160.0, seed=0):
     pitch = f0 * (1.2 - 0.3 * t / seconds)
     phase = 2 * np.pi * np.cumsum(pitch) / rate
     formants = (700, 1200, 2600)
-    sig = sum(np.sin(k * phase) * sum(np.exp(-((k * f0 - f) / 250) ** 2) for f in formants) for k in range(1, 30) if k * f0 < rate / 2.2)
+    sig = sum(
+        np.sin(k * phase) * sum(np.exp(-(((k * f0 - f) / 250) ** 2)) for f in formants)
+        for k in range(1, 30)
+        if k * f0 < rate / 2.2
+    )
     syllables = (np.sin(2 * np.pi * 4 * t) > -0.2).astype(float)
     sig = sig * syllables + 0.01 * rng.standard_normal(t.size)
     return (0.3 * sig / np.abs(sig).max()).astype(np.float32)
@@ -119,8 +124,15 @@ def test_every_format_rate_and_channel_count(fmt, rate, channels):
 
 
 def test_paths_and_extensions(tmp_path):
-    for fmt, suffix in (("wav-pcm16", ".wav"), ("flac", ".flac"), ("mp3", ".mp3"), ("m4a-aac", ".m4a"), ("webm-opus", ".webm"),
-                        ("ogg-opus", ".opus"), ("aiff", ".aif")):
+    for fmt, suffix in (
+        ("wav-pcm16", ".wav"),
+        ("flac", ".flac"),
+        ("mp3", ".mp3"),
+        ("m4a-aac", ".m4a"),
+        ("webm-opus", ".webm"),
+        ("ogg-opus", ".opus"),
+        ("aiff", ".aif"),
+    ):
         rate = 48000
         p = tmp_path / f"clip{suffix}"
         p.write_bytes(FORMATS[fmt][0](multichannel(speechlike(rate), 2), rate))
@@ -269,7 +281,13 @@ def silent_m4a(path, seconds, rate=8000):
         silent = bytes(packets[len(packets) // 2])
         for i in range(int(seconds * rate / 1024)):
             p = av.Packet(silent)
-            p.stream, p.pts, p.dts, p.duration, p.time_base = stream, i * 1024, i * 1024, 1024, fractions.Fraction(1, rate)
+            p.stream, p.pts, p.dts, p.duration, p.time_base = (
+                stream,
+                i * 1024,
+                i * 1024,
+                1024,
+                fractions.Fraction(1, rate),
+            )
             out.mux(p)
     return path
 
@@ -298,8 +316,9 @@ def load_in_subprocess(path, warm_up) -> dict:
 
     from .shared_paths import REPO
 
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(warm_up)], cwd=REPO, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path), str(warm_up)], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -312,7 +331,10 @@ def test_small_files_that_decode_to_a_lot_stay_within_memory(tmp_path, case):
         warm.write_bytes(FORMATS["m4a-aac"][0](tone(8000, 1.0)[:, None], 8000))
     else:
         rate, seconds = (384_000, 570) if "384" in case else (48_000, 540)
-        path, warm = square_flac(tmp_path / "big.flac", rate, 2, seconds), square_flac(tmp_path / "warm.flac", rate, 2, 1.0)
+        path, warm = (
+            square_flac(tmp_path / "big.flac", rate, 2, seconds),
+            square_flac(tmp_path / "warm.flac", rate, 2, 1.0),
+        )
     assert path.stat().st_size < 20 * 2**20  # each is an upload the app accepts
     result = load_in_subprocess(path, warm)
     assert result["added_mb"] < MEMORY_LIMIT_MB, result
@@ -349,7 +371,9 @@ def test_too_long_says_the_real_length_or_longer_than_the_limit(monkeypatch):
     monkeypatch.setattr(audio_mod, "max_duration_s", lambda: 600.0)
     with pytest.raises(AudioError, match=r"is 11.0 minutes long"):
         load_audio((8000, np.zeros(8000 * 660, np.int16)))
-    assert "10.0 minutes" not in str(audio_mod._too_long(None)) and "10.0 minutes" not in str(audio_mod._too_long(600.2))
+    assert "10.0 minutes" not in str(audio_mod._too_long(None)) and "10.0 minutes" not in str(
+        audio_mod._too_long(600.2)
+    )
 
 
 def test_errors_are_value_errors():
@@ -368,7 +392,9 @@ def test_prepare_speech_trims_and_normalises():
     assert abs(10 * np.log10(power[active].mean()) - (-20.0)) < 0.5
     assert np.abs(out).max() <= 0.99 + 1e-6
     again = prepare_speech(out)
-    assert abs(len(again) - len(out)) <= 0.2 * 16000 and np.allclose(np.sqrt((again**2).mean()), np.sqrt((out**2).mean()), rtol=0.05)
+    assert abs(len(again) - len(out)) <= 0.2 * 16000 and np.allclose(
+        np.sqrt((again**2).mean()), np.sqrt((out**2).mean()), rtol=0.05
+    )
 
 
 def test_prepare_speech_limits_peaks():
@@ -379,8 +405,12 @@ def test_prepare_speech_limits_peaks():
 
 
 # --- fuzz --------------------------------------------------------------------------------------
-SEEDS = [wav_bytes(speechlike(16000, 0.6)), FORMATS["flac"][0](tone(22050)[:, None], 22050),
-         FORMATS["ogg-vorbis"][0](tone(16000)[:, None], 16000), FORMATS["mp3"][0](tone(16000)[:, None], 16000)]
+SEEDS = [
+    wav_bytes(speechlike(16000, 0.6)),
+    FORMATS["flac"][0](tone(22050)[:, None], 22050),
+    FORMATS["ogg-vorbis"][0](tone(16000)[:, None], 16000),
+    FORMATS["mp3"][0](tone(16000)[:, None], 16000),
+]
 
 
 def mutate(data: bytes, edits) -> bytes:
@@ -407,7 +437,10 @@ def only_audio_errors(data: bytes):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(range(len(SEEDS))), st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 255)), max_size=12))
+@given(
+    st.sampled_from(range(len(SEEDS))),
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 255)), max_size=12),
+)
 def test_fuzz_mutated_files(seed, edits):
     only_audio_errors(mutate(SEEDS[seed], edits))
 

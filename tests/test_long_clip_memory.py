@@ -1,6 +1,7 @@
 """Issue 28 item 8: a 10-minute clip is read in bounded batches of windows, so its answer adds a bounded amount
 to the peak memory, and the memory comes back afterwards. Measured in a subprocess (its own peak, VmHWM) on
 the shipped models; `python -m bench.memory` measures the running app the same way."""
+
 import json
 import subprocess
 import sys
@@ -41,10 +42,10 @@ print(json.dumps({"added_mb": peak - before, "left_mb": memory_mb(os.getpid()) -
 
 
 def test_a_ten_minute_clip_adds_a_bounded_amount_of_memory(tmp_path):
-    env = {"EMOTION_WHISPER": str(WHISPER_DIR), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
-           "OMP_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=1800)
+    env = {"EMOTION_WHISPER": str(WHISPER_DIR), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["added_mb"] <= ADDED_LIMIT_MB, result

@@ -1,5 +1,6 @@
 """The EfficientAT mn04 network and the 2D family on it: strict load, AudioSet sanity on synthesized and real
 sounds, our log-mel mapped onto the network's input, shapes, and a checkpoint that loads without ../shared."""
+
 import os
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from emotion_core.models.mobilenet import (
 )
 from tests.shared_paths import DATA_DIR, SHARED, needs_corpus
 
-WEIGHTS = Path(os.environ.get("EMOTION_EFFICIENTAT") or SHARED / "weights" / "efficientat-mn04-as" / "mn04_as_mAP_432.pt")
+WEIGHTS = Path(
+    os.environ.get("EMOTION_EFFICIENTAT") or SHARED / "weights" / "efficientat-mn04-as" / "mn04_as_mAP_432.pt"
+)
 needs_weights = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"EfficientAT mn04 weights not found at {WEIGHTS}")
 SPEECH, BEEP, SINE_WAVE = 0, 481, 501  # AudioSet class_labels_indices: "Speech", "Beep, bleep", "Sine wave"
 SPEECH_FAMILY = range(0, 8)  # Speech, Male/Female/Child speech, Conversation, Narration, Babbling, Speech synthesizer
@@ -129,7 +132,10 @@ def test_train_fit_trains_every_layer_of_mn04_on_a_cache(tmp_path):
     start = Efficientat2d(Efficientat2dConfig(), 7, weights=str(WEIGHTS)).state_dict()
     recipe = Recipe("cnn2d", lr=1e-3, architecture="efficientat-mn04-audioset", epochs=1, steps=2, batch=4, augment=0.0)
     model, result = fit_end_to_end(rows, mels, recipe, efficientat=str(WEIGHTS))
-    moved = {k.split(".")[0] + "." + k.split(".")[1] for k, v in model.state_dict().items()
-             if k.startswith("features.") and v.is_floating_point() and not torch.equal(v, start[k])}
+    moved = {
+        k.split(".")[0] + "." + k.split(".")[1]
+        for k, v in model.state_dict().items()
+        if k.startswith("features.") and v.is_floating_point() and not torch.equal(v, start[k])
+    }
     assert {"features.0", "features.8", "features.16"} <= moved  # stem, middle and last layers all trained
     assert 0.0 <= result["val"]["corpus_balanced_uar"] <= 1.0 and len(result["history"]) == 1

@@ -1,4 +1,5 @@
 """The models own their training split: WhisperHead.embed/hidden (the teacher's representations)."""
+
 import torch
 
 from emotion_core.models.whisper import WhisperHead, WhisperHeadConfig

@@ -1,5 +1,6 @@
 """Shipped checkpoints: they load alone, know their inputs, give probabilities, and are well above chance
 on real clips of speakers they never heard."""
+
 import json
 
 import numpy as np
@@ -50,7 +51,9 @@ def speechlike(seconds=2.0, f0=180.0):
 
 
 def real_clips():
-    paths = sorted(DATA_DIR.glob("RAVDESS/Actor_*/03-01-05-*"))[:1] + sorted(DATA_DIR.glob("CREMA-D/AudioWAV/*_SAD_*"))[:1]
+    paths = (
+        sorted(DATA_DIR.glob("RAVDESS/Actor_*/03-01-05-*"))[:1] + sorted(DATA_DIR.glob("CREMA-D/AudioWAV/*_SAD_*"))[:1]
+    )
     return [load_audio(p) for p in paths] or [speechlike()]
 
 

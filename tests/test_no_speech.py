@@ -1,5 +1,6 @@
 """The "no speech" answer on every input path (service.classify, service.analyse, the CLI), the one-window
 answer of a 3 s clip, prepare_speech measured once per request, and the CLI's refusals."""
+
 from __future__ import annotations
 
 import subprocess
@@ -79,8 +80,14 @@ def test_speech_activity_is_measured_once_per_request(recognizer, monkeypatch):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "webapp.predict", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "webapp.predict", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_cli_without_models_says_so(tmp_path):
@@ -112,11 +119,27 @@ def test_cli_no_speech_and_odd_file_names(tmp_path):
 
 # The 18 corpus clips the earlier gate (Silero at 16 kHz straight into the speech, 0.25 s of regions) called
 # "no speech": mostly shouted CREMA-D lines. Each is real speech and must pass.
-ONCE_REFUSED = [f"CREMA-D/AudioWAV/{n}.opus" for n in (
-    "1008_IEO_ANG_HI", "1010_IEO_FEA_HI", "1029_IEO_HAP_HI", "1055_DFA_FEA_XX", "1055_IEO_ANG_HI", "1055_IEO_FEA_HI",
-    "1055_IEO_HAP_LO", "1055_WSI_FEA_XX", "1058_IEO_ANG_HI", "1058_TSI_FEA_XX", "1061_IEO_ANG_HI", "1078_IEO_FEA_HI",
-    "1079_IEO_ANG_HI", "1079_IEO_FEA_HI", "1079_TSI_FEA_XX", "1079_WSI_FEA_XX")] + [
-    "RAVDESS/Actor_18/03-01-05-02-02-01-18.opus", "RAVDESS/Actor_20/03-01-03-02-02-02-20.opus"]
+ONCE_REFUSED = [
+    f"CREMA-D/AudioWAV/{n}.opus"
+    for n in (
+        "1008_IEO_ANG_HI",
+        "1010_IEO_FEA_HI",
+        "1029_IEO_HAP_HI",
+        "1055_DFA_FEA_XX",
+        "1055_IEO_ANG_HI",
+        "1055_IEO_FEA_HI",
+        "1055_IEO_HAP_LO",
+        "1055_WSI_FEA_XX",
+        "1058_IEO_ANG_HI",
+        "1058_TSI_FEA_XX",
+        "1061_IEO_ANG_HI",
+        "1078_IEO_FEA_HI",
+        "1079_IEO_ANG_HI",
+        "1079_IEO_FEA_HI",
+        "1079_TSI_FEA_XX",
+        "1079_WSI_FEA_XX",
+    )
+] + ["RAVDESS/Actor_18/03-01-05-02-02-01-18.opus", "RAVDESS/Actor_20/03-01-03-02-02-02-20.opus"]
 
 
 @needs_corpus
@@ -146,4 +169,6 @@ def test_the_onnx_model_hears_what_the_torchscript_model_hears():
         x = prepare_speech(load_audio(src))
         onnx, torchscript = speech_activity(x), speech_activity(x, onnx=False)
         assert abs(onnx.score - torchscript.score) < 1e-3, name
-        assert np.allclose(onnx.regions, torchscript.regions, atol=0.05) if onnx.regions else not torchscript.regions, name
+        assert np.allclose(onnx.regions, torchscript.regions, atol=0.05) if onnx.regions else not torchscript.regions, (
+            name
+        )

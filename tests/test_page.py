@@ -1,6 +1,7 @@
 """The page as a pupil and a teacher meet it, in Debian's Chromium: the guessing game, act it out with the fake
 microphone, the How-it-works charts, results that belong to the clip shown, progress stages, phone width, dark
 mode and the API's names. Screenshots go to artifacts/browser/ (docs/ holds copies for the README)."""
+
 import json
 import urllib.request
 
@@ -61,7 +62,8 @@ CONFUSION_TEXT = """() => { const root = document.querySelector('#confusion .js-
 # the first table of "The exact numbers": its right edge and its block's, and whether the block hides some of it
 NUMBERS_TABLE = """() => { const t = [...document.querySelectorAll('.prose table')].find(e => e.offsetParent);
   const block = t.closest('.block'); const b = block.getBoundingClientRect();
-  return {right: t.getBoundingClientRect().right, blockRight: b.right - parseFloat(getComputedStyle(block).paddingRight),
+  return {right: t.getBoundingClientRect().right,
+          blockRight: b.right - parseFloat(getComputedStyle(block).paddingRight),
           hidden: block.scrollWidth - block.clientWidth}; }"""
 
 
@@ -93,10 +95,21 @@ def browser(clips):  # noqa: F811 (the clips fixture of test_browser)
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}", "--autoplay-policy=no-user-gesture-required"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
         yield b
         b.close()
 
@@ -110,8 +123,11 @@ def open_page(browser, url, viewport=None, query=""):
 
 def analyse_upload(page, path):
     upload(page, path)
-    page.wait_for_function("document.querySelectorAll('#bars .js-plotly-plot').length == 1 && "
-                           "!document.querySelector('#summary').innerText.includes('Record or upload')", timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelectorAll('#bars .js-plotly-plot').length == 1 && "
+        "!document.querySelector('#summary').innerText.includes('Record or upload')",
+        timeout=RESULT_TIMEOUT_MS,
+    )
     page.wait_for_timeout(800)  # plotly finishes laying out
 
 
@@ -124,8 +140,10 @@ def test_guessing_game_full_round(browser, app_url, app_server):  # noqa: F811
     for n in (1, 2):
         page.get_by_role("button", name="Play a clip").click()
         page.locator("#reveal").get_by_text("Listen, then pick").wait_for(timeout=RESULT_TIMEOUT_MS)
-        page.wait_for_function("() => !Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() == 'angry').disabled",
-                               timeout=RESULT_TIMEOUT_MS)
+        page.wait_for_function(
+            "() => !Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() == 'angry').disabled",
+            timeout=RESULT_TIMEOUT_MS,
+        )
         page.get_by_role("button", name="angry", exact=True).click()
         page.locator("#reveal h3").first.wait_for(timeout=RESULT_TIMEOUT_MS)
         reveal = page.locator("#reveal").inner_text()
@@ -174,8 +192,10 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     report = json.loads((ARTIFACTS.parent.parent / "reports" / "test.json").read_text())
     page = open_page(browser, app_url)
     page.get_by_role("tab", name="How it works").click()
-    page.wait_for_function("['#uar', '#confusion', '#pipeline'].every(s => document.querySelector(s + ' .js-plotly-plot'))",
-                           timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_function(
+        "['#uar', '#confusion', '#pipeline'].every(s => document.querySelector(s + ' .js-plotly-plot'))",
+        timeout=RESULT_TIMEOUT_MS,
+    )
     uar = page.locator("#uar").inner_text()
     assert "human listeners" in uar and "all (corpus-balanced)" in uar
     for dataset in next(iter(report["models"].values()))["per_dataset"]:
@@ -215,13 +235,16 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     phone.wait_for_timeout(800)
     phone.wait_for_function("document.querySelector('#pipeline .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
     pipeline = phone.evaluate(PLOT_BOXES, "#pipeline")
-    titles = phone.evaluate("Array.from(document.querySelectorAll('#pipeline .annotation-text')).map(e => "
-                            "{ const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })")
+    titles = phone.evaluate(
+        "Array.from(document.querySelectorAll('#pipeline .annotation-text')).map(e => "
+        "{ const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; })"
+    )
     assert len(titles) == 3
     for t in titles:
         assert pipeline["svg"][0] - 1 <= t[0] and t[2] <= pipeline["svg"][2] + 1, "a pipeline title is cut"
-        assert not any(overlap(t, b) for b in pipeline["ticks"] + pipeline["label"] + pipeline["axisTitles"]), \
+        assert not any(overlap(t, b) for b in pipeline["ticks"] + pipeline["label"] + pipeline["axisTitles"]), (
             "a pipeline title is covered"
+        )
     uar_titles_clear_of_the_legend(phone)
     phone.wait_for_function("document.querySelector('#confusion .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
     confusion = phone.evaluate(CONFUSION_TEXT)
@@ -236,7 +259,9 @@ def test_how_it_works_charts(browser, app_url):  # noqa: F811
     texts = reliability["ticks"] + reliability["notes"]
     for legend in reliability["legend"]:
         assert not any(overlap(legend, b) for b in reliability["area"] + texts), "legend over the diagram"
-    assert not [(a, b) for i, a in enumerate(texts) for b in texts[i + 1:] if overlap(a, b)], "the diagram's labels run together"
+    assert not [(a, b) for i, a in enumerate(texts) for b in texts[i + 1 :] if overlap(a, b)], (
+        "the diagram's labels run together"
+    )
     phone.screenshot(path=str(ARTIFACTS / "how-it-works-phone.png"), full_page=True)
 
 
@@ -253,8 +278,11 @@ def test_results_belong_to_the_clip_shown_and_progress_has_real_stages(browser, 
     page.get_by_role("button", name="Explain the most confident window").click()
     page.wait_for_function("document.querySelector('#explanation .js-plotly-plot')", timeout=RESULT_TIMEOUT_MS)
     page.get_by_label("Clear").first.click()  # the player's Clear (x): nothing of the old clip stays
-    page.wait_for_function("document.querySelectorAll('#spectrogram .js-plotly-plot, #bars .js-plotly-plot, "
-                           "#explanation .js-plotly-plot').length == 0", timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelectorAll('#spectrogram .js-plotly-plot, #bars .js-plotly-plot, "
+        "#explanation .js-plotly-plot').length == 0",
+        timeout=RESULT_TIMEOUT_MS,
+    )
     assert "Record or upload a clip to start" in page.locator("#summary").inner_text()
     analyse_upload(page, CLIP)  # a new clip: its own results, no explanation of the old one
     assert page.locator("#explanation .js-plotly-plot").count() == 0
@@ -277,7 +305,9 @@ def test_phone_width_result_first_no_split_words_no_overlaps(browser, app_url): 
     for t in bars["ticks"]:
         assert bars["svg"][0] - 1 <= t[0] and t[2] <= bars["svg"][2] + 1, "a bar label is cut"
     spec = page.evaluate(PLOT_BOXES, "#spectrogram")
-    assert not any(overlap(legend, a) for legend in spec["legend"] for a in spec["area"]), "legend over the loudness panel"
+    assert not any(overlap(legend, a) for legend in spec["legend"] for a in spec["area"]), (
+        "legend over the loudness panel"
+    )
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
 
 
@@ -289,8 +319,9 @@ def test_phone_tap_on_an_example_shows_its_result(browser, app_url):  # noqa: F8
     example.click()
     page.locator("#summary").get_by_text("Answered in").wait_for(timeout=RESULT_TIMEOUT_MS)
     page.wait_for_timeout(500)
-    top, bottom = page.evaluate("() => { const r = document.querySelector('#summary h3').getBoundingClientRect();"
-                                " return [r.top, r.bottom]; }")
+    top, bottom = page.evaluate(
+        "() => { const r = document.querySelector('#summary h3').getBoundingClientRect(); return [r.top, r.bottom]; }"
+    )
     assert -1 <= top and bottom <= PHONE["height"], f"the result's headline is off screen ({top:.0f}..{bottom:.0f} px)"
     page.screenshot(path=str(ARTIFACTS / "phone-example.png"))
 
@@ -325,8 +356,10 @@ def test_record_again_after_an_upload_and_clear(browser, app_url, clips):  # noq
 def test_dark_mode_draws_dark_plots(browser, app_url):  # noqa: F811
     page = open_page(browser, app_url, query="?__theme=dark")
     analyse_upload(page, CLIP)
-    colours = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => "
-                            "[g._fullLayout.paper_bgcolor, g._fullLayout.font.color])")
+    colours = page.evaluate(
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => "
+        "[g._fullLayout.paper_bgcolor, g._fullLayout.font.color])"
+    )
     assert colours
     for paper, font in colours:
         assert paper in ("rgba(0, 0, 0, 0)", "rgb(17, 17, 17)"), paper

@@ -1,5 +1,6 @@
 """One palette for models, another for emotions, used by every figure; the How-it-works charts read the
 committed reports; the explanation shares the spectrogram's time axis and one colour scale."""
+
 import json
 from itertools import combinations, product
 
@@ -18,7 +19,7 @@ def lab(hex_colour):
     rgb = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
     rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
     xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
-    f = np.cbrt(np.maximum(xyz / [0.95047, 1, 1.08883], 0.008856 ** 3))
+    f = np.cbrt(np.maximum(xyz / [0.95047, 1, 1.08883], 0.008856**3))
     return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
@@ -119,7 +120,8 @@ def test_how_it_works_reads_the_classroom_results_that_train_evaluate_writes_bes
     name = next(iter(clean["models"]))
     first_ds = next(iter(clean["models"][name]["per_dataset"]))
     assert reports["classroom"]["models"][name]["per_dataset"][first_ds]["uar"] == pytest.approx(
-        clean["models"][name]["per_dataset"][first_ds]["uar"] / 3)
+        clean["models"][name]["per_dataset"][first_ds]["uar"] / 3
+    )
 
 
 def test_how_it_works_shows_every_condition_the_report_holds(tmp_path):

@@ -1,4 +1,5 @@
 """The figures have the traces they should; the explanation points at the audio; the batch CLI."""
+
 import json
 import subprocess
 import sys
@@ -144,7 +145,12 @@ def test_a_long_clip_reaches_the_browser_at_the_plots_width_with_its_pitch():
     fig = plots.spectrogram_figure(lm, 0.0, seconds, voice)
     heat = next(tr for tr in fig.data if tr.type == "heatmap")
     z = np.asarray(heat.z)
-    assert z.shape[0] == 80 and plots.MAX_COLUMNS // 2 < z.shape[1] <= plots.MAX_COLUMNS and z.dtype == np.uint8 and z.max() == plots.DB_RANGE
+    assert (
+        z.shape[0] == 80
+        and plots.MAX_COLUMNS // 2 < z.shape[1] <= plots.MAX_COLUMNS
+        and z.dtype == np.uint8
+        and z.max() == plots.DB_RANGE
+    )
     pitch = next(tr for tr in fig.data if tr.name == "pitch (Hz)")
     loud = next(tr for tr in fig.data if tr.name == "loudness (dB)")
     assert len(pitch.y) == len(loud.y) == len(heat.x) == z.shape[1]

@@ -2,6 +2,7 @@
 and 7; issue 18 item 1): identical uploads, no recording left on disk after any sequence of requests,
 refusals, disconnects and a crash, only uploads ever deleted, the request size bounded, one log line per
 refused input."""
+
 import json
 import socket
 import threading
@@ -32,8 +33,13 @@ GAME_CLIP = "audio.wav"  # Gradio's name for sound the app sends itself (the gam
 def user_audio(temp_dir, examples=frozenset()):
     """Every audio file in the app's directory that is not an example clip, plus Gradio's half-received
     uploads (tmpXXXX)."""
-    return sorted(p for p in temp_dir.rglob("*") if p.is_file() and p.name not in examples | {GAME_CLIP}
-                  and (p.suffix.lower() in AUDIO or p.name.startswith("tmp")))
+    return sorted(
+        p
+        for p in temp_dir.rglob("*")
+        if p.is_file()
+        and p.name not in examples | {GAME_CLIP}
+        and (p.suffix.lower() in AUDIO or p.name.startswith("tmp"))
+    )
 
 
 def clip(path, seconds=2.0, seed=0):
@@ -44,8 +50,13 @@ def clip(path, seconds=2.0, seed=0):
 
 def start(tmp_path_factory, **env):
     # a 1 s heartbeat: a closed client's session ends (and its unload runs) within a second, not 15 s
-    env = {"EMOTION_WHISPER": str(WHISPER_DIR), "EMOTION_SWEEP_S": SWEEP_S, "EMOTION_UPLOAD_S": UPLOAD_S,
-           "GRADIO_HEARTBEAT_INTERVAL": 1, **env}
+    env = {
+        "EMOTION_WHISPER": str(WHISPER_DIR),
+        "EMOTION_SWEEP_S": SWEEP_S,
+        "EMOTION_UPLOAD_S": UPLOAD_S,
+        "GRADIO_HEARTBEAT_INTERVAL": 1,
+        **env,
+    }
     return AppServer(tmp_path_factory.mktemp("app-tmp"), {k: str(v) for k, v in env.items()})
 
 
@@ -157,11 +168,19 @@ def test_audio_given_as_anything_but_an_upload_is_refused_before_anything_happen
             hits.append(self.path)
             super().do_GET()
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Counting, directory=str(served)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), functools.partial(Counting, directory=str(served))
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     local = f"http://127.0.0.1:{httpd.server_address[1]}/by-url.wav"
-    sources = [local, "http://100.64.0.1/by-url.wav", "file:///etc/passwd", "ftp://example.org/a.wav",
-               "data:audio/wav;base64,UklGRg==", " /etc/passwd"]
+    sources = [
+        local,
+        "http://100.64.0.1/by-url.wav",
+        "file:///etc/passwd",
+        "ftp://example.org/a.wav",
+        "data:audio/wav;base64,UklGRg==",
+        " /etc/passwd",
+    ]
     before = server.log.read_text()
     try:
         client = client_of(server)
@@ -177,7 +196,7 @@ def test_audio_given_as_anything_but_an_upload_is_refused_before_anything_happen
     finally:
         httpd.shutdown()
     assert not hits, f"the app fetched {hits}"
-    new = server.log.read_text()[len(before):]
+    new = server.log.read_text()[len(before) :]
     assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == len(sources) + 1, new
     assert not user_audio(server.temp_dir, server.examples)
 
@@ -198,7 +217,7 @@ def test_a_bad_input_logs_one_line_and_no_traceback(server, tmp_path):
     with pytest.raises(Exception, match="could not be read|contains no sound"):
         call(server, "/classify", bad)
     time.sleep(0.5)
-    new = server.log.read_text()[len(before):]
+    new = server.log.read_text()[len(before) :]
     assert "Traceback" not in new, new
     assert len([line for line in new.splitlines() if "refused" in line]) == 1, new
 
@@ -238,13 +257,17 @@ def test_uploads_without_a_request_and_cut_off_uploads_are_swept(server, tmp_pat
     assert user_audio(server.temp_dir, server.examples)
 
     def body():  # a body that stops half-way: the connection drops
-        yield b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"cut.wav\"\r\n\r\n"
+        yield b'--x\r\nContent-Disposition: form-data; name="files"; filename="cut.wav"\r\n\r\n'
         yield b"RIFF" + bytes(200_000)
         raise ConnectionError("client went away")
 
     with pytest.raises(ConnectionError):
-        httpx.post(server.url + "gradio_api/upload", content=body(),
-                   headers={"content-type": "multipart/form-data; boundary=x"}, timeout=10)
+        httpx.post(
+            server.url + "gradio_api/upload",
+            content=body(),
+            headers={"content-type": "multipart/form-data; boundary=x"},
+            timeout=10,
+        )
     idle_then_check(server, server.examples)
 
 
@@ -309,10 +332,14 @@ def test_uploads_are_stored_under_random_names(server, tmp_path):
 
 def trickle(server, stop: threading.Event, every_s: float = 0.5):
     """A raw POST to the upload route whose file arrives one byte at a time; returns what the server answered."""
-    head = (b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"slow.wav\"\r\n"
-            b"Content-Type: audio/wav\r\n\r\nRIFF")
-    request = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {len(head) + 10_000}\r\n\r\n")
+    head = (
+        b'--x\r\nContent-Disposition: form-data; name="files"; filename="slow.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\nRIFF"
+    )
+    request = (
+        f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {len(head) + 10_000}\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", server.port), timeout=every_s) as sock:
         sock.sendall(request.encode() + head)
         answer = b""
@@ -336,7 +363,9 @@ def read_answer(sock, start: bytes) -> str:
     while b"\r\n\r\n" not in answer:
         answer += sock.recv(65536)
     head, body = answer.split(b"\r\n\r\n", 1)
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
     while len(body) < length:
         body += sock.recv(65536)
     return (head + b"\r\n\r\n" + body).decode(errors="replace")
@@ -368,34 +397,42 @@ def test_a_trickling_upload_holds_up_nothing_and_is_cut_off(server, tmp_path):
             stop.set()
     assert "408" in refusal.splitlines()[0] and "took longer" in refusal, refusal
     time.sleep(0.5)
-    new = server.log.read_text()[len(before):]
+    new = server.log.read_text()[len(before) :]
     assert "Traceback" not in new and len([x for x in new.splitlines() if "took longer" in x]) == 1, new
     assert "invalid character" not in new, new
     assert not user_audio(server.temp_dir, server.examples), "the refused slow upload left its bytes"
 
 
-@pytest.mark.parametrize("disposition", [
-    "form-data; name=\"files\"; filename*=UTF-8''..%2F..%2Fname.wav",  # RFC 5987, which RFC 7578 forbids
-    "form-data; name=\"files\"",  # a plain field where a file belongs
-])
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        "form-data; name=\"files\"; filename*=UTF-8''..%2F..%2Fname.wav",  # RFC 5987, which RFC 7578 forbids
+        'form-data; name="files"',  # a plain field where a file belongs
+    ],
+)
 def test_an_upload_that_is_not_a_file_is_refused_plainly_and_leaves_nothing(server, disposition):
     """Issue 28 item 5: a bare 500 (TypeError: File is not an instance of GradioUploadFile), and the bytes of
     the good part stayed until the sweep."""
-    good = b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"good.wav\"\r\n\r\nRIFF" + bytes(5000)
+    good = b'--x\r\nContent-Disposition: form-data; name="files"; filename="good.wav"\r\n\r\nRIFF' + bytes(5000)
     bad = f"\r\n--x\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + b"RIFF" + bytes(5000) + b"\r\n--x--\r\n"
     before = server.log.read_text()
-    r = httpx.post(server.url + "gradio_api/upload", content=good + bad,
-                   headers={"content-type": "multipart/form-data; boundary=x"})
+    r = httpx.post(
+        server.url + "gradio_api/upload",
+        content=good + bad,
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
     assert r.status_code == 400 and r.text == NOT_A_FILE, r.text
     assert not user_audio(server.temp_dir, server.examples), "the refused upload left its bytes"
-    new = server.log.read_text()[len(before):]
+    new = server.log.read_text()[len(before) :]
     assert "Traceback" not in new and len([x for x in new.splitlines() if "refused" in x]) == 1, new
 
 
 def queue_call(server, fn_index, data, session="probe"):
     """One call through the page's own route (queue/join, then the session's stream): the answer's output."""
-    r = httpx.post(server.url + "gradio_api/queue/join",
-                   json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
+    r = httpx.post(
+        server.url + "gradio_api/queue/join",
+        json={"data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None},
+    )
     if r.status_code != 200:
         return {"status": r.status_code, "error": r.json().get("detail")}
     with httpx.stream("GET", server.url + "gradio_api/queue/data", params={"session_hash": session}, timeout=60) as s:
@@ -410,7 +447,14 @@ def test_every_endpoint_answers_a_wrong_value_with_one_sentence_and_one_log_line
     selector) answered wrong types with pydantic errors, "[Errno 36] File name too long", "embedded null byte",
     "cannot unpack non-iterable NoneType" or an object address; an unknown api_name or fn_index got a bare 500."""
     dependencies = httpx.get(server.url + "config").json()["dependencies"]
-    wrong = [12345, "\0", "a" * 5000, {"path": None}, {"path": "a" * 5000, "meta": {"_type": "gradio.FileData"}}, [1, 2]]
+    wrong = [
+        12345,
+        "\0",
+        "a" * 5000,
+        {"path": None},
+        {"path": "a" * 5000, "meta": {"_type": "gradio.FileData"}},
+        [1, 2],
+    ]
     before = server.log.read_text()
     refusals = 0
     for fn_index, dependency in enumerate(dependencies):
@@ -423,7 +467,7 @@ def test_every_endpoint_answers_a_wrong_value_with_one_sentence_and_one_log_line
     assert r.status_code == 400 and r.json()["detail"] == BAD_REQUEST, r.text
     assert queue_call(server, 999, []) == {"status": 400, "error": BAD_REQUEST}
     time.sleep(0.5)
-    new = server.log.read_text()[len(before):]
+    new = server.log.read_text()[len(before) :]
     assert refusals and "Traceback" not in new, new[-3000:]
     assert len([x for x in new.splitlines() if "refused" in x]) == refusals + 2, new[-3000:]
 

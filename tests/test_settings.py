@@ -1,4 +1,5 @@
 """emotion_core.settings: every EMOTION_* variable read in one place, with its default, and listed in the README."""
+
 import dataclasses
 import re
 import subprocess
@@ -50,21 +51,33 @@ def test_a_bad_value_names_the_variable():
 @pytest.mark.slow  # a fresh interpreter imports torch
 def test_max_seconds_reaches_the_audio_loader():
     code = "import emotion_core.audio as a; print(a.max_duration_s())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                         env={"EMOTION_MAX_SECONDS": "42", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"EMOTION_MAX_SECONDS": "42", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) == 42.0
 
 
 def test_every_variable_is_read_only_in_settings_and_listed_in_the_readme():
     used = set()
-    for path in [REPO / "app.py", *REPO.glob("emotion_core/**/*.py"), *REPO.glob("train/*.py"),
-                 *REPO.glob("bench/*.py"), *REPO.glob("corpus/*.py")]:
+    for path in [
+        REPO / "app.py",
+        *REPO.glob("emotion_core/**/*.py"),
+        *REPO.glob("train/*.py"),
+        *REPO.glob("bench/*.py"),
+        *REPO.glob("corpus/*.py"),
+    ]:
         text = path.read_text()
         names = set(re.findall(r"\bEMOTION_[A-Z_]+", text))
         used |= names
         if path.name != "settings.py":
-            assert not re.search(r"environ(\.get)?[\[(]\s*['\"]EMOTION_", text), f"{path} reads an EMOTION_ variable itself"
+            assert not re.search(r"environ(\.get)?[\[(]\s*['\"]EMOTION_", text), (
+                f"{path} reads an EMOTION_ variable itself"
+            )
             assert not re.search(r"getenv\(\s*['\"]EMOTION_", text), f"{path} reads an EMOTION_ variable itself"
     declared = {f.metadata["env"] for f in settings.documented_fields()}
     assert used <= declared, f"not in settings: {used - declared}"

@@ -3,6 +3,7 @@
 The recognizer and the service on synthesised speech; the page's two events (app.on_audio, app.on_more) in
 this process, with the Whisper encoder made to fail, or a new clip arriving, while it reads (a torch forward
 pre-hook on the real encoder's first layer: the crash or the upload happens in the middle of stage 2)."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -73,7 +74,9 @@ def test_two_stages_answer_as_one_on_the_same_clip(recognizer):
     whole = service.classify(clip, recognizer)
     assert list(done.prediction.models) == list(whole.models) and done.prediction.lead == whole.lead
     for name, out in whole.models.items():
-        np.testing.assert_allclose(done.prediction.models[name].window_probabilities, out.window_probabilities, atol=1e-5)
+        np.testing.assert_allclose(
+            done.prediction.models[name].window_probabilities, out.window_probabilities, atol=1e-5
+        )
     assert done.api["timeline"] == whole.to_json()["timeline"] and len(done.api["timeline"]) > 1
 
 

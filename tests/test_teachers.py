@@ -1,5 +1,6 @@
-"""The teachers' page (folded under How it works): the lesson uses the three tabs, the questions cover what issue 27 asks, the table of who
-the models fail is the committed report's, and every corpus has its card."""
+"""The teachers' page (folded under How it works): the lesson uses the three tabs, the questions cover what issue 27
+asks, the table of who the models fail is the committed report's, and every corpus has its card."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,13 @@ def test_the_lesson_the_questions_and_the_cards():
     page = teachers.teachers_page(report_figures.load_reports())
     for tab in ("Try it", "Guess the emotion", "Act it out", "How it works"):
         assert f"**{tab}**" in page
-    for topic in ("Acted or felt?", "Who are the actors?", "Who do the models fail?", "Privacy.", "AI Act, Art. 5(1)(f)"):
+    for topic in (
+        "Acted or felt?",
+        "Who are the actors?",
+        "Who do the models fail?",
+        "Privacy.",
+        "AI Act, Art. 5(1)(f)",
+    ):
         assert topic in page
     for corpus in ("RAVDESS", "CREMA-D", "TESS", "SAVEE"):
         assert f"| {corpus} (" in page
@@ -46,8 +53,10 @@ def per_sex(women_uar: dict, men_uar: dict) -> dict:
 
 def test_who_it_fails_by_sex_compares_women_and_men_on_the_corpora_both_speak_in(tmp_path):
     """Issue 27: accuracy by speaker sex. SAVEE's test speaker is a man: the comparison leaves SAVEE out."""
-    by_sex = {"cnn1d": per_sex({"RAVDESS": 0.6, "CREMA-D": 0.4}, {"RAVDESS": 0.5, "CREMA-D": 0.3, "SAVEE": 0.9}),
-              "whisper": per_sex({"RAVDESS": 0.7, "CREMA-D": 0.7}, {"RAVDESS": 0.8, "CREMA-D": 0.8, "SAVEE": 0.1})}
+    by_sex = {
+        "cnn1d": per_sex({"RAVDESS": 0.6, "CREMA-D": 0.4}, {"RAVDESS": 0.5, "CREMA-D": 0.3, "SAVEE": 0.9}),
+        "whisper": per_sex({"RAVDESS": 0.7, "CREMA-D": 0.7}, {"RAVDESS": 0.8, "CREMA-D": 0.8, "SAVEE": 0.1}),
+    }
     table = teachers.who_it_fails_by_sex(by_sex)
     assert "of RAVDESS and CREMA-D" in table
     assert "| 1D CNN | 50% | 40% | 10 points better for women |" in table
@@ -76,5 +85,10 @@ def test_how_it_works_holds_the_teachers_page():
     folds = [b for b in app.demo.blocks.values() if type(b).__name__ == "Accordion" and b.elem_id == "teachers"]
     assert len(folds) == 1 and folds[0].label.startswith("For teachers")
     texts = [b.value for b in app.demo.blocks.values() if type(b).__name__ == "Markdown"]
-    assert any("## A 10-minute lesson" in t and "## Who the models fail" in t and "By speaker sex" in t
-               and "## The voices the models learned from" in t for t in texts)
+    assert any(
+        "## A 10-minute lesson" in t
+        and "## Who the models fail" in t
+        and "By speaker sex" in t
+        and "## The voices the models learned from" in t
+        for t in texts
+    )

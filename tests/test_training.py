@@ -1,5 +1,6 @@
 """train.fit helpers (train.loop, train.teacher): the training loop (plain, with an objective) and the teacher
 representations of --hint."""
+
 import numpy as np
 import pytest
 import torch
@@ -77,7 +78,9 @@ def test_train_loop_takes_an_objective_beside_the_model_loss():
 
     before = nn.functional.mse_loss(side(body(x)), side_target).item()
     hp = Recipe("toy", lr=1e-2, weight_decay=0.0, epochs=6, steps=20, patience=6)
-    result = train_loop(model, list(model.parameters()) + list(side.parameters()), step, evaluate, hp, 0, "toy", objective)
+    result = train_loop(
+        model, list(model.parameters()) + list(side.parameters()), step, evaluate, hp, 0, "toy", objective
+    )
     assert result["val"]["corpus_balanced_uar"] > 0.9
     with torch.no_grad():
         assert nn.functional.mse_loss(side(body(x)), side_target).item() < 0.2 * before
@@ -163,7 +166,11 @@ def test_random_window_crops_or_pads_to_one_window():
         w = random_window(long, gen, p_speed=0.0)
         assert w.shape == (cfg.n_mels, cfg.window_frames)
         # without speed perturbation the window is a contiguous crop of the clip
-        starts = [s for s in range(long.shape[1] - cfg.window_frames + 1) if torch.equal(long[:, s : s + cfg.window_frames], w)]
+        starts = [
+            s
+            for s in range(long.shape[1] - cfg.window_frames + 1)
+            if torch.equal(long[:, s : s + cfg.window_frames], w)
+        ]
         assert starts
         p = random_window(short, gen, p_speed=0.0)
         assert p.shape == (cfg.n_mels, cfg.window_frames)

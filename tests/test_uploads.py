@@ -1,5 +1,6 @@
 """webapp.uploads on its own: the app's temporary directory, who holds which upload, and the sweep.
 (tests/test_server_lifecycle.py checks the same promises against the running app.)"""
+
 import os
 import time
 

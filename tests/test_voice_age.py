@@ -1,5 +1,6 @@
 """train.voice_age: a young voice has the F0 and formants its age band gives (measured with Praat on the
 output), keeps every clip's pitch relative to the speaker's other clips, and is one voice per speaker."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -91,7 +92,9 @@ def test_the_output_has_the_bands_f0_and_formants(adult, f0_hz, formants, age):
     before = np.array(mean_formants_hz(x, FORMANT_CEILING_HZ[adult]))
     after = np.array(mean_formants_hz(y, FORMANT_CEILING_HZ[adult] * voice.formant_ratio))
     np.testing.assert_allclose(after / before, voice.formant_ratio, atol=0.05)
-    assert np.all(after / before >= band.formant_ratio[0] - 0.05) and np.all(after / before <= band.formant_ratio[1] + 0.05)
+    assert np.all(after / before >= band.formant_ratio[0] - 0.05) and np.all(
+        after / before <= band.formant_ratio[1] + 0.05
+    )
 
 
 def test_a_clip_keeps_its_pitch_relative_to_the_speakers_other_clips():

@@ -13,6 +13,7 @@ and sums per mel band and frame:
   (babble / interfering speech);
 - gain +-6 dB; time shift (random crop and placement); SpecAugment (2 frequency and 2 time masks).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,13 @@ def _warp_bands(lm: torch.Tensor, factor: float, cfg: FeatureConfig) -> torch.Te
     return lm[i0] * (1 - w) + lm[i1] * w
 
 
-def random_window(lm: torch.Tensor, gen: torch.Generator, cfg: FeatureConfig = DEFAULT_FEATURES,
-                  speed=(0.9, 1.1), p_speed: float = 0.5) -> torch.Tensor:
+def random_window(
+    lm: torch.Tensor,
+    gen: torch.Generator,
+    cfg: FeatureConfig = DEFAULT_FEATURES,
+    speed=(0.9, 1.1),
+    p_speed: float = 0.5,
+) -> torch.Tensor:
     """A random training window from a clip (80, T) -> (80, window_frames): random crop (or random
     placement in silence when the clip is short), with speed perturbation."""
     w = cfg.window_frames

@@ -10,6 +10,7 @@ clips, per dataset:
 the datasets with test speakers of both (RAVDESS and CREMA-D; SAVEE's speakers are all men); the table it prints
 says so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,15 +32,22 @@ OUT = PROJECT_DIR / "reports" / "by_sex.json"
 
 
 def by_sex(answers: dict, sexes: dict[str, str]) -> dict:
-    """train.clip_answers' document -> {"models": {name: {"per_sex": ...}}} (each clip's answer: its top probability)."""
+    """train.clip_answers' document -> {"models": {name: {"per_sex": ...}}} (each clip's answer: its top probability;
+    a clip without an answer counts as a miss)."""
     clips = answers["clips"]
     y = [LABEL_INDEX[label] for _file, _speaker, _dataset, label in clips]
     datasets = [dataset for _file, _speaker, dataset, _label in clips]
     sex = [sexes.get(speaker, "unknown") for _file, speaker, _dataset, _label in clips]
-    models = {name: {"per_sex": by_group(y, [NO_ANSWER if row is None else int(np.argmax(row)) for row in p], datasets, sex)}
-              for name, p in answers["probabilities"].items()}
-    return {"source": "reports/test_clips.json and corpus/splits.csv (python -m train.by_sex)",
-            "split": answers["split"], "condition": answers["condition"], "models": models}
+    models = {
+        name: {"per_sex": by_group(y, [NO_ANSWER if row is None else int(np.argmax(row)) for row in p], datasets, sex)}
+        for name, p in answers["probabilities"].items()
+    }
+    return {
+        "source": "reports/test_clips.json and corpus/splits.csv (python -m train.by_sex)",
+        "split": answers["split"],
+        "condition": answers["condition"],
+        "models": models,
+    }
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,7 @@ Clips that load_audio refuses (the silent CREMA-D original) are listed and left 
 Files: mels.npy (float16, frames x 80, all clips end to end), clips.csv (one row per clip with its
 offset and frame count). train.fit adds whisper_<k>.npy trunk caches for the Whisper family.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,18 @@ def build_mels(root: Path, out: Path) -> None:
             refused.append((c.path, str(e)))
             continue
         lm = log_mel(torch.from_numpy(audio), DEFAULT_FEATURES).T.numpy().astype(np.float16)
-        rows.append({"path": str(Path(c.path).relative_to(root)), "dataset": c.dataset, "speaker": c.speaker,
-                     "label": c.label, "sentence": c.sentence, "split": splits.get(c.speaker, "none"),
-                     "offset": offset, "frames": lm.shape[0]})
+        rows.append(
+            {
+                "path": str(Path(c.path).relative_to(root)),
+                "dataset": c.dataset,
+                "speaker": c.speaker,
+                "label": c.label,
+                "sentence": c.sentence,
+                "split": splits.get(c.speaker, "none"),
+                "offset": offset,
+                "frames": lm.shape[0],
+            }
+        )
         mels.append(lm)
         offset += lm.shape[0]
     write_mels(out / "mels.npy", out / "clips.csv", rows, mels)

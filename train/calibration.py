@@ -9,13 +9,15 @@ clip weighted so that every (condition, dataset, emotion) cell weighs the same: 
 (corpus-balanced UAR) itself uses. The bias moves a family's answers off an emotion it over-answers; the
 temperature makes its confidence mean what it says.
 
-A family is calibrated only when that helps speakers the fit has not seen: the validation speakers are split in
-two folds (alternately within each dataset, by name), T and b are fitted on one fold and scored on the other,
-and the out-of-fold mean corpus-balanced UAR over the conditions must not fall by more than TOLERANCE (the
-margin the project allows a cheaper model, e.g. int8 Whisper), nor the largest share of one answer rise. The adopted T and b (fitted on all validation speakers) go to checkpoints/calibration.json with
-the sha256 of the checkpoint they belong to; the Recognizer applies them (emotion_core.recognizer) and ignores
-an entry whose checkpoint changed. The test speakers are not read.
+A family is calibrated only when that helps speakers the fit has not seen: the validation speakers are split in two
+folds (alternately within each dataset, by name), T and b are fitted on one fold and scored on the other, and the
+out-of-fold mean corpus-balanced UAR over the conditions must not fall by more than TOLERANCE (the margin the project
+allows a cheaper model, e.g. int8 Whisper), nor the largest share of one answer rise. The adopted T and b (fitted on
+all validation speakers) go to checkpoints/calibration.json with the sha256 of the checkpoint they belong to; the
+Recognizer applies them (emotion_core.recognizer) and ignores an entry whose checkpoint changed. The test speakers are
+not read.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +80,13 @@ def fit(per_condition: list, steps: int = 200) -> tuple[float, np.ndarray]:
 
     def closure():
         opt.zero_grad()
-        loss = sum((-(calibrated_clip_probs(z, o, len(y), log_t.exp(), bias).clamp_min(1e-9).log()
-                      [torch.arange(len(y)), y]) * w).sum() for z, o, y, w in data)
+        loss = sum(
+            (
+                -(calibrated_clip_probs(z, o, len(y), log_t.exp(), bias).clamp_min(1e-9).log()[torch.arange(len(y)), y])
+                * w
+            ).sum()
+            for z, o, y, w in data
+        )
         loss.backward()
         return loss
 
@@ -92,8 +99,11 @@ def scores(probs_by_condition: dict, rows) -> dict:
     """{condition: (n, C) clip probabilities} -> mean cb-UAR over conditions, each condition's, largest answer share
     (train.validation.validation_scores)."""
     v = validation_scores(probs_by_condition, rows)
-    per = {c: v[c]["corpus_balanced_uar"] for c in probs_by_condition} if len(probs_by_condition) > 1 else \
-        {c: v["corpus_balanced_uar"] for c in probs_by_condition}
+    per = (
+        {c: v[c]["corpus_balanced_uar"] for c in probs_by_condition}
+        if len(probs_by_condition) > 1
+        else {c: v["corpus_balanced_uar"] for c in probs_by_condition}
+    )
     return {"mean_cb_uar": v["corpus_balanced_uar"], "cb_uar": per, "largest_share": v["largest_share"]}
 
 
@@ -124,7 +134,9 @@ def calibrate_family(logits: dict, owners: dict, rows) -> dict:
         out = []
         for c in conds:
             sel = mask[owners[c]]
-            out.append((logits[c][torch.from_numpy(sel)], remap[owners[c][sel]], y[keep], cell_weights(sub, len(conds))))
+            out.append(
+                (logits[c][torch.from_numpy(sel)], remap[owners[c][sel]], y[keep], cell_weights(sub, len(conds)))
+            )
         return out
 
     uncal = {c: probs(1.0, np.zeros(len(LABELS)), c) for c in conds}
@@ -135,10 +147,21 @@ def calibrate_family(logits: dict, owners: dict, rows) -> dict:
             oof[c][folds == k] = probs(t, b, c)[folds == k]
     t, b = fit(problem(np.ones(n, dtype=bool)))
     before, after = scores(uncal, rows), scores(oof, rows)
-    adopted = after["mean_cb_uar"] >= before["mean_cb_uar"] - TOLERANCE and after["largest_share"] <= before["largest_share"]
-    return {"temperature": t, "bias": [float(v) for v in b], "adopted": adopted,
-            "val": {"conditions": conds, "clips": n, "uncalibrated": before, "out_of_fold": after,
-                    "fitted": scores({c: probs(t, b, c) for c in conds}, rows)}}
+    adopted = (
+        after["mean_cb_uar"] >= before["mean_cb_uar"] - TOLERANCE and after["largest_share"] <= before["largest_share"]
+    )
+    return {
+        "temperature": t,
+        "bias": [float(v) for v in b],
+        "adopted": adopted,
+        "val": {
+            "conditions": conds,
+            "clips": n,
+            "uncalibrated": before,
+            "out_of_fold": after,
+            "fitted": scores({c: probs(t, b, c) for c in conds}, rows),
+        },
+    }
 
 
 def main(argv=None) -> int:
@@ -167,10 +190,13 @@ def main(argv=None) -> int:
         cal = calibrate_family(logits, owners, rows)
         result[family] = {**cal, "checkpoint_sha256": file_sha256(path)}
         v = cal["val"]
-        print(f"{family}: T {cal['temperature']:.2f}, bias {np.round(cal['bias'], 2).tolist()}; mean cb-UAR "
-              f"{v['uncalibrated']['mean_cb_uar']:.4f} -> out of fold {v['out_of_fold']['mean_cb_uar']:.4f}; largest "
-              f"share {v['uncalibrated']['largest_share']:.3f} -> {v['out_of_fold']['largest_share']:.3f}; "
-              f"{'adopted' if cal['adopted'] else 'not adopted'}", flush=True)
+        print(
+            f"{family}: T {cal['temperature']:.2f}, bias {np.round(cal['bias'], 2).tolist()}; mean cb-UAR "
+            f"{v['uncalibrated']['mean_cb_uar']:.4f} -> out of fold {v['out_of_fold']['mean_cb_uar']:.4f}; largest "
+            f"share {v['uncalibrated']['largest_share']:.3f} -> {v['out_of_fold']['largest_share']:.3f}; "
+            f"{'adopted' if cal['adopted'] else 'not adopted'}",
+            flush=True,
+        )
         out_path.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 

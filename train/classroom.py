@@ -22,6 +22,7 @@ Babble only ever comes from clips of the split being simulated (`BabblePool`).
 
 Training and validation copies of the cached clips are written by train.copies.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -191,8 +192,13 @@ class Scene:
     bitrate_bps: int
 
 
-def simulate_scene(audio: np.ndarray, rng: np.random.Generator, bank: RirBank, babble_pool: BabblePool,
-                   exclude_speaker: str | None = None):
+def simulate_scene(
+    audio: np.ndarray,
+    rng: np.random.Generator,
+    bank: RirBank,
+    babble_pool: BabblePool,
+    exclude_speaker: str | None = None,
+):
     """audio: (n,) float32 16 kHz (from load_audio). -> (out (n + 2 * PAD_S * 16000,) float32 16 kHz,
     Scene, parts) where parts = {"speech": reverberant speech, "noise": the noise added (both at the
     microphone, before band, level and codec), "active": (start, end) samples of the speech in out}."""
@@ -229,13 +235,28 @@ def simulate_scene(audio: np.ndarray, rng: np.random.Generator, bank: RirBank, b
     y = set_level(y, peak_dbfs, clipped)
     bitrate = int(rng.integers(OPUS_BITRATE_BPS[0], OPUS_BITRATE_BPS[1] + 1))
     out = opus_round_trip(y, bitrate)
-    scene = Scene(room, position, float(bank.rt60_s[room]), float(bank.distance_m[room, position]), kind,
-                  snr_db, talkers, peak_dbfs, clipped, bitrate)
+    scene = Scene(
+        room,
+        position,
+        float(bank.rt60_s[room]),
+        float(bank.distance_m[room, position]),
+        kind,
+        snr_db,
+        talkers,
+        peak_dbfs,
+        clipped,
+        bitrate,
+    )
     return out, scene, {"speech": speech, "noise": noise, "active": active}
 
 
-def simulate(audio16k: np.ndarray, rng: np.random.Generator, bank: RirBank, babble_pool: BabblePool,
-             exclude_speaker: str | None = None) -> np.ndarray:
+def simulate(
+    audio16k: np.ndarray,
+    rng: np.random.Generator,
+    bank: RirBank,
+    babble_pool: BabblePool,
+    exclude_speaker: str | None = None,
+) -> np.ndarray:
     """A pupil's clip as the app receives it in a classroom (see the module docstring).
 
     audio16k: (n,) float32 16 kHz mono from load_audio; rng: the clip's Generator (clip_rng); bank: RirBank;

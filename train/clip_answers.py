@@ -10,6 +10,7 @@ commit:
 probabilities rounded to 4 decimals. From it, without the corpus or a model, train.by_sex breaks the results
 down by speaker sex (corpus/splits.csv), and How it works draws its reliability diagram.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,17 @@ def answers(recognizer: Recognizer, clips, split: str, workers: int = 1) -> dict
     probs, kept, refused = run_probabilities(recognizer, clips, {"clean": None}, workers=workers)
     for path, why in refused:
         print(f"refused {path}: {why}", file=sys.stderr)
-    return {"split": split, "condition": "clean", "labels": list(LABELS), "checkpoints": checkpoint_hashes(recognizer.dir),
-            "clips": [[Path(c.path).name, c.speaker, c.dataset, c.label] for c in kept],
-            "probabilities": {name: [None if np.isnan(row).any() else [round(float(x), DECIMALS) for x in row] for row in p]
-                              for name, p in probs["clean"].items()}}  # None: the app refused the clip (no speech)
+    return {
+        "split": split,
+        "condition": "clean",
+        "labels": list(LABELS),
+        "checkpoints": checkpoint_hashes(recognizer.dir),
+        "clips": [[Path(c.path).name, c.speaker, c.dataset, c.label] for c in kept],
+        "probabilities": {
+            name: [None if np.isnan(row).any() else [round(float(x), DECIMALS) for x in row] for row in p]
+            for name, p in probs["clean"].items()
+        },
+    }  # None: the app refused the clip (no speech)
 
 
 def main(argv=None) -> int:

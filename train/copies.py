@@ -12,6 +12,7 @@ classroom_val_mels_0, young_mels_0, young_classroom_val_mels_0, ... Each csv row
 (its own offset and frames into the new .npy) plus `row`, the row's index in clips.csv. Validation copy 0 (no
 speed perturbation) is exactly what `train.evaluate --split val --condition C` hears.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,15 @@ def _copy_one(row: dict):
     return log_mel(torch.from_numpy(audio), DEFAULT_FEATURES).T.numpy().astype(np.float16)
 
 
-def build_copies(root: Path, cache: Path, split: str, copies: list[int], condition: str = "classroom",
-                 workers: int = 1, limit: int | None = None) -> None:
+def build_copies(
+    root: Path,
+    cache: Path,
+    split: str,
+    copies: list[int],
+    condition: str = "classroom",
+    workers: int = 1,
+    limit: int | None = None,
+) -> None:
     """Write copies of every cached clip of `split` under `condition` (see the module docstring)."""
     from multiprocessing import get_context
 
@@ -106,16 +114,25 @@ def build_copies(root: Path, cache: Path, split: str, copies: list[int], conditi
         bank = load_bank(cache)
         t = time.perf_counter()
         pool = BabblePool.from_clips(clips, split)
-        print(f"babble pool: {len(pool.audio)} clips of {len(set(pool.speakers))} {split} speakers "
-              f"({time.perf_counter() - t:.0f} s)", flush=True)
+        print(
+            f"babble pool: {len(pool.audio)} clips of {len(set(pool.speakers))} {split} speakers "
+            f"({time.perf_counter() - t:.0f} s)",
+            flush=True,
+        )
     for copy in copies:
         voices = speaker_voices(clips, copy) if "young" in condition else None
         out_rows, mels, offset, t = [], [], 0, time.perf_counter()
         settings = dict(bank=bank, pool=pool, voices=voices, root=str(root), copy=copy, speed=split == "train")
         if workers > 1:
             with get_context("fork").Pool(workers, _init_worker, (settings,)) as p:
-                results = list(tqdm(p.imap(_copy_one, rows, chunksize=8), total=len(rows), mininterval=30,
-                                    desc=f"{condition} {split} copy {copy}"))
+                results = list(
+                    tqdm(
+                        p.imap(_copy_one, rows, chunksize=8),
+                        total=len(rows),
+                        mininterval=30,
+                        desc=f"{condition} {split} copy {copy}",
+                    )
+                )
         else:
             _init_worker(settings)
             results = [_copy_one(r) for r in tqdm(rows, mininterval=30, desc=f"{condition} {split} copy {copy}")]
@@ -129,8 +146,11 @@ def build_copies(root: Path, cache: Path, split: str, copies: list[int], conditi
         mels_path, rows_path = copy_files(cache, split, copy, condition)
         write_mels(mels_path, rows_path, out_rows, mels, FIELDS + ["row"])
         s = time.perf_counter() - t
-        print(f"wrote {mels_path.name} + {rows_path.name}: {len(out_rows)} clips in {s:.0f} s "
-              f"({s / max(len(rows), 1) * 1000:.0f} ms a clip)", flush=True)
+        print(
+            f"wrote {mels_path.name} + {rows_path.name}: {len(out_rows)} clips in {s:.0f} s "
+            f"({s / max(len(rows), 1) * 1000:.0f} ms a clip)",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:
@@ -144,13 +164,24 @@ def main(argv=None) -> int:
     ap.add_argument("--condition", choices=SIMULATED, default="classroom")
     ap.add_argument("--copies", type=int, default=1, help="write copies 0..K-1 of every clip of --split")
     ap.add_argument("--first-copy", type=int, default=0, help="start numbering the copies here")
-    ap.add_argument("--split", choices=["train", "val"], default="train",
-                    help="test copies are not made: train.evaluate simulates them")
+    ap.add_argument(
+        "--split",
+        choices=["train", "val"],
+        default="train",
+        help="test copies are not made: train.evaluate simulates them",
+    )
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--limit", type=int, help="only the first N clips (timing)")
     args = ap.parse_args(argv)
-    build_copies(data_dir(args.data), cache_dir(args.cache), args.split,
-                 list(range(args.first_copy, args.first_copy + args.copies)), args.condition, args.workers, args.limit)
+    build_copies(
+        data_dir(args.data),
+        cache_dir(args.cache),
+        args.split,
+        list(range(args.first_copy, args.first_copy + args.copies)),
+        args.condition,
+        args.workers,
+        args.limit,
+    )
     return 0
 
 

@@ -2,17 +2,18 @@
 
     python -m train.ensemble [--checkpoints DIR] [--cache DIR] [--condition all]
 
-Every family runs, calibrated as the app runs it, on the validation sets of train.validation (the cached
-validation clips, clean and in every simulated condition, --condition all by default). Every weight vector on a
-grid (each family an integer weight 0-10; at least two families) is scored by the validation score
-(train.validation.selection_score: the mean over the conditions of the corpus-balanced UAR) of its weighted mean. The best mix is kept only if it beats the best single
-family by more than the validation noise (`choose`): the validation speakers are resampled with replacement
-(within each dataset, BOOTSTRAPS times), and the mix must beat the best single family on at least
-CONFIDENCE of the resamples (a paired, one-sided speaker bootstrap); otherwise the ensemble is the best single
-family (its weight 1, the others 0). The choice, its validation score and how the rule decided go to
-checkpoints/ensemble.json, checkpoints/ensemble_decision.json and reports/ensemble_choice.md. The test
-speakers are not read.
+Every family runs, calibrated as the app runs it, on the validation sets of train.validation (the cached validation
+clips, clean and in every simulated condition, --condition all by default). Every weight vector on a grid (each family
+an integer weight 0-10; at least two families) is scored by the validation score (train.validation.selection_score:
+the mean over the conditions of the corpus-balanced UAR) of its weighted mean. The best mix is kept only if it beats
+the best single family by more than the validation noise (`choose`): the validation speakers are resampled with
+replacement (within each dataset, BOOTSTRAPS times), and the mix must beat the best single family on at least
+CONFIDENCE of the resamples (a paired, one-sided speaker bootstrap); otherwise the ensemble is the best single family
+(its weight 1, the others 0). The choice, its validation score and how the rule decided go to
+checkpoints/ensemble.json, checkpoints/ensemble_decision.json and reports/ensemble_choice.md. The test speakers are
+not read.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,9 @@ def score(conditions: list[dict[str, np.ndarray]], weights, names, y, datasets, 
     """The validation score (train.validation.selection_score: the mean over the conditions of the corpus-balanced
     UAR) of the weighted mean of the families' probabilities, on clips idx (None: all)."""
     idx = slice(None) if idx is None else idx
-    return selection_score([sum(w * c[n][idx] for n, w in zip(names, weights, strict=False)) for c in conditions],
-                           y[idx], datasets[idx])
+    return selection_score(
+        [sum(w * c[n][idx] for n, w in zip(names, weights, strict=False)) for c in conditions], y[idx], datasets[idx]
+    )
 
 
 def grid_search(conditions: list[dict[str, np.ndarray]], y, datasets, grid=GRID) -> tuple[float, tuple]:
@@ -65,12 +67,20 @@ def grid_search(conditions: list[dict[str, np.ndarray]], y, datasets, grid=GRID)
     ties go to the smaller total weight."""
     names = list(conditions[0])
     candidates = [w for w in itertools.product(grid, repeat=len(names)) if sum(x > 0 for x in w) >= 2]
-    return max(((score(conditions, ws, names, y, datasets), ws) for ws in candidates),
-               key=lambda t: (t[0], -sum(t[1])))
+    return max(((score(conditions, ws, names, y, datasets), ws) for ws in candidates), key=lambda t: (t[0], -sum(t[1])))
 
 
-def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, bootstraps: int = BOOTSTRAPS,
-           confidence: float = CONFIDENCE, seed: int = 0, simulated: dict[str, dict[str, np.ndarray]] | None = None) -> dict:
+def choose(
+    probs: dict[str, np.ndarray],
+    y,
+    datasets,
+    speakers,
+    grid=GRID,
+    bootstraps: int = BOOTSTRAPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+    simulated: dict[str, dict[str, np.ndarray]] | None = None,
+) -> dict:
     """The ensemble rule. probs {family: (n_clips, C)} on the validation clips, their labels, datasets, speakers
     -> {"members", "weights", "val_cb_uar", "decision": {...how it decided}}. With `simulated` ({condition:
     {family: probabilities}}: the same clips through simulated conditions, same order) every candidate is scored
@@ -83,58 +93,96 @@ def choose(probs: dict[str, np.ndarray], y, datasets, speakers, grid=GRID, boots
     singles = {n: score(conditions, one_hot[n], names, y, datasets) for n in names}
     best_single = max(singles, key=singles.get)
     mix_score, mix = grid_search(conditions, y, datasets, grid)
-    diffs = np.array([score(conditions, mix, names, y, datasets, i) - score(conditions, one_hot[best_single], names, y, datasets, i)
-                      for i in speaker_resamples(speakers, datasets, bootstraps, seed)])
+    diffs = np.array(
+        [
+            score(conditions, mix, names, y, datasets, i)
+            - score(conditions, one_hot[best_single], names, y, datasets, i)
+            for i in speaker_resamples(speakers, datasets, bootstraps, seed)
+        ]
+    )
     wins = float((diffs > 0).mean())
     take_mix = mix_score > singles[best_single] and wins >= confidence
     chosen = mix if take_mix else one_hot[best_single]
     weights = [float(w) for w in chosen]
     decision = {
         "rule": f"the best single family unless the best grid mix beats it on at least {confidence:.0%} of "
-                f"{bootstraps} speaker bootstrap resamples of the validation set (within each dataset)",
-        "scored_on": "clean" if len(by_condition) == 1 else
-                     f"mean of {', '.join(by_condition)} (validation copy 0 of each simulated condition)",
+        f"{bootstraps} speaker bootstrap resamples of the validation set (within each dataset)",
+        "scored_on": "clean"
+        if len(by_condition) == 1
+        else f"mean of {', '.join(by_condition)} (validation copy 0 of each simulated condition)",
         "chosen": "mix" if take_mix else f"single: {best_single}",
-        "val_cb_uar_single": singles, "best_single": best_single,
+        "val_cb_uar_single": singles,
+        "best_single": best_single,
         "best_mix": {"weights": [float(w) for w in mix], "val_cb_uar": mix_score},
         "margin": mix_score - singles[best_single],
-        "bootstrap": {"resamples": bootstraps, "mix_wins_share": wins, "margin_mean": float(diffs.mean()),
-                      "margin_std": float(diffs.std()), "margin_5th_percentile": float(np.percentile(diffs, 5))},
+        "bootstrap": {
+            "resamples": bootstraps,
+            "mix_wins_share": wins,
+            "margin_mean": float(diffs.mean()),
+            "margin_std": float(diffs.std()),
+            "margin_5th_percentile": float(np.percentile(diffs, 5)),
+        },
         "validation": {"clips": int(len(y)), "speakers": int(len(set(speakers)))},
     }
     if len(by_condition) > 1:
         decision["by_condition"] = {
-            cond: {"chosen": score([c], chosen, names, y, datasets),
-                   **{n: score([c], one_hot[n], names, y, datasets) for n in names}}
-            for cond, c in by_condition.items()}
-    return {"members": names, "weights": weights, "val_cb_uar": mix_score if take_mix else singles[best_single],
-            "decision": decision}
+            cond: {
+                "chosen": score([c], chosen, names, y, datasets),
+                **{n: score([c], one_hot[n], names, y, datasets) for n in names},
+            }
+            for cond, c in by_condition.items()
+        }
+    return {
+        "members": names,
+        "weights": weights,
+        "val_cb_uar": mix_score if take_mix else singles[best_single],
+        "decision": decision,
+    }
 
 
 def decision_report(spec: dict) -> str:
     """Markdown: how the rule decided."""
     d = spec["decision"]
     b = d["bootstrap"]
-    lines = ["# How the ensemble was chosen", "", f"Rule: {d['rule']}.", "",
-             f"Every candidate is scored on the validation speakers by: {d.get('scored_on', 'clean')} "
-             "corpus-balanced UAR.", "",
-             f"Validation: {d['validation']['clips']} clips of {d['validation']['speakers']} speakers "
-             "(never the test speakers). Generated by `python -m train.ensemble`.", "",
-             "| candidate | weights | val cbUAR |", "|---|---|---|"]
+    lines = [
+        "# How the ensemble was chosen",
+        "",
+        f"Rule: {d['rule']}.",
+        "",
+        f"Every candidate is scored on the validation speakers by: {d.get('scored_on', 'clean')} corpus-balanced UAR.",
+        "",
+        f"Validation: {d['validation']['clips']} clips of {d['validation']['speakers']} speakers "
+        "(never the test speakers). Generated by `python -m train.ensemble`.",
+        "",
+        "| candidate | weights | val cbUAR |",
+        "|---|---|---|",
+    ]
     lines += [f"| {n} | single | {s:.4f} |" for n, s in d["val_cb_uar_single"].items()]
-    lines += [f"| best mix | {', '.join(f'{n} {w:g}' for n, w in zip(spec['members'], d['best_mix']['weights'], strict=False))} "
-              f"| {d['best_mix']['val_cb_uar']:.4f} |", "",
-              f"The mix beats the best single family ({d['best_single']}) by {d['margin']:+.4f} on the whole "
-              f"validation set; over {b['resamples']} speaker resamples the margin is {b['margin_mean']:+.4f} "
-              f"+- {b['margin_std']:.4f} (5th percentile {b['margin_5th_percentile']:+.4f}) and the mix wins on "
-              f"{b['mix_wins_share']:.0%} of them.", "",
-              f"**Chosen: {d['chosen']}**, validation cbUAR {spec['val_cb_uar']:.4f}.", ""]
+    mix_weights = d["best_mix"]["weights"]
+    lines += [
+        f"| best mix | {', '.join(f'{n} {w:g}' for n, w in zip(spec['members'], mix_weights, strict=False))} "
+        f"| {d['best_mix']['val_cb_uar']:.4f} |",
+        "",
+        f"The mix beats the best single family ({d['best_single']}) by {d['margin']:+.4f} on the whole "
+        f"validation set; over {b['resamples']} speaker resamples the margin is {b['margin_mean']:+.4f} "
+        f"+- {b['margin_std']:.4f} (5th percentile {b['margin_5th_percentile']:+.4f}) and the mix wins on "
+        f"{b['mix_wins_share']:.0%} of them.",
+        "",
+        f"**Chosen: {d['chosen']}**, validation cbUAR {spec['val_cb_uar']:.4f}.",
+        "",
+    ]
     if "by_condition" in d:
         names = [n for n in d["by_condition"]["clean"] if n != "chosen"]
-        lines += ["Each condition alone:", "", "| condition | " + " | ".join(names) + " | chosen |",
-                  "|---" * (len(names) + 2) + "|"]
-        lines += [f"| {cond} | " + " | ".join(f"{v[n]:.4f}" for n in names) + f" | {v['chosen']:.4f} |"
-                  for cond, v in d["by_condition"].items()]
+        lines += [
+            "Each condition alone:",
+            "",
+            "| condition | " + " | ".join(names) + " | chosen |",
+            "|---" * (len(names) + 2) + "|",
+        ]
+        lines += [
+            f"| {cond} | " + " | ".join(f"{v[n]:.4f}" for n in names) + f" | {v['chosen']:.4f} |"
+            for cond, v in d["by_condition"].items()
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -154,17 +202,22 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoints")
     ap.add_argument("--whisper")
     ap.add_argument("--cache", help="feature cache holding the validation copies (default $EMOTION_CACHE_DIR)")
-    ap.add_argument("--condition", choices=list(CONDITION_SETS) + ["clean"], default="all",
-                    help="score candidates on clean validation clips, on the mean of clean and classroom (both), or "
-                    "on the mean over clean, classroom, young and young+classroom (all, default)")
+    ap.add_argument(
+        "--condition",
+        choices=list(CONDITION_SETS) + ["clean"],
+        default="all",
+        help="score candidates on clean validation clips, on the mean of clean and classroom (both), or "
+        "on the mean over clean, classroom, young and young+classroom (all, default)",
+    )
     args = ap.parse_args(argv)
     rec = Recognizer(args.checkpoints, None, args.whisper, fast=False)
     conditions = CONDITION_SETS.get(args.condition, ("clean",))
     try:
         sets = validation_sets(cache_dir(args.cache), conditions[1:])
     except FileNotFoundError as e:
-        raise SystemExit(f"{e}: run python -m train.copies --condition C --split val for every condition "
-                         "(or pass --condition clean)") from None
+        raise SystemExit(
+            f"{e}: run python -m train.copies --condition C --split val for every condition (or pass --condition clean)"
+        ) from None
     rows = sets["clean"].rows
     by_condition = family_probabilities(rec, sets)
     probs = by_condition.pop("clean")
@@ -172,12 +225,17 @@ def main(argv=None) -> int:
     ds = [r["dataset"] for r in rows]
     chosen = choose(probs, y, ds, [r["speaker"] for r in rows], simulated=by_condition)
     decision = chosen.pop("decision")
-    spec = {**chosen, "val_cb_uar_plain_mean": score([probs, *by_condition.values()], [1] * len(probs), list(probs),
-                                                      np.asarray(y), np.asarray(ds)),
-            "val_cb_uar_single": decision["val_cb_uar_single"], "chosen": decision["chosen"],
-            "chosen_on": f"{len(rows)} clips of the validation speakers, {', '.join(conditions)}",
-            "checkpoint_sha256": {f: file_sha256(rec.dir / f"{f}.pt") for f in probs},  # what val_cb_uar_single measured
-            "decision_file": "ensemble_decision.json"}
+    spec = {
+        **chosen,
+        "val_cb_uar_plain_mean": score(
+            [probs, *by_condition.values()], [1] * len(probs), list(probs), np.asarray(y), np.asarray(ds)
+        ),
+        "val_cb_uar_single": decision["val_cb_uar_single"],
+        "chosen": decision["chosen"],
+        "chosen_on": f"{len(rows)} clips of the validation speakers, {', '.join(conditions)}",
+        "checkpoint_sha256": {f: file_sha256(rec.dir / f"{f}.pt") for f in probs},  # what val_cb_uar_single measured
+        "decision_file": "ensemble_decision.json",
+    }
     out = rec.dir / ENSEMBLE_FILE
     out.write_text(json.dumps(spec, indent=1) + "\n")
     (rec.dir / "ensemble_decision.json").write_text(json.dumps(decision, indent=1) + "\n")

@@ -25,6 +25,7 @@ teenager of their sex; train.voice_age) and young+classroom puts that voice in t
 conditions (a comma list; `both` = clean,classroom; `all` = all four) decode each clip once and are reported
 side by side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -143,15 +144,19 @@ def run_probabilities(recognizer: Recognizer, clips, condition_fns: dict, batch_
                 wins.append(w)
             owners = np.array(owners, dtype=int)
             answered = np.bincount(owners, minlength=len(group)) > 0
-            out = recognizer.predict_windows(torch.cat(wins)) if wins else {n: np.zeros((0, len(LABELS))) for n in names}
+            out = (
+                recognizer.predict_windows(torch.cat(wins)) if wins else {n: np.zeros((0, len(LABELS))) for n in names}
+            )
             for name, p in out.items():
                 means = clip_means(p, owners, len(group))
                 means[~answered] = np.nan  # no answer: the app refused the clip (too little speech)
                 probs[cond].setdefault(name, []).append(means)
         kept.extend(group)
     n_labels = len(LABELS)
-    stacked = {cond: {name: np.concatenate(parts) if parts else np.zeros((0, n_labels)) for name, parts in by_name.items()}
-               for cond, by_name in probs.items()}
+    stacked = {
+        cond: {name: np.concatenate(parts) if parts else np.zeros((0, n_labels)) for name, parts in by_name.items()}
+        for cond, by_name in probs.items()
+    }
     return stacked, kept, refused
 
 
@@ -159,8 +164,13 @@ def run_conditions(recognizer: Recognizer, clips, condition_fns: dict, batch_cli
     """condition_fns: {condition: None (clean) or fn(clip, audio) -> audio}.
     -> ({condition: {name: predicted index per clip}}, kept clips, refused [(path, message)])."""
     probs, kept, refused = run_probabilities(recognizer, clips, condition_fns, batch_clips, workers)
-    preds = {cond: {name: np.where(np.isnan(p).any(1), NO_ANSWER, np.nan_to_num(p).argmax(1)).tolist()
-                    for name, p in by_name.items()} for cond, by_name in probs.items()}
+    preds = {
+        cond: {
+            name: np.where(np.isnan(p).any(1), NO_ANSWER, np.nan_to_num(p).argmax(1)).tolist()
+            for name, p in by_name.items()
+        }
+        for cond, by_name in probs.items()
+    }
     return preds, kept, refused
 
 
@@ -201,8 +211,12 @@ def condition_functions(names, root: Path, clips, split: str | None, guard: bool
         classroom = classroom_condition(root, clips, split, guard, cache)
     if any("young" in n for n in names):
         young = young_condition(root, clips, split, guard)
-    made = {"clean": None, "classroom": classroom, "young": young,
-            "young+classroom": ChainCondition(young, classroom) if young and classroom else None}
+    made = {
+        "clean": None,
+        "classroom": classroom,
+        "young": young,
+        "young+classroom": ChainCondition(young, classroom) if young and classroom else None,
+    }
     return {n: made[n] for n in CONDITIONS if n in names}
 
 
@@ -210,8 +224,9 @@ def parse_conditions(text: str) -> tuple[str, ...]:
     names = CONDITION_SETS.get(text) or tuple(t.strip() for t in text.split(","))
     unknown = [n for n in names if n not in CONDITIONS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown condition {', '.join(unknown)}: choose from "
-                                         f"{', '.join(CONDITIONS + tuple(CONDITION_SETS))}")
+        raise argparse.ArgumentTypeError(
+            f"unknown condition {', '.join(unknown)}: choose from {', '.join(CONDITIONS + tuple(CONDITION_SETS))}"
+        )
     return names
 
 
@@ -221,19 +236,33 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="JSON file to write; .md and .png are written beside it")
     ap.add_argument("--split", choices=["train", "val", "test"], help="only the speakers of this split")
     ap.add_argument("--guard", action="store_true", help="only the fixed 140-clip quality-guard set of test speakers")
-    ap.add_argument("--condition", type=parse_conditions, default=("clean",),
-                    help="clean, classroom (train.classroom), young (train.voice_age), young+classroom, a comma "
-                    "list of them, both (clean,classroom) or all (the four side by side)")
-    ap.add_argument("--cache", help="cache directory holding the classroom bank (default $EMOTION_CACHE_DIR or ./cache)")
+    ap.add_argument(
+        "--condition",
+        type=parse_conditions,
+        default=("clean",),
+        help="clean, classroom (train.classroom), young (train.voice_age), young+classroom, a comma "
+        "list of them, both (clean,classroom) or all (the four side by side)",
+    )
+    ap.add_argument(
+        "--cache", help="cache directory holding the classroom bank (default $EMOTION_CACHE_DIR or ./cache)"
+    )
     ap.add_argument("--workers", type=int, default=1, help="processes that decode and simulate clips")
     ap.add_argument("--checkpoints", help="checkpoint directory (default $EMOTION_CHECKPOINTS or ./checkpoints)")
     ap.add_argument("--whisper", help="Whisper encoder: local directory or Hub id (default $EMOTION_WHISPER)")
     ap.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     ap.add_argument("--families", help="only these outputs, comma-separated (e.g. cnn1d,lstm); default: every one")
-    ap.add_argument("--add-to", help="a report of the same clips (e.g. of other families or conditions) that this "
-                    "run's results are added to (replacing the same condition and model); written to --out")
-    ap.add_argument("--fast", choices=["on", "off"], default="off", help="on: the CPU fast path (EMOTION_FAST: the Whisper "
-                    "encoder with int8 linear layers); default off: the models exactly as trained, as the app runs them")
+    ap.add_argument(
+        "--add-to",
+        help="a report of the same clips (e.g. of other families or conditions) that this "
+        "run's results are added to (replacing the same condition and model); written to --out",
+    )
+    ap.add_argument(
+        "--fast",
+        choices=["on", "off"],
+        default="off",
+        help="on: the CPU fast path (EMOTION_FAST: the Whisper "
+        "encoder with int8 linear layers); default off: the models exactly as trained, as the app runs them",
+    )
     args = ap.parse_args(argv)
     root = data_dir(args.data)
     clips = guard_clips(root) if args.guard else select_clips(root, args.split)
@@ -256,29 +285,39 @@ def main(argv=None) -> int:
     for path, why in refused:
         print(f"refused {path}: {why}", file=sys.stderr)
     if not kept or not rec.models:
-        print("nothing to evaluate: " + ("every clip was refused" if not kept else "no model could be loaded"), file=sys.stderr)
+        print(
+            "nothing to evaluate: " + ("every clip was refused" if not kept else "no model could be loaded"),
+            file=sys.stderr,
+        )
         return 2
     result = report_conditions(preds, kept)
     result["whisper_int8"] = rec.fast
     if "young" in condition_fns:  # who each speaker became (train.voice_age)
-        result["young_voices"] = {s: dataclasses.asdict(v) for s, v in condition_fns["young"].voices.items()
-                                  if s in {c.speaker for c in kept}}
+        result["young_voices"] = {
+            s: dataclasses.asdict(v) for s, v in condition_fns["young"].voices.items() if s in {c.speaker for c in kept}
+        }
     if args.add_to and Path(args.add_to).is_file():
         result = merge_reports(json.loads(Path(args.add_to).read_text()), result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    title = f"Evaluation on {len(kept)} clips" + (" of the quality-guard set" if args.guard else f" of the {args.split} speakers" if args.split else "")
+    title = f"Evaluation on {len(kept)} clips" + (
+        " of the quality-guard set" if args.guard else f" of the {args.split} speakers" if args.split else ""
+    )
     if tuple(condition_fns) != ("clean",):
         title += ", " + " and ".join(condition_fns)
     out.with_suffix(".md").write_text(markdown(result, title))
     confusion_figure(result, out.with_suffix(".png"))
     for cond, c in result["conditions"].items():
         for name, m in c["models"].items():
-            print(f"{cond:9s} {name:9s} corpus-balanced UAR {corpus_balanced_uar(m['per_dataset']):.3f}  "
-                  f"pooled accuracy {m['overall']['accuracy']:.3f}  n {m['overall']['n']}")
-    print(f"{len(clips)} clips in {seconds:.0f} s ({seconds / len(clips) * 1000:.0f} ms a clip, "
-          f"{len(condition_fns)} condition(s), {args.workers} worker(s))")
+            print(
+                f"{cond:9s} {name:9s} corpus-balanced UAR {corpus_balanced_uar(m['per_dataset']):.3f}  "
+                f"pooled accuracy {m['overall']['accuracy']:.3f}  n {m['overall']['n']}"
+            )
+    print(
+        f"{len(clips)} clips in {seconds:.0f} s ({seconds / len(clips) * 1000:.0f} ms a clip, "
+        f"{len(condition_fns)} condition(s), {args.workers} worker(s))"
+    )
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
     return 0
 

@@ -30,6 +30,7 @@ With --out elsewhere than checkpoints/, the log goes beside the checkpoint and -
 checkpoint, e.g.
     python -m train.fit --family lstm --out /tmp/x --teacher checkpoints/whisper.pt --seed 1
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -100,13 +101,20 @@ def end_to_end_model(recipe: Recipe, efficientat: str | None = None):
     return cls(cfg, len(LABELS), pretrained=True, **weights)
 
 
-def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = None, hints: torch.Tensor | None = None,
-                   cdir: Path | None = None, efficientat: str | None = None):
-    """cnn1d, lstm and cnn2d (EfficientAT mn04) end to end. `teacher` (n_rows, C): clip probabilities to distil from; `hints` (n_rows, d):
-    teacher representations that a linear map of the model's pooled embedding learns to predict (mean squared
-    error, weight recipe.hint_weight); the map is used in training only and is not part of the checkpoint.
-    With simulated copies (recipe.simulated_copies(), read from `cdir`), a training window comes from one of its
-    clip's copies with chance recipe.classroom_share, and validation scores the mean over clean and those
+def fit_end_to_end(
+    rows,
+    mels,
+    recipe: Recipe,
+    teacher: torch.Tensor | None = None,
+    hints: torch.Tensor | None = None,
+    cdir: Path | None = None,
+    efficientat: str | None = None,
+):
+    """cnn1d, lstm and cnn2d (EfficientAT mn04) end to end. `teacher` (n_rows, C): clip probabilities to distil from;
+    `hints` (n_rows, d): teacher representations that a linear map of the model's pooled embedding learns to predict
+    (mean squared error, weight recipe.hint_weight); the map is used in training only and is not part of the
+    checkpoint. With simulated copies (recipe.simulated_copies(), read from `cdir`), a training window comes from one
+    of its clip's copies with chance recipe.classroom_share, and validation scores the mean over clean and those
     conditions."""
     torch.manual_seed(recipe.seed)
     model = end_to_end_model(recipe, efficientat)
@@ -153,7 +161,9 @@ def fit_end_to_end(rows, mels, recipe: Recipe, teacher: torch.Tensor | None = No
     def objective(x, y):
         targets, h = y
         emb = model.embed(x)
-        return classification_loss(model.head(emb), targets) + recipe.hint_weight * nn.functional.mse_loss(hint_map(emb), h)
+        return classification_loss(model.head(emb), targets) + recipe.hint_weight * nn.functional.mse_loss(
+            hint_map(emb), h
+        )
 
     params = list(model.parameters()) + list(hint_map.parameters())
     return model, train_loop(model, params, step, evaluate, recipe, recipe.seed, recipe.family, objective)
@@ -186,27 +196,37 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
 
     enc = load_encoder(source)
     cached, val_sets = trunk_caches(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe)
-    cfg = WhisperHeadConfig(encoder_name=source if not Path(source).exists() else "openai/whisper-base",
-                            encoder_sha256=encoder_fingerprint(enc), encoder_probe=encoder_probe(enc),
-                            members=recipe.members)
+    cfg = WhisperHeadConfig(
+        encoder_name=source if not Path(source).exists() else "openai/whisper-base",
+        encoder_sha256=encoder_fingerprint(enc),
+        encoder_probe=encoder_probe(enc),
+        members=recipe.members,
+    )
     heads, members = [], []
     for i in range(recipe.members):
         seed = recipe.seed + i
         torch.manual_seed(seed)
         heads.append(WhisperHead(cfg, len(LABELS)))
-        members.append(fit_from_cache(rows, cached, heads[-1], heads[-1].parameters(), recipe, seed, f"whisper-{i}",
-                                      val_sets=val_sets))
+        members.append(
+            fit_from_cache(
+                rows, cached, heads[-1], heads[-1].parameters(), recipe, seed, f"whisper-{i}", val_sets=val_sets
+            )
+        )
         log.info("whisper member %d (seed %d): val cb-UAR %.4f", i, seed, members[-1]["val"]["corpus_balanced_uar"])
     family = WhisperFamily(cfg, len(LABELS))
     family.heads = nn.ModuleList(heads)
     family.eval()
-    result = {"val": validate_conditions(family, val_sets),
-              "members": [{"seed": recipe.seed + i, "val_cb_uar": m["val"]["corpus_balanced_uar"], "best_epoch": m["best_epoch"]}
-                          for i, m in enumerate(members)],
-              "best_epoch": [m["best_epoch"] for m in members],
-              "epoch_s": float(np.median([m["epoch_s"] for m in members])),
-              "history": [m["history"] for m in members],
-              "encoder_source": portable(source)}
+    result = {
+        "val": validate_conditions(family, val_sets),
+        "members": [
+            {"seed": recipe.seed + i, "val_cb_uar": m["val"]["corpus_balanced_uar"], "best_epoch": m["best_epoch"]}
+            for i, m in enumerate(members)
+        ],
+        "best_epoch": [m["best_epoch"] for m in members],
+        "epoch_s": float(np.median([m["epoch_s"] for m in members])),
+        "history": [m["history"] for m in members],
+        "encoder_source": portable(source),
+    }
     log.info("whisper bag of %d: val cb-UAR %.4f", len(members), result["val"]["corpus_balanced_uar"])
     return family, result
 
@@ -260,8 +280,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     recipe = resolve(args)
     if recipe.architecture not in TRAINERS or architecture_class(recipe.architecture).family != recipe.family:
-        ap.error(f"--architecture {recipe.architecture!r} does not train the {recipe.family} family "
-                 f"(trainers: {', '.join(TRAINERS)})")
+        ap.error(
+            f"--architecture {recipe.architecture!r} does not train the {recipe.family} family "
+            f"(trainers: {', '.join(TRAINERS)})"
+        )
     trainer = TRAINERS[recipe.architecture]
     command = "python -m train.fit " + shlex.join(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -271,16 +293,25 @@ def main(argv=None) -> int:
     shipped = out_dir.resolve() == DEFAULT_CHECKPOINT_DIR.resolve()
     logs = Path(__file__).resolve().parent / "logs" if shipped else out_dir
     logs.mkdir(exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True,
-                        handlers=[logging.FileHandler(logs / f"{recipe.family}.log", mode="w"), logging.StreamHandler()])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        force=True,
+        handlers=[logging.FileHandler(logs / f"{recipe.family}.log", mode="w"), logging.StreamHandler()],
+    )
     log.info("command: %s", command)
     log.info("recipe: %s", json.dumps(dataclasses.asdict(recipe)))
     cdir = cache_dir(args.cache)
     if not (cdir / "mels.npy").exists():
         build_mels(data_dir(args.data), cdir)
     rows, mels = load_cache(cdir)
-    log.info("family %s seed %d: %d clips (%s)", recipe.family, recipe.seed, len(rows),
-             {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")})
+    log.info(
+        "family %s seed %d: %d clips (%s)",
+        recipe.family,
+        recipe.seed,
+        len(rows),
+        {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
+    )
     t0 = time.time()
     teacher_path = Path(args.teacher) if args.teacher else out_dir / "whisper.pt"
     teacher = teacher_targets(rows, cdir, teacher_path) if trainer.distils and recipe.distill > 0 else None
@@ -296,7 +327,7 @@ def main(argv=None) -> int:
         "data_fingerprint": (cdir / "fingerprint.txt").read_text().strip(),
         "splits_sha256": splits_hash(),
         "balancing": "batches drawn with replacement; classes equal within a dataset, datasets by "
-                     + ("sqrt(clips)" if power == 0.5 else f"clips ** {power}"),
+        + ("sqrt(clips)" if power == 0.5 else f"clips ** {power}"),
         "hyperparameters": recipe.optimisation(),
         "augmented_copies": recipe.copies if trainer.trunk_cached else None,
         "distilled_from": teacher_identity(teacher_path) if teacher is not None else None,
@@ -307,9 +338,18 @@ def main(argv=None) -> int:
     }
     path = out_dir / f"{recipe.family}.pt"
     save_checkpoint(path, model, DEFAULT_FEATURES, LABELS, record)
-    log.info("saved %s (%.1f MB); val cb-UAR %.3f", path, path.stat().st_size / 1e6, result["val"]["corpus_balanced_uar"])
-    print(json.dumps({"family": recipe.family, "val_cb_uar": result["val"]["corpus_balanced_uar"],
-                      "val_per_dataset": {d: m["uar"] for d, m in result["val"]["per_dataset"].items()}}))
+    log.info(
+        "saved %s (%.1f MB); val cb-UAR %.3f", path, path.stat().st_size / 1e6, result["val"]["corpus_balanced_uar"]
+    )
+    print(
+        json.dumps(
+            {
+                "family": recipe.family,
+                "val_cb_uar": result["val"]["corpus_balanced_uar"],
+                "val_per_dataset": {d: m["uar"] for d, m in result["val"]["per_dataset"].items()},
+            }
+        )
+    )
     return 0
 
 

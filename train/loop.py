@@ -1,4 +1,5 @@
 """The training loop and what it trains on: balanced sampling, targets (labels, distillation), the loss."""
+
 from __future__ import annotations
 
 import copy
@@ -27,7 +28,9 @@ def sample_weights(rows, dataset_power: float = 0.5) -> np.ndarray:
     n_labels = Counter(ds for ds, _ in cells)
     ds_mass = {d: n**dataset_power for d, n in per_ds.items()}
     total = sum(ds_mass.values())
-    w = np.array([ds_mass[r["dataset"]] / total / n_labels[r["dataset"]] / cells[(r["dataset"], r["label"])] for r in rows])
+    w = np.array(
+        [ds_mass[r["dataset"]] / total / n_labels[r["dataset"]] / cells[(r["dataset"], r["label"])] for r in rows]
+    )
     return w / w.sum()
 
 
@@ -57,8 +60,8 @@ def soft_targets(y: torch.Tensor, teacher: torch.Tensor | None, weight: float) -
 def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, objective=None):
     """Generic loop: AdamW + cosine schedule, early stopping on validation corpus-balanced UAR.
     `params`: parameters, or parameter groups with their own peak "lr" (else recipe.lr). Reads recipe.lr,
-    weight_decay, epochs, steps, patience; `step_fn(gen) -> (x, y)` draws a batch, `eval_fn() -> metrics` validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x)
-    against y."""
+    weight_decay, epochs, steps, patience; `step_fn(gen) -> (x, y)` draws a batch, `eval_fn() -> metrics`
+    validates, `objective(x, y) -> loss` replaces the default cross-entropy of model(x) against y."""
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     total = recipe.epochs * recipe.steps
     peaks = [g["lr"] for g in opt.param_groups]  # parameter groups may carry their own peak learning rate
@@ -81,10 +84,24 @@ def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, obje
         with torch.inference_mode():
             metrics = eval_fn()
         score = metrics["corpus_balanced_uar"]
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_cb_uar": score,
-                        "val_accuracy": metrics["overall"]["accuracy"], "epoch_s": epoch_s})
-        log.info("%s epoch %d loss %.3f val cb-UAR %.3f acc %.3f (%.0f s)", desc, epoch, np.mean(losses), score,
-                 metrics["overall"]["accuracy"], epoch_s)
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "val_cb_uar": score,
+                "val_accuracy": metrics["overall"]["accuracy"],
+                "epoch_s": epoch_s,
+            }
+        )
+        log.info(
+            "%s epoch %d loss %.3f val cb-UAR %.3f acc %.3f (%.0f s)",
+            desc,
+            epoch,
+            np.mean(losses),
+            score,
+            metrics["overall"]["accuracy"],
+            epoch_s,
+        )
         if score > best:
             best, best_state, best_epoch, best_metrics = score, copy.deepcopy(model.state_dict()), epoch, metrics
         elif epoch - best_epoch >= recipe.patience:
@@ -92,5 +109,9 @@ def train_loop(model, params, step_fn, eval_fn, recipe: Recipe, seed, desc, obje
             break
     model.load_state_dict(best_state)
     model.eval()
-    return {"best_epoch": best_epoch, "val": best_metrics, "history": history,
-            "epoch_s": float(np.median([h["epoch_s"] for h in history]))}
+    return {
+        "best_epoch": best_epoch,
+        "val": best_metrics,
+        "history": history,
+        "epoch_s": float(np.median([h["epoch_s"] for h in history])),
+    }

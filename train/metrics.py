@@ -1,4 +1,5 @@
 """Classification metrics shared by training (validation) and evaluation. Pure numpy, no sklearn."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,9 @@ def summary(cm: np.ndarray, no_answer=None) -> dict:
         return {"n": 0, "accuracy": 0.0, "uar": 0.0, "macro_f1": 0.0}
     recall = tp[present] / true[present]
     precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)[present]
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(recall), where=(precision + recall) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros_like(recall), where=(precision + recall) > 0
+    )
     return {"n": n, "accuracy": float(tp.sum() / n), "uar": float(recall.mean()), "macro_f1": float(f1.mean())}
 
 
@@ -56,11 +59,18 @@ def evaluate_predictions(y_true, y_pred, datasets, n_classes: int) -> dict:
     cm = confusion(y_true, y_pred, n_classes)
 
     def metrics(mask):
-        return summary(confusion(y_true[mask], y_pred[mask], n_classes), unanswered(y_true[mask], y_pred[mask], n_classes))
+        return summary(
+            confusion(y_true[mask], y_pred[mask], n_classes), unanswered(y_true[mask], y_pred[mask], n_classes)
+        )
 
     per = {d: metrics(datasets == d) for d in sorted(set(datasets.tolist()))}
-    return {"overall": metrics(np.ones(len(y_true), bool)), "per_dataset": per, "confusion": cm.tolist(),
-            "no_answer": int((y_pred == NO_ANSWER).sum()), "corpus_balanced_uar": corpus_balanced_uar(per)}
+    return {
+        "overall": metrics(np.ones(len(y_true), bool)),
+        "per_dataset": per,
+        "confusion": cm.tolist(),
+        "no_answer": int((y_pred == NO_ANSWER).sum()),
+        "corpus_balanced_uar": corpus_balanced_uar(per),
+    }
 
 
 def clip_means(window_probs: np.ndarray, owners: np.ndarray, n_clips: int) -> np.ndarray:

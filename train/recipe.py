@@ -5,6 +5,7 @@
 command line are saved in the checkpoint's record and at the top of the log. To add a field: give it a
 default that keeps every shipped recipe as it is, read it where it acts, and the command line has it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,13 +66,40 @@ class Recipe:
 RECIPES = {
     # the top layer fine-tuned scored 0.660 on validation, against 0.669 for this frozen bag: kept frozen (its option
     # --tune-layers was removed in issue 26; git history keeps it)
-    "whisper": Recipe("whisper", lr=1e-3, architecture="whisper-base-heads", batch=128, epochs=60, patience=10, copies=0,
-                      members=5, classroom=1),
-    "cnn1d": Recipe("cnn1d", lr=2e-3, architecture="cnn1d-frames", epochs=40, patience=20, augment=0.7, distill=0.8,
-                    hint="head", classroom=1),
+    "whisper": Recipe(
+        "whisper",
+        lr=1e-3,
+        architecture="whisper-base-heads",
+        batch=128,
+        epochs=60,
+        patience=10,
+        copies=0,
+        members=5,
+        classroom=1,
+    ),
+    "cnn1d": Recipe(
+        "cnn1d",
+        lr=2e-3,
+        architecture="cnn1d-frames",
+        epochs=40,
+        patience=20,
+        augment=0.7,
+        distill=0.8,
+        hint="head",
+        classroom=1,
+    ),
     "lstm": Recipe("lstm", lr=1.5e-3, architecture="bilstm-frames", augment=0.7, distill=0.8, hint="head", classroom=1),
     # the AudioSet EfficientAT mn04, end to end (validation mean 0.472 against 0.459 for the ImageNet EfficientNet-Lite0
     # recipe it replaced, whose option --backbone efficientnet-lite0 was removed in issue 26: git history keeps it)
-    "cnn2d": Recipe("cnn2d", lr=1e-3, architecture="efficientat-mn04-audioset", batch=32, epochs=12, patience=6,
-                    copies=3, distill=0.0, classroom=1),
+    "cnn2d": Recipe(
+        "cnn2d",
+        lr=1e-3,
+        architecture="efficientat-mn04-audioset",
+        batch=32,
+        epochs=12,
+        patience=6,
+        copies=3,
+        distill=0.0,
+        classroom=1,
+    ),
 }

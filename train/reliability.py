@@ -16,6 +16,7 @@ than right on voices the models never trained on. The test speakers are not read
    "families": {name: {"calibrated": bool, "conditions": {condition: [{"lo", "hi", "n", "confidence", "accuracy"}]}}},
    "pooled": [bins]}
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,15 @@ def reliability_bins(top: np.ndarray, right: np.ndarray, width: float = BIN_WIDT
     for k in range(len(edges) - 1):
         mine = index == k
         if mine.any():
-            out.append({"lo": float(edges[k]), "hi": float(edges[k + 1]), "n": int(mine.sum()),
-                        "confidence": float(top[mine].mean()), "accuracy": float(right[mine].mean())})
+            out.append(
+                {
+                    "lo": float(edges[k]),
+                    "hi": float(edges[k + 1]),
+                    "n": int(mine.sum()),
+                    "confidence": float(top[mine].mean()),
+                    "accuracy": float(right[mine].mean()),
+                }
+            )
     return out
 
 
@@ -78,7 +86,11 @@ def family_probabilities(family: str, ckdir: Path, sets: dict, whisper: str | No
         from emotion_core.models.whisper import load_encoder
 
         encoder = load_encoder(whisper_source(whisper))
-    calibration = json.loads((ckdir / CALIBRATION_FILE).read_text()).get(family, {}) if (ckdir / CALIBRATION_FILE).is_file() else {}
+    calibration = (
+        json.loads((ckdir / CALIBRATION_FILE).read_text()).get(family, {})
+        if (ckdir / CALIBRATION_FILE).is_file()
+        else {}
+    )
     calibrated = bool(calibration.get("adopted")) and calibration.get("checkpoint_sha256") == file_sha256(path)
     t = calibration["temperature"] if calibrated else 1.0
     b = torch.tensor(calibration["bias"] if calibrated else [0.0] * len(LABELS), dtype=torch.float32)
@@ -115,20 +127,32 @@ def main(argv=None) -> int:
     ckdir = checkpoint_dir(args.checkpoints)
     sets = {c: s for c, s in validation_sets(cache_dir(args.cache)).items() if c in CONDITIONS}
     if set(sets) != set(CONDITIONS):
-        print(f"the cache lacks validation copies of {set(CONDITIONS) - set(sets)} (python -m train.copies)", file=sys.stderr)
+        print(
+            f"the cache lacks validation copies of {set(CONDITIONS) - set(sets)} (python -m train.copies)",
+            file=sys.stderr,
+        )
         return 2
     rows = next(iter(sets.values()))[2]
     labels = np.array([LABEL_INDEX[r["label"]] for r in rows])
     probabilities, calibrated = {}, {}
     for family in args.families.split(","):
         probabilities[family], calibrated[family] = family_probabilities(family, ckdir, sets, args.whisper)
-        print(f"{family}: " + ", ".join(f"{c} accuracy {np.mean(p.argmax(1) == labels):.3f}" for c, p in probabilities[family].items()),
-              flush=True)
+        print(
+            f"{family}: "
+            + ", ".join(f"{c} accuracy {np.mean(p.argmax(1) == labels):.3f}" for c, p in probabilities[family].items()),
+            flush=True,
+        )
     result = reliability(probabilities, labels)
-    doc = {"split": "val", "conditions": list(sets), "clips": len(rows), "bin_width": BIN_WIDTH, "threshold": result["threshold"],
-           "checkpoints": checkpoint_hashes(ckdir),
-           "families": {f: {"calibrated": calibrated[f], "conditions": bins} for f, bins in result["families"].items()},
-           "pooled": result["pooled"]}
+    doc = {
+        "split": "val",
+        "conditions": list(sets),
+        "clips": len(rows),
+        "bin_width": BIN_WIDTH,
+        "threshold": result["threshold"],
+        "checkpoints": checkpoint_hashes(ckdir),
+        "families": {f: {"calibrated": calibrated[f], "conditions": bins} for f, bins in result["families"].items()},
+        "pooled": result["pooled"],
+    }
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     print(f"threshold {doc['threshold']:.2f}: wrote {args.out}")
     return 0

@@ -1,5 +1,6 @@
 """The evaluation report (train.evaluate's JSON, markdown and figure): each model's metrics per condition, the
 answer shares, reports of other runs merged in, and their tables."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,13 @@ def report(preds, clips, sexes: dict[str, str] | None = None) -> dict:
     models = {}
     for name, p in preds.items():
         r = evaluate_predictions(y, p, ds, len(LABELS))
-        models[name] = {"overall": r["overall"], "per_dataset": r["per_dataset"], "confusion": r["confusion"],
-                        "no_answer": r["no_answer"], "per_sex": by_group(y, p, ds, sex)}
+        models[name] = {
+            "overall": r["overall"],
+            "per_dataset": r["per_dataset"],
+            "confusion": r["confusion"],
+            "no_answer": r["no_answer"],
+            "per_sex": by_group(y, p, ds, sex),
+        }
     return {"labels": list(LABELS), "models": models}
 
 
@@ -61,8 +67,10 @@ def report_conditions(preds_by_condition: dict, clips) -> dict:
         "condition": next((k for k, v in CONDITION_SETS.items() if v == tuple(per)), ",".join(per)),
         "conditions": {cond: {"models": models} for cond, models in per.items()},
         "true_shares": shares(true_counts),
-        "answer_shares": {cond: {name: shares(np.array(m["confusion"]).sum(0)) for name, m in models.items()}
-                          for cond, models in per.items()},
+        "answer_shares": {
+            cond: {name: shares(np.array(m["confusion"]).sum(0)) for name, m in models.items()}
+            for cond, models in per.items()
+        },
     }
 
 
@@ -78,12 +86,21 @@ def merge_reports(base: dict, new: dict) -> dict:
     def ordered(d: dict) -> dict:
         return dict(sorted(d.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
-    per = {c: ordered({**base["conditions"].get(c, {}).get("models", {}), **new["conditions"].get(c, {}).get("models", {})})
-           for c in conds}
+    per = {
+        c: ordered(
+            {**base["conditions"].get(c, {}).get("models", {}), **new["conditions"].get(c, {}).get("models", {})}
+        )
+        for c in conds
+    }
     shares = {c: ordered({**base["answer_shares"].get(c, {}), **new["answer_shares"].get(c, {})}) for c in conds}
-    merged = {**base, **new, "models": per[conds[0]], "conditions": {c: {"models": per[c]} for c in conds},
-              "answer_shares": shares,
-              "condition": next((k for k, v in CONDITION_SETS.items() if v == tuple(conds)), ",".join(conds))}
+    merged = {
+        **base,
+        **new,
+        "models": per[conds[0]],
+        "conditions": {c: {"models": per[c]} for c in conds},
+        "answer_shares": shares,
+        "condition": next((k for k, v in CONDITION_SETS.items() if v == tuple(conds)), ",".join(conds)),
+    }
     return merged
 
 
@@ -92,24 +109,38 @@ def _model_tables(models: dict) -> list[str]:
     lines = []
     names = list(models)
     datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in models.values())]
-    lines += ["| model | corpus-balanced UAR | " + " | ".join(f"{d} UAR" for d in datasets) + " | pooled accuracy | pooled UAR | macro-F1 | n |",
-              "|---|---|" + "---|" * len(datasets) + "---|---|---|---|"]
+    lines += [
+        "| model | corpus-balanced UAR | "
+        + " | ".join(f"{d} UAR" for d in datasets)
+        + " | pooled accuracy | pooled UAR | macro-F1 | n |",
+        "|---|---|" + "---|" * len(datasets) + "---|---|---|---|",
+    ]
     for name in names:
         m = models[name]
         cb = corpus_balanced_uar(m["per_dataset"])
         per = " | ".join(f"{m['per_dataset'][d]['uar']:.3f}" if d in m["per_dataset"] else "-" for d in datasets)
         o = m["overall"]
-        lines.append(f"| {name} | **{cb:.3f}** | {per} | {o['accuracy']:.3f} | {o['uar']:.3f} | {o['macro_f1']:.3f} | {o['n']} |")
+        lines.append(
+            f"| {name} | **{cb:.3f}** | {per} | {o['accuracy']:.3f} | {o['uar']:.3f} | {o['macro_f1']:.3f} | {o['n']} |"
+        )
     lines += ["", "Per dataset (accuracy / UAR / macro-F1, n):", ""]
     lines += ["| model | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for name in names:
         m = models[name]["per_dataset"]
-        cells = [f"{m[d]['accuracy']:.3f} / {m[d]['uar']:.3f} / {m[d]['macro_f1']:.3f} ({m[d]['n']})" if d in m else "-" for d in datasets]
+        cells = [
+            f"{m[d]['accuracy']:.3f} / {m[d]['uar']:.3f} / {m[d]['macro_f1']:.3f} ({m[d]['n']})" if d in m else "-"
+            for d in datasets
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name in names:
         cm = models[name]["confusion"]
-        lines += ["", f"Confusion of {name} (rows = true, columns = predicted):", "",
-                  "| true \\ pred | " + " | ".join(LABELS) + " |", "|---|" + "---|" * len(LABELS)]
+        lines += [
+            "",
+            f"Confusion of {name} (rows = true, columns = predicted):",
+            "",
+            "| true \\ pred | " + " | ".join(LABELS) + " |",
+            "|---|" + "---|" * len(LABELS),
+        ]
         lines += [f"| {lab} | " + " | ".join(map(str, row)) + " |" for lab, row in zip(LABELS, cm, strict=False)]
     return lines
 
@@ -121,30 +152,53 @@ def _side_by_side(result: dict) -> list[str]:
     names = list(per[conds[0]])
     datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in per[conds[0]].values())]
     vs = " / ".join(conds)
-    lines = [f"Corpus-balanced UAR per condition; each dataset's UAR and the pooled accuracy as {vs}:", "",
-             "| model | " + " | ".join(f"cb-UAR {c}" for c in conds) + " | " + " | ".join(f"{d} UAR" for d in datasets)
-             + " | pooled accuracy |", "|---|" + "---|" * (len(conds) + len(datasets) + 1)]
+    lines = [
+        f"Corpus-balanced UAR per condition; each dataset's UAR and the pooled accuracy as {vs}:",
+        "",
+        "| model | "
+        + " | ".join(f"cb-UAR {c}" for c in conds)
+        + " | "
+        + " | ".join(f"{d} UAR" for d in datasets)
+        + " | pooled accuracy |",
+        "|---|" + "---|" * (len(conds) + len(datasets) + 1),
+    ]
     for name in names:
         cbs = " | ".join(f"**{corpus_balanced_uar(per[c][name]['per_dataset']):.3f}**" for c in conds)
-        ds = " | ".join(" / ".join(f"{per[c][name]['per_dataset'][d]['uar']:.3f}" if d in per[c][name]["per_dataset"] else "-"
-                                   for c in conds) for d in datasets)
+        ds = " | ".join(
+            " / ".join(
+                f"{per[c][name]['per_dataset'][d]['uar']:.3f}" if d in per[c][name]["per_dataset"] else "-"
+                for c in conds
+            )
+            for d in datasets
+        )
         acc = " / ".join(f"{per[c][name]['overall']['accuracy']:.3f}" for c in conds)
         lines.append(f"| {name} | {cbs} | {ds} | {acc} |")
     return lines
 
 
 def _answer_shares(result: dict) -> list[str]:
-    lines = [(f"Share of each model's answers per emotion, beside the true class shares (issue 15: no model should "
-              f"give any one emotion more than {MAX_ANSWER_SHARE:.0%} of its answers):"), "",
-             "| condition | model | " + " | ".join(LABELS) + " | largest share |", "|---|---|" + "---|" * (len(LABELS) + 1)]
+    lines = [
+        (
+            f"Share of each model's answers per emotion, beside the true class shares (issue 15: no model should "
+            f"give any one emotion more than {MAX_ANSWER_SHARE:.0%} of its answers):"
+        ),
+        "",
+        "| condition | model | " + " | ".join(LABELS) + " | largest share |",
+        "|---|---|" + "---|" * (len(LABELS) + 1),
+    ]
     true = result["true_shares"]
-    lines.append("| - | *true classes* | " + " | ".join(f"{true[lab]:.1%}" for lab in LABELS) + f" | {max(true.values()):.1%} |")
+    lines.append(
+        "| - | *true classes* | " + " | ".join(f"{true[lab]:.1%}" for lab in LABELS) + f" | {max(true.values()):.1%} |"
+    )
     for cond, models in result["answer_shares"].items():
         for name, sh in models.items():
             top = max(sh, key=sh.get)
             flag = " (over)" if sh[top] > MAX_ANSWER_SHARE else ""
-            lines.append(f"| {cond} | {name} | " + " | ".join(f"{sh[lab]:.1%}" for lab in LABELS)
-                         + f" | {top} {sh[top]:.1%}{flag} |")
+            lines.append(
+                f"| {cond} | {name} | "
+                + " | ".join(f"{sh[lab]:.1%}" for lab in LABELS)
+                + f" | {top} {sh[top]:.1%}{flag} |"
+            )
     return lines
 
 
@@ -161,8 +215,12 @@ def by_sex_lines(models: dict) -> list[str]:
         return []
     sexes = sorted({s for m in models.values() for s in m["per_sex"]})
     shared = shared_datasets(next(iter(models.values()))["per_sex"])
-    lines = [f"By speaker sex: mean UAR over {' and '.join(shared)} (the datasets with test speakers of both sexes), clips:", "",
-             "| model | " + " | ".join(sexes) + " |", "|---|" + "---|" * len(sexes)]
+    lines = [
+        f"By speaker sex: mean UAR over {' and '.join(shared)} (the datasets with test speakers of both sexes), clips:",
+        "",
+        "| model | " + " | ".join(sexes) + " |",
+        "|---|" + "---|" * len(sexes),
+    ]
     for name, m in models.items():
         cells = []
         for s in sexes:
@@ -185,8 +243,15 @@ def markdown(result: dict, title: str) -> str:
             lines += [f"## Condition: {cond}", ""]
         lines += _model_tables(c["models"]) + [""]
         refused = max((m.get("no_answer", 0) for m in c["models"].values()), default=0)
-        lines += [f"{refused} clip(s) got no answer here: the app found too little speech in them. Each counts as a "
-                  "miss (it is in n, not in the confusion matrix).", ""] if refused else []
+        lines += (
+            [
+                f"{refused} clip(s) got no answer here: the app found too little speech in them. Each counts as a "
+                "miss (it is in n, not in the confusion matrix).",
+                "",
+            ]
+            if refused
+            else []
+        )
         lines += by_sex_lines(c["models"]) + [""] if by_sex_lines(c["models"]) else []
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -199,7 +264,9 @@ def confusion_figure(result: dict, path: Path) -> None:
 
     conditions = result.get("conditions") or {"clean": {"models": result["models"]}}
     names = list(result["models"])
-    fig, axes = plt.subplots(len(conditions), len(names), figsize=(3.6 * len(names), 3.8 * len(conditions)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(conditions), len(names), figsize=(3.6 * len(names), 3.8 * len(conditions)), squeeze=False
+    )
     short = [lab[:4] for lab in LABELS]
     for row, (cond, c) in zip(axes, conditions.items(), strict=False):
         for ax, name in zip(row, names, strict=False):
@@ -209,8 +276,15 @@ def confusion_figure(result: dict, path: Path) -> None:
             for i in range(len(LABELS)):
                 for j in range(len(LABELS)):
                     if cm[i].sum() > 0:
-                        ax.text(j, i, f"{norm[i, j]:.2f}".lstrip("0"), ha="center", va="center", fontsize=6,
-                                color="white" if norm[i, j] > 0.5 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            f"{norm[i, j]:.2f}".lstrip("0"),
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="white" if norm[i, j] > 0.5 else "black",
+                        )
             cb = corpus_balanced_uar(c["models"][name]["per_dataset"])
             label = f"{name}, {cond}" if len(conditions) > 1 or cond != "clean" else name
             ax.set_title(f"{label} (cb-UAR {cb:.2f})", fontsize=9)

@@ -6,6 +6,7 @@
 A generated block sits between `<!-- results:NAME -->` and `<!-- /results:NAME -->`; everything else in the
 files is written by hand. Numbers in the blocks come only from the report, so they cannot drift from it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,15 @@ def headline(report: dict) -> str:
     """One row per model: corpus-balanced UAR in every condition, and the largest share of any one answer."""
     conds = list(report["conditions"])
     names = list(report["conditions"][conds[0]]["models"])
-    lines = ["| model | " + " | ".join(conds) + " | largest share of one answer (condition) |",
-             "|---|" + "---|" * (len(conds) + 1)]
+    lines = [
+        "| model | " + " | ".join(conds) + " | largest share of one answer (condition) |",
+        "|---|" + "---|" * (len(conds) + 1),
+    ]
     for name in names:
         cells = " | ".join(f"{_cb(report['conditions'][c]['models'], name):.3f}" for c in conds)
-        share, label, cond = max((report["answer_shares"][c][name][lab], lab, c) for c in conds for lab in report["labels"])
+        share, label, cond = max(
+            (report["answer_shares"][c][name][lab], lab, c) for c in conds for lab in report["labels"]
+        )
         lines.append(f"| {name} | {cells} | {label} {share:.0%} ({cond}) |")
     n = report["conditions"][conds[0]]["models"][names[0]]["overall"]["n"]
     lines += ["", f"Corpus-balanced UAR on {n} clips of the test speakers (chance 0.143); from `reports/test.json`."]
@@ -47,7 +52,10 @@ def conditions_table(report: dict) -> str:
     """Per model and condition: corpus-balanced UAR and pooled accuracy."""
     conds = list(report["conditions"])
     names = list(report["conditions"][conds[0]]["models"])
-    lines = ["| model | " + " | ".join(f"{c}: cb-UAR / pooled acc." for c in conds) + " |", "|---|" + "---|" * len(conds)]
+    lines = [
+        "| model | " + " | ".join(f"{c}: cb-UAR / pooled acc." for c in conds) + " |",
+        "|---|" + "---|" * len(conds),
+    ]
     for name in names:
         cells = []
         for c in conds:
@@ -63,11 +71,19 @@ def per_dataset_table(report: dict) -> str:
     first = report["conditions"][conds[0]]["models"]
     names = list(first)
     datasets = [d for d in DATASETS if any(d in m["per_dataset"] for m in first.values())]
-    lines = [f"UAR per dataset, {' / '.join(conds)}:", "",
-             "| model | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+    lines = [
+        f"UAR per dataset, {' / '.join(conds)}:",
+        "",
+        "| model | " + " | ".join(datasets) + " |",
+        "|---|" + "---|" * len(datasets),
+    ]
     for name in names:
-        cells = [" / ".join(f"{report['conditions'][c]['models'][name]['per_dataset'][d]['uar']:.3f}" for c in conds)
-                 if d in first[name]["per_dataset"] else "-" for d in datasets]
+        cells = [
+            " / ".join(f"{report['conditions'][c]['models'][name]['per_dataset'][d]['uar']:.3f}" for c in conds)
+            if d in first[name]["per_dataset"]
+            else "-"
+            for d in datasets
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -75,15 +91,23 @@ def per_dataset_table(report: dict) -> str:
 def answer_shares_table(report: dict) -> str:
     """Each model's share of answers per emotion in every condition, beside the true shares."""
     labels = report["labels"]
-    lines = [f"Share of each model's answers per emotion (target: no emotion above {MAX_ANSWER_SHARE:.0%}):", "",
-             "| condition | model | " + " | ".join(labels) + " | largest |", "|---|---|" + "---|" * (len(labels) + 1)]
+    lines = [
+        f"Share of each model's answers per emotion (target: no emotion above {MAX_ANSWER_SHARE:.0%}):",
+        "",
+        "| condition | model | " + " | ".join(labels) + " | largest |",
+        "|---|---|" + "---|" * (len(labels) + 1),
+    ]
     true = report["true_shares"]
     lines.append("| - | *true classes* | " + " | ".join(f"{true[lab]:.1%}" for lab in labels) + " | |")
     for cond, models in report["answer_shares"].items():
         for name, sh in models.items():
             top = max(sh, key=sh.get)
             over = " (over)" if sh[top] > MAX_ANSWER_SHARE else ""
-            lines.append(f"| {cond} | {name} | " + " | ".join(f"{sh[lab]:.1%}" for lab in labels) + f" | {top} {sh[top]:.1%}{over} |")
+            lines.append(
+                f"| {cond} | {name} | "
+                + " | ".join(f"{sh[lab]:.1%}" for lab in labels)
+                + f" | {top} {sh[top]:.1%}{over} |"
+            )
     return "\n".join(lines)
 
 
@@ -102,8 +126,10 @@ def targets_table(report: dict) -> str:
     def cb(cond, name):
         return _cb(conds[cond]["models"], name) if cond in conds and name in conds[cond]["models"] else None
 
-    lines = ["| model | young within its clean score | clean at least | classroom not below | largest answer share |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| model | young within its clean score | clean at least | classroom not below | largest answer share |",
+        "|---|---|---|---|---|",
+    ]
     for name in CLEAN_AT_LEAST:
         clean, young, room = cb("clean", name), cb("young", name), cb("classroom", name)
         if clean is None:
@@ -111,22 +137,37 @@ def targets_table(report: dict) -> str:
         cells = []
         if young is not None:
             gap = clean - young
-            cells.append(f"{'met' if gap <= YOUNG_WITHIN[name] else 'missed'}: {clean:.3f} - {young:.3f} = {gap:.3f} "
-                         f"(allowed {YOUNG_WITHIN[name]:.2f})")
+            cells.append(
+                f"{'met' if gap <= YOUNG_WITHIN[name] else 'missed'}: {clean:.3f} - {young:.3f} = {gap:.3f} "
+                f"(allowed {YOUNG_WITHIN[name]:.2f})"
+            )
         else:
             cells.append("not measured")
-        cells.append(f"{'met' if clean >= CLEAN_AT_LEAST[name] else 'missed'}: {clean:.3f} "
-                     f"(target {CLEAN_AT_LEAST[name]:.2f}, margin {clean - CLEAN_AT_LEAST[name]:+.3f})")
-        cells.append(f"{'met' if room >= CLASSROOM_BEFORE[name] else 'missed'}: {room:.3f} (before {CLASSROOM_BEFORE[name]:.3f}, "
-                     f"{room - CLASSROOM_BEFORE[name]:+.3f})" if room is not None else "not measured")
-        share, label, cond = max((report["answer_shares"][c][name][lab], lab, c) for c in conds for lab in report["labels"])
+        cells.append(
+            f"{'met' if clean >= CLEAN_AT_LEAST[name] else 'missed'}: {clean:.3f} "
+            f"(target {CLEAN_AT_LEAST[name]:.2f}, margin {clean - CLEAN_AT_LEAST[name]:+.3f})"
+        )
+        cells.append(
+            f"{'met' if room >= CLASSROOM_BEFORE[name] else 'missed'}: {room:.3f} "
+            f"(before {CLASSROOM_BEFORE[name]:.3f}, {room - CLASSROOM_BEFORE[name]:+.3f})"
+            if room is not None
+            else "not measured"
+        )
+        share, label, cond = max(
+            (report["answer_shares"][c][name][lab], lab, c) for c in conds for lab in report["labels"]
+        )
         cells.append(f"{'met' if share <= MAX_ANSWER_SHARE else 'missed'}: {label} {share:.1%} ({cond})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-BLOCKS = {"headline": headline, "targets": targets_table, "conditions": conditions_table, "per_dataset": per_dataset_table,
-          "answer_shares": answer_shares_table}
+BLOCKS = {
+    "headline": headline,
+    "targets": targets_table,
+    "conditions": conditions_table,
+    "per_dataset": per_dataset_table,
+    "answer_shares": answer_shares_table,
+}
 
 
 def render(text: str, report: dict, names) -> str:

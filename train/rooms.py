@@ -6,6 +6,7 @@ Shoebox rooms ROOM_*_M with RT60 in RT60_S (pyroomacoustics.inverse_sabine); in 
 of a laptop microphone MIC_DISTANCE_M from a seated pupil's mouth, and BANK_BABBLE_SEATS other pupils' seats at
 least BABBLE_SEAT_MIN_DISTANCE_M from the microphones. train.classroom puts speech and babble through them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,13 @@ class RirBank:
 
 
 def _seat(rng, dims, height_m) -> np.ndarray:
-    return np.array([rng.uniform(WALL_MARGIN_M, dims[0] - WALL_MARGIN_M),
-                     rng.uniform(WALL_MARGIN_M, dims[1] - WALL_MARGIN_M), uniform(rng, height_m)])
+    return np.array(
+        [
+            rng.uniform(WALL_MARGIN_M, dims[0] - WALL_MARGIN_M),
+            rng.uniform(WALL_MARGIN_M, dims[1] - WALL_MARGIN_M),
+            uniform(rng, height_m),
+        ]
+    )
 
 
 def _trim(rir: np.ndarray) -> np.ndarray:
@@ -111,8 +117,15 @@ def simulate_room(rng: np.random.Generator):
             if len(seats) == BANK_BABBLE_SEATS:
                 break
     while len(seats) < BANK_BABBLE_SEATS:  # a small room crowded by microphones: take the farthest corners
-        seats.append(np.array([WALL_MARGIN_M if len(seats) % 2 else dims[0] - WALL_MARGIN_M,
-                               WALL_MARGIN_M if len(seats) % 3 else dims[1] - WALL_MARGIN_M, 1.1]))
+        seats.append(
+            np.array(
+                [
+                    WALL_MARGIN_M if len(seats) % 2 else dims[0] - WALL_MARGIN_M,
+                    WALL_MARGIN_M if len(seats) % 3 else dims[1] - WALL_MARGIN_M,
+                    1.1,
+                ]
+            )
+        )
     room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=max_order)
     for src in mouths + seats:
         room.add_source(src)
@@ -144,8 +157,13 @@ def build_bank(n_rooms: int = BANK_ROOMS, seed: int = BANK_SEED, progress: bool 
         dists.append(distances)
         if progress and (i + 1) % 10 == 0:
             print(f"room {i + 1}/{n_rooms}", flush=True)
-    return RirBank(np.concatenate(chunks).astype(np.float32), np.array(index, dtype=np.int64),
-                   np.array(rt60s), np.array(dims_all), np.array(dists))
+    return RirBank(
+        np.concatenate(chunks).astype(np.float32),
+        np.array(index, dtype=np.int64),
+        np.array(rt60s),
+        np.array(dims_all),
+        np.array(dists),
+    )
 
 
 # --- the bank on disk -----------------------------------------------------------------------------------
@@ -156,8 +174,10 @@ def bank_path(cache: Path) -> Path:
 def load_bank(cache: Path) -> RirBank:
     path = bank_path(cache)
     if not path.is_file():
-        raise FileNotFoundError(f"no room impulse-response bank at {path}: build it with "
-                                f"`python -m train.rooms --build-bank --cache {cache}`")
+        raise FileNotFoundError(
+            f"no room impulse-response bank at {path}: build it with "
+            f"`python -m train.rooms --build-bank --cache {cache}`"
+        )
     return RirBank.load(path)
 
 
@@ -180,8 +200,10 @@ def main(argv=None) -> int:
     bank = build_bank(args.rooms, progress=True)
     cache.mkdir(parents=True, exist_ok=True)
     bank.save(bank_path(cache))
-    print(f"wrote {bank_path(cache)}: {bank.n_rooms} rooms, {bank.rirs.nbytes / 1e6:.0f} MB, "
-          f"{time.perf_counter() - t:.0f} s")
+    print(
+        f"wrote {bank_path(cache)}: {bank.n_rooms} rooms, {bank.rirs.nbytes / 1e6:.0f} MB, "
+        f"{time.perf_counter() - t:.0f} s"
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """The teacher of the distilled families: the trained Whisper family, read on the clean cached Whisper
 windows of the training clips (train whisper first; its trunk cache supplies them: whisper_0)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,9 @@ def teacher_targets(rows, cdir: Path, teacher_path: Path) -> torch.Tensor:
     soft targets for distillation, computed for training clips only (other rows stay zero)."""
     family, feats, owners = teacher_on_training_windows(rows, cdir, teacher_path)
     with torch.inference_mode():
-        probs = torch.cat([torch.softmax(family(feats[s : s + BATCH].float()), -1)
-                           for s in range(0, len(feats), BATCH)]).numpy()
+        probs = torch.cat(
+            [torch.softmax(family(feats[s : s + BATCH].float()), -1) for s in range(0, len(feats), BATCH)]
+        ).numpy()
     return torch.from_numpy(clip_means(probs, owners, len(rows))).float()
 
 

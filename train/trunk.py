@@ -1,5 +1,6 @@
 """Trunk-cached training (the Whisper family): the expensive frozen encoder runs once per window into a cache,
 the trainable part trains on the cache and validates on the cached clean windows of the validation clips."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,10 @@ COPY_SEEDS = {"classroom": 2000, "young": 3000, "young+classroom": 4000}
 
 
 def trunk_cache(out: Path, name: str, rows, mels, trunk, copies: int, augment: float = 1.0, batch: int = 32):
-    """Cached trunk outputs, built on first use as out/<name>_<k>.npy (+ _owner.npy): copy 0 = every window
-    of every training and validation clip (clean; training never reads the test clips); copies 1..copies = one augmented random window per training clip (augmentation
-    strength `augment`). Returns [(features float16 array, owner clip index array), ...]."""
+    """Cached trunk outputs, built on first use as out/<name>_<k>.npy (+ _owner.npy): copy 0 = every window of every
+    training and validation clip (clean; training never reads the test clips); copies 1..copies = one augmented random
+    window per training clip (augmentation strength `augment`). Returns [(features float16 array, owner clip index
+    array), ...]."""
     result = []
     for k in range(copies + 1):
         path, own_path = out / f"{name}_{k}.npy", out / f"{name}_{k}_owner.npy"
@@ -108,8 +110,17 @@ def validate_conditions(head: nn.Module, val_sets: dict) -> dict:
     return validation_scores({c: cached_clip_probs(head, v) for c, v in val_sets.items()}, val_sets["clean"][2])
 
 
-def fit_from_cache(rows, cached, head: nn.Module, params, recipe: Recipe, seed, desc, teacher: torch.Tensor | None = None,
-                   val_sets: dict | None = None):
+def fit_from_cache(
+    rows,
+    cached,
+    head: nn.Module,
+    params,
+    recipe: Recipe,
+    seed,
+    desc,
+    teacher: torch.Tensor | None = None,
+    val_sets: dict | None = None,
+):
     """Train `head` on cached trunk features (cached[0]'s training windows and every further copy); validation on
     the clean windows of validation clips, or on `val_sets` (see validate_conditions).
     `teacher`: optional (n_rows, C) clip probabilities to distil from, with weight recipe.distill."""
@@ -149,5 +160,7 @@ def cached_clip_probs(head: nn.Module, val) -> np.ndarray:
     """Clip probabilities (n_val_rows, C) of `head` on a cached_val_set (a clip's: the mean of its windows')."""
     val_x, val_own, val_rows = val
     with torch.inference_mode():
-        probs = torch.cat([torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]).numpy()
+        probs = torch.cat(
+            [torch.softmax(head(val_x[s : s + 256].float()), -1) for s in range(0, len(val_x), 256)]
+        ).numpy()
     return clip_means(probs, val_own, len(val_rows))

@@ -9,6 +9,7 @@ training is judged on clean and the conditions it trained on; train.ensemble and
 condition cached. The windows are cut from the cached log-mels as the app cuts a clip (evenly spaced; corpus
 clips are short enough that the app's VAD rarely changes them), and every condition holds the same clips.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,12 @@ def validation_sets(cdir: Path, conditions=None) -> dict[str, ValidationSet]:
     """{condition: ValidationSet} for clean and every simulated validation copy 0 in the cache (or only those of
     `conditions`, which must be cached), restricted to the clips every condition holds; clean first."""
     rows, mels = load_cache(cdir)
-    wanted = [c for c in SIMULATED if (conditions is None and copy_files(cdir, "val", 0, c)[0].exists())
-              or (conditions is not None and c in conditions)]
+    wanted = [
+        c
+        for c in SIMULATED
+        if (conditions is None and copy_files(cdir, "val", 0, c)[0].exists())
+        or (conditions is not None and c in conditions)
+    ]
     sources = {"clean": ({i: rows[i] for i, r in enumerate(rows) if r["split"] == "val"}, mels)}
     for condition in wanted:
         crows, cmels = load_copy(cdir, "val", 0, condition)
@@ -60,8 +65,11 @@ def validation_sets(cdir: Path, conditions=None) -> dict[str, ValidationSet]:
 def selection_score(clip_probs, y, datasets) -> float:
     """The validation score of clip probabilities [(n_clips, n_labels) per condition] of clips with true label
     indices y and datasets: the mean over the conditions of the corpus-balanced UAR of the clips' answers."""
-    return float(np.mean([evaluate_predictions(y, p.argmax(1), datasets, len(LABELS))["corpus_balanced_uar"]
-                          for p in clip_probs]))
+    return float(
+        np.mean(
+            [evaluate_predictions(y, p.argmax(1), datasets, len(LABELS))["corpus_balanced_uar"] for p in clip_probs]
+        )
+    )
 
 
 def validation_scores(clip_probs: dict[str, np.ndarray], rows) -> dict:

@@ -30,6 +30,7 @@ The ranges (AGE_BANDS) come from these measurements of children's, teenagers' an
 - Peterson & Barney (1952), "Control methods used in a study of the vowels", J. Acoust. Soc. Am. 24(2),
   175-184: mean F0 132 Hz (men), 223 Hz (women), 264 Hz (children).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,8 +108,9 @@ def draw_voice(speaker: str, sex: str, calm_f0_hz: float, copy: int = 0) -> Youn
     rng = speaker_rng(speaker, copy)
     age = int(rng.integers(AGES_YEARS[0], AGES_YEARS[1] + 1))
     band = band_for(sex, age)
-    return YoungVoice(speaker, sex, age, float(calm_f0_hz), float(rng.uniform(*band.f0_hz)),
-                      float(rng.uniform(*band.formant_ratio)))
+    return YoungVoice(
+        speaker, sex, age, float(calm_f0_hz), float(rng.uniform(*band.f0_hz)), float(rng.uniform(*band.formant_ratio))
+    )
 
 
 # --- Praat ---------------------------------------------------------------------------------------------------
@@ -123,8 +125,9 @@ def median_f0(audio16k: np.ndarray) -> float:
     (To Pitch with a 0.8 / floor step); nan when no frame is voiced."""
     from parselmouth.praat import call
 
-    pitch = _sound(audio16k).to_pitch(time_step=0.8 / PITCH_FLOOR_HZ, pitch_floor=PITCH_FLOOR_HZ,
-                                      pitch_ceiling=PITCH_CEILING_HZ)
+    pitch = _sound(audio16k).to_pitch(
+        time_step=0.8 / PITCH_FLOOR_HZ, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ
+    )
     f0 = call(pitch, "Get quantile", 0.0, 0.0, 0.5, "Hertz")
     return float(f0) if f0 == f0 else float("nan")
 
@@ -136,8 +139,9 @@ def make_young(audio16k: np.ndarray, voice: YoungVoice) -> np.ndarray:
 
     clip_f0 = median_f0(audio16k)
     new_median = clip_f0 * voice.pitch_factor if np.isfinite(clip_f0) else 0.0  # 0: Praat leaves the pitch
-    out = call(_sound(audio16k), "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, voice.formant_ratio,
-               new_median, 1.0, 1.0)
+    out = call(
+        _sound(audio16k), "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, voice.formant_ratio, new_median, 1.0, 1.0
+    )
     y = out.values[0].astype(np.float32)
     y = np.pad(y, (0, max(0, len(audio16k) - len(y))))[: len(audio16k)]
     peak_in, peak_out = float(np.abs(audio16k).max()), float(np.abs(y).max())
@@ -156,7 +160,9 @@ def speaker_sexes() -> dict[str, str]:
 def calm_f0(clips) -> float:
     """The speaker's calm voice: the median over up to REFERENCE_CLIPS of their neutral clips (else any of
     their clips, sorted by path) of each clip's median F0. nan when none is voiced."""
-    neutral = sorted((c for c in clips if c.label == "neutral"), key=lambda c: c.path) or sorted(clips, key=lambda c: c.path)
+    neutral = sorted((c for c in clips if c.label == "neutral"), key=lambda c: c.path) or sorted(
+        clips, key=lambda c: c.path
+    )
     f0s = []
     for c in neutral[:REFERENCE_CLIPS]:
         try:
@@ -246,11 +252,16 @@ def write_examples(root: Path, out: Path, per_dataset: int = 2, split: str = "te
     for ds in ("RAVDESS", "CREMA-D"):
         speakers += sorted({c.speaker for c in clips if c.dataset == ds})[:per_dataset]
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["# Young voices: before and after", "",
-             "Written by `python -m train.voice_age --examples DIR`. F0: median over voiced frames (Praat); "
-             "formants: mean F1/F2/F3 over voiced frames (Praat Burg), ceiling scaled with the voice.", "",
-             "| clip | speaker | sex | young voice | pitch factor | formant ratio | F0 before -> after (Hz) | "
-             "F1/F2/F3 before (Hz) | F1/F2/F3 after (Hz) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Young voices: before and after",
+        "",
+        "Written by `python -m train.voice_age --examples DIR`. F0: median over voiced frames (Praat); "
+        "formants: mean F1/F2/F3 over voiced frames (Praat Burg), ceiling scaled with the voice.",
+        "",
+        "| clip | speaker | sex | young voice | pitch factor | formant ratio | F0 before -> after (Hz) | "
+        "F1/F2/F3 before (Hz) | F1/F2/F3 after (Hz) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for spk in speakers:
         own = [c for c in clips if c.speaker == spk]
         voice = speaker_voices(own)[spk]
@@ -264,10 +275,15 @@ def write_examples(root: Path, out: Path, per_dataset: int = 2, split: str = "te
             ceiling = FORMANT_CEILING_HZ[voice.sex]
             before = mean_formants_hz(audio, ceiling)
             after = mean_formants_hz(young, ceiling * voice.formant_ratio)
-            lines.append(f"| {stem} ({label}) | {spk} | {voice.sex} | {voice.age_years} years, calm F0 "
-                         f"{voice.target_f0_hz:.0f} Hz | {voice.pitch_factor:.2f} | {voice.formant_ratio:.2f} | "
-                         f"{median_f0(audio):.0f} -> {median_f0(young):.0f} | "
-                         + " / ".join(f"{f:.0f}" for f in before) + " | " + " / ".join(f"{f:.0f}" for f in after) + " |")
+            lines.append(
+                f"| {stem} ({label}) | {spk} | {voice.sex} | {voice.age_years} years, calm F0 "
+                f"{voice.target_f0_hz:.0f} Hz | {voice.pitch_factor:.2f} | {voice.formant_ratio:.2f} | "
+                f"{median_f0(audio):.0f} -> {median_f0(young):.0f} | "
+                + " / ".join(f"{f:.0f}" for f in before)
+                + " | "
+                + " / ".join(f"{f:.0f}" for f in after)
+                + " |"
+            )
     readme = out / "README.md"
     readme.write_text("\n".join(lines) + "\n")
     return readme

@@ -14,6 +14,7 @@ What it shows a class: angry, fearful and surprised sit close together at the to
 so a model that mixes them up lands between them; sad sits low and unpleasant, on the far side of neutral from
 the aroused emotions, so a voice that is merely flat lands between sad and neutral.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,14 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 from webapp.plots import LABEL_COLOURS, MODEL_COLOURS
 
 RUSSELL_DEGREES = {"happy": 8, "surprised": 70, "angry": 99, "fearful": 116, "disgust": 140, "sad": 208}  # see above
-PLACES = {lab: ((float(np.cos(np.radians(RUSSELL_DEGREES[lab]))), float(np.sin(np.radians(RUSSELL_DEGREES[lab]))))
-                if lab in RUSSELL_DEGREES else (0.0, 0.0)) for lab in LABELS}  # (valence, arousal); neutral (0, 0)
+PLACES = {
+    lab: (
+        (float(np.cos(np.radians(RUSSELL_DEGREES[lab]))), float(np.sin(np.radians(RUSSELL_DEGREES[lab]))))
+        if lab in RUSSELL_DEGREES
+        else (0.0, 0.0)
+    )
+    for lab in LABELS
+}  # (valence, arousal); neutral (0, 0)
 COORDINATES = np.array([PLACES[lab] for lab in LABELS])  # (n_labels, 2), rows in LABELS order
 AXIS = 1.35  # the axes reach a little past the circle, room for the emotions' names
 
@@ -45,30 +52,76 @@ def circumplex_figure(probabilities: dict[str, np.ndarray], truth: str | None = 
     emotion acted, ringed (the game's reveal), or None."""
     fig = go.Figure()
     turn = np.linspace(0, 2 * np.pi, 121)
-    fig.add_trace(go.Scatter(x=np.cos(turn), y=np.sin(turn), mode="lines", line=dict(color="#bbbbbb", width=1, dash="dot"),
-                             hoverinfo="skip", showlegend=False, name="circle"))
-    fig.add_trace(go.Scatter(
-        x=COORDINATES[:, 0], y=COORDINATES[:, 1], mode="markers+text", text=list(LABELS), name="emotions",
-        textposition=[_text_position(*PLACES[lab]) for lab in LABELS], showlegend=False,
-        marker=dict(size=14, color=[LABEL_COLOURS[lab] for lab in LABELS], symbol="circle"),
-        hovertemplate="%{text}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=np.cos(turn),
+            y=np.sin(turn),
+            mode="lines",
+            line=dict(color="#bbbbbb", width=1, dash="dot"),
+            hoverinfo="skip",
+            showlegend=False,
+            name="circle",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=COORDINATES[:, 0],
+            y=COORDINATES[:, 1],
+            mode="markers+text",
+            text=list(LABELS),
+            name="emotions",
+            textposition=[_text_position(*PLACES[lab]) for lab in LABELS],
+            showlegend=False,
+            marker=dict(size=14, color=[LABEL_COLOURS[lab] for lab in LABELS], symbol="circle"),
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
     if truth is not None:
         v, a = PLACES[truth]
-        fig.add_trace(go.Scatter(x=[v], y=[a], mode="markers", name=f"acted: {truth}", hoverinfo="name",
-                                 marker=dict(size=26, color="rgba(0,0,0,0)", line=dict(color=LABEL_COLOURS[truth], width=3))))
+        fig.add_trace(
+            go.Scatter(
+                x=[v],
+                y=[a],
+                mode="markers",
+                name=f"acted: {truth}",
+                hoverinfo="name",
+                marker=dict(size=26, color="rgba(0,0,0,0)", line=dict(color=LABEL_COLOURS[truth], width=3)),
+            )
+        )
     for name, p in probabilities.items():
         v, a = circumplex_point(p)
         top = LABELS[int(np.argmax(p))]
         shown = MODEL_NAMES.get(name, name)
-        fig.add_trace(go.Scatter(x=[v], y=[a], mode="markers", name=shown,
-                                 marker=dict(size=13, symbol="diamond", color=MODEL_COLOURS.get(name), line=dict(color="white", width=1)),
-                                 hovertemplate=f"{shown}: mostly {top}<br>valence %{{x:.2f}}, arousal %{{y:.2f}}<extra></extra>"))
-    axis = dict(range=[-AXIS, AXIS], zeroline=True, zerolinecolor="#cccccc", showgrid=False, showticklabels=False, fixedrange=True)
-    fig.update_layout(height=520, margin=dict(l=30, r=10, t=40, b=10),
-                      title=dict(text="Where the answers sit (Russell's circle of emotions)", x=0.5, xanchor="center", font=dict(size=14)),
-                      xaxis=dict(axis, title="unpleasant ← valence → pleasant", constrain="domain"),  # a square, not a band
-                      yaxis=dict(axis, title="calm ← arousal → aroused", scaleanchor="x", scaleratio=1, constrain="domain"),
-                      legend=dict(orientation="h", y=-0.08, yanchor="top", x=0.5, xanchor="center"))  # below: titles stay clear
+        fig.add_trace(
+            go.Scatter(
+                x=[v],
+                y=[a],
+                mode="markers",
+                name=shown,
+                marker=dict(
+                    size=13, symbol="diamond", color=MODEL_COLOURS.get(name), line=dict(color="white", width=1)
+                ),
+                hovertemplate=f"{shown}: mostly {top}<br>valence %{{x:.2f}}, arousal %{{y:.2f}}<extra></extra>",
+            )
+        )
+    axis = dict(
+        range=[-AXIS, AXIS],
+        zeroline=True,
+        zerolinecolor="#cccccc",
+        showgrid=False,
+        showticklabels=False,
+        fixedrange=True,
+    )
+    fig.update_layout(
+        height=520,
+        margin=dict(l=30, r=10, t=40, b=10),
+        title=dict(
+            text="Where the answers sit (Russell's circle of emotions)", x=0.5, xanchor="center", font=dict(size=14)
+        ),
+        xaxis=dict(axis, title="unpleasant ← valence → pleasant", constrain="domain"),  # a square, not a band
+        yaxis=dict(axis, title="calm ← arousal → aroused", scaleanchor="x", scaleratio=1, constrain="domain"),
+        legend=dict(orientation="h", y=-0.08, yanchor="top", x=0.5, xanchor="center"),
+    )  # below: titles stay clear
     return fig
 
 

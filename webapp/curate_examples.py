@@ -21,6 +21,7 @@ KINDS[i % 3] where there is one (the list shows every kind), datasets alternatin
 answers, so the captions ("every model right", "fools every model") stay true; the pools stay as they are.
 --pools divides the clips already in examples/ into the pools again, without running any model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,19 @@ MIN_SECONDS, MAX_SECONDS = 2.0, 4.0  # s: short enough for a class to listen to,
 CANDIDATES_PER_GROUP = 20  # clips drawn per (emotion, dataset) for the models to answer
 KINDS = ("all right", "disagree", "all wrong")  # one clip of each per emotion
 SENTENCES = {  # what the actors say (the datasets' documentation)
-    "statement01": "Kids are talking by the door.", "statement02": "Dogs are sitting by the door.",
-    "DFA": "Don't forget a jacket.", "IEO": "It's eleven o'clock.", "IOM": "I'm on my way to the meeting.",
-    "ITH": "I think I have a doctor's appointment.", "ITS": "I think I've seen this before.",
-    "IWL": "I would like a new alarm clock.", "IWW": "I wonder what this is about.",
-    "MTI": "Maybe tomorrow it will be cold.", "TAI": "The airplane is almost full.",
-    "TIE": "That is exactly what happened.", "TSI": "The surface is slick.",
+    "statement01": "Kids are talking by the door.",
+    "statement02": "Dogs are sitting by the door.",
+    "DFA": "Don't forget a jacket.",
+    "IEO": "It's eleven o'clock.",
+    "IOM": "I'm on my way to the meeting.",
+    "ITH": "I think I have a doctor's appointment.",
+    "ITS": "I think I've seen this before.",
+    "IWL": "I would like a new alarm clock.",
+    "IWW": "I wonder what this is about.",
+    "MTI": "Maybe tomorrow it will be cold.",
+    "TAI": "The airplane is almost full.",
+    "TIE": "That is exactly what happened.",
+    "TSI": "The surface is slick.",
     "WSI": "We'll stop in a couple of minutes.",
 }
 
@@ -58,7 +66,7 @@ LICENCES = {
         "name": "CREMA-D: Crowd-sourced Emotional Multimodal Actors Dataset",
         "authors": "Houwei Cao, David G. Cooper, Michael K. Keutmann, Ruben C. Gur, Ani Nenkova, Ragini Verma",
         "citation": "Cao et al. (2014), CREMA-D: Crowd-sourced Emotional Multimodal Actors Dataset. "
-                    "IEEE Transactions on Affective Computing 5(4), 377-390. doi:10.1109/TAFFC.2014.2336244",
+        "IEEE Transactions on Affective Computing 5(4), 377-390. doi:10.1109/TAFFC.2014.2336244",
         "licence": "Open Database License 1.0 (ODbL); contents under the Database Contents License 1.0 (DbCL)",
         "source": "https://github.com/CheyneyComputerScience/CREMA-D",
     },
@@ -66,7 +74,7 @@ LICENCES = {
         "name": "RAVDESS: The Ryerson Audio-Visual Database of Emotional Speech and Song",
         "authors": "Steven R. Livingstone, Frank A. Russo",
         "citation": "Livingstone & Russo (2018), The Ryerson Audio-Visual Database of Emotional Speech and Song "
-                    "(RAVDESS). PLoS ONE 13(5): e0196391. doi:10.1371/journal.pone.0196391",
+        "(RAVDESS). PLoS ONE 13(5): e0196391. doi:10.1371/journal.pone.0196391",
         "licence": "Creative Commons Attribution-NonCommercial-ShareAlike 4.0 (CC BY-NC-SA 4.0)",
         "source": "https://zenodo.org/record/1188976",
     },
@@ -86,8 +94,7 @@ def candidates(data_dir: Path, seed: int = SEED) -> list:
     rng = random.Random(seed)
     groups: dict[tuple, list] = {}
     for c in scan(data_dir)[0]:
-        if c.dataset in DATASETS and c.label in LABELS and split.get(c.speaker) == "test" \
-                and not is_known_bad(c.path):
+        if c.dataset in DATASETS and c.label in LABELS and split.get(c.speaker) == "test" and not is_known_bad(c.path):
             groups.setdefault((c.label, c.dataset), []).append(c)
     out = []
     for key in sorted(groups):
@@ -109,15 +116,18 @@ def model_answers(path, recognizer) -> dict[str, dict]:
     from webapp.service import classify
 
     pred = classify(str(path), recognizer)
-    return {name: {"label": o.label, "confidence": round(float(o.probabilities.max()), 3)}
-            for name, o in pred.models.items()}
+    return {
+        name: {"label": o.label, "confidence": round(float(o.probabilities.max()), 3)}
+        for name, o in pred.models.items()
+    }
 
 
 def checkpoint_hashes(recognizer) -> dict[str, str]:
     """sha256 of every file the answers came from (checkpoints, the ensemble, the calibration), so a stale
     examples.json can be detected."""
-    files = sorted(recognizer.dir.glob("*.pt")) + [recognizer.dir / f for f in (ENSEMBLE_FILE, CALIBRATION_FILE)
-                                                   if (recognizer.dir / f).is_file()]
+    files = sorted(recognizer.dir.glob("*.pt")) + [
+        recognizer.dir / f for f in (ENSEMBLE_FILE, CALIBRATION_FILE) if (recognizer.dir / f).is_file()
+    ]
     return {f.name: sha256(f) for f in files}
 
 
@@ -129,8 +139,11 @@ def kind(label: str, answers: dict[str, dict]) -> str:
 def badness(r: dict, label: str, want: str, preferred: str, speakers: set) -> tuple:
     """How far a candidate is from the clip wanted: (off its KIND, other dataset, speaker already used)."""
     right = sum(a["label"] == label for a in r["models"].values())
-    off = {"all right": len(r["models"]) - right, "all wrong": right,
-           "disagree": int(kind(label, r["models"]) != "disagree")}[want]
+    off = {
+        "all right": len(r["models"]) - right,
+        "all wrong": right,
+        "disagree": int(kind(label, r["models"]) != "disagree"),
+    }[want]
     return off, r["dataset"] != preferred, r["speaker"] in speakers
 
 
@@ -171,40 +184,73 @@ def assign_pools(chosen: list[dict]) -> list[dict]:
 
 def record(clip, seconds: float, votes: dict) -> dict:
     name = Path(clip.path).name
-    return {"file": name, "dataset": clip.dataset, "speaker": clip.speaker, "sentence": clip.sentence,
-            "text": SENTENCES.get(clip.sentence, ""),
-            "label": clip.label, "duration_s": seconds, "sha256": sha256(Path(clip.path)),
-            "listeners": [[a, p] for a, p in votes.get(Path(clip.path).stem, [])]}
+    return {
+        "file": name,
+        "dataset": clip.dataset,
+        "speaker": clip.speaker,
+        "sentence": clip.sentence,
+        "text": SENTENCES.get(clip.sentence, ""),
+        "label": clip.label,
+        "duration_s": seconds,
+        "sha256": sha256(Path(clip.path)),
+        "listeners": [[a, p] for a, p in votes.get(Path(clip.path).stem, [])],
+    }
 
 
 def attribution(clips: list[dict]) -> str:
-    lines = ["# Example clips: sources and licences", "",
-             ("These clips are copied unchanged from the development corpus (16 kHz Ogg Opus, decoded from the "
-             "official releases and re-encoded; the file names are the official ones). They are the only dataset "
-             "audio in this repository. Written by `python -m webapp.curate_examples`."), ""]
+    lines = [
+        "# Example clips: sources and licences",
+        "",
+        (
+            "These clips are copied unchanged from the development corpus (16 kHz Ogg Opus, decoded from the "
+            "official releases and re-encoded; the file names are the official ones). They are the only dataset "
+            "audio in this repository. Written by `python -m webapp.curate_examples`."
+        ),
+        "",
+    ]
     for ds in DATASETS:
         lic = LICENCES[ds]
         mine = [c for c in clips if c["dataset"] == ds]
         if not mine:
             continue
-        lines += [f"## {lic['name']}", "", f"- Authors: {lic['authors']}", f"- Cite: {lic['citation']}",
-                  f"- Licence: {lic['licence']}", f"- Source: {lic['source']}", "",
-                  "| file | speaker | emotion (as acted) | sentence | used by |", "|---|---|---|---|---|"]
-        lines += [f"| `{c['file']}` | {c['speaker']} | {c['label']} | {c['sentence']} | "
-                  f"{'the game only' if c.get('pool') == GAME_POOL else 'Try it'} |" for c in mine]
+        lines += [
+            f"## {lic['name']}",
+            "",
+            f"- Authors: {lic['authors']}",
+            f"- Cite: {lic['citation']}",
+            f"- Licence: {lic['licence']}",
+            f"- Source: {lic['source']}",
+            "",
+            "| file | speaker | emotion (as acted) | sentence | used by |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{c['file']}` | {c['speaker']} | {c['label']} | {c['sentence']} | "
+            f"{'the game only' if c.get('pool') == GAME_POOL else 'Try it'} |"
+            for c in mine
+        ]
         lines.append("")
-    lines += [("RAVDESS clips are shared non-commercially under the same licence (CC BY-NC-SA 4.0), as is this "
-              "project. CREMA-D listener votes in `examples.json` come from the same CREMA-D release. "
-              "TESS and SAVEE clips are never included (no-derivatives and research-only licences)."), ""]
+    lines += [
+        (
+            "RAVDESS clips are shared non-commercially under the same licence (CC BY-NC-SA 4.0), as is this "
+            "project. CREMA-D listener votes in `examples.json` come from the same CREMA-D release. "
+            "TESS and SAVEE clips are never included (no-derivatives and research-only licences)."
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
 def write(out_dir: Path, clips: list[dict], checkpoints: dict[str, str], seed: int) -> None:
     """examples.json and ATTRIBUTION.md; checkpoints: sha256 of each file the stored answers came from."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc = {"about": "Example clips of test-split speakers; written by python -m webapp.curate_examples. pool: "
-                    "'try' clips are listed on Try it, 'game' clips are played by the guessing game only",
-           "seed": seed, "checkpoints": checkpoints, "clips": clips}
+    doc = {
+        "about": "Example clips of test-split speakers; written by python -m webapp.curate_examples. pool: "
+        "'try' clips are listed on Try it, 'game' clips are played by the guessing game only",
+        "seed": seed,
+        "checkpoints": checkpoints,
+        "clips": clips,
+    }
     (out_dir / EXAMPLES_JSON).write_text(json.dumps(doc, indent=1) + "\n")
     (out_dir / "ATTRIBUTION.md").write_text(attribution(clips))
 
@@ -271,11 +317,15 @@ def main(argv=None) -> int:
     from collections import Counter
 
     for r in clips:
-        print(f"{r['file']:28s} {r['label']:9s} {kind(r['label'], r['models']):9s} "
-              + " ".join(f"{n}={a['label']}" for n, a in r["models"].items()))
+        print(
+            f"{r['file']:28s} {r['label']:9s} {kind(r['label'], r['models']):9s} "
+            + " ".join(f"{n}={a['label']}" for n, a in r["models"].items())
+        )
     kinds = Counter(kind(r["label"], r["models"]) for r in clips)
-    print(f"{len(clips)} clips ({Counter(r['dataset'] for r in clips)}): {kinds['all right']} every model right, "
-          f"{kinds['all wrong']} fool every model, {kinds['disagree']} split")
+    print(
+        f"{len(clips)} clips ({Counter(r['dataset'] for r in clips)}): {kinds['all right']} every model right, "
+        f"{kinds['all wrong']} fool every model, {kinds['disagree']} split"
+    )
     return 0
 
 

@@ -5,6 +5,7 @@ waiting for their second stage, the example and game clips, the reports) and the
 wraps for a borrowed GPU (`spaces.GPU` on ZeroGPU; plain functions elsewhere). Every output tuple is in the
 order of the components app.py lists for that event.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,8 +92,17 @@ class PageEvents:
         progress(1.0)
         timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
         pipeline = gr.skip() if a.prediction.pending else report_figures.pipeline_of_analysis(a)
-        return (a.spectrogram, a.probabilities, timeline, a.summary, a.api, a.best_window, None, a.circumplex,
-                pipeline), a
+        return (
+            a.spectrogram,
+            a.probabilities,
+            timeline,
+            a.summary,
+            a.api,
+            a.best_window,
+            None,
+            a.circumplex,
+            pipeline,
+        ), a
 
     def on_more(self, request: gr.Request):
         """UI event, stage 2: the families the first stage left out answer; bars, timeline, summary, JSON, the
@@ -110,14 +120,22 @@ class PageEvents:
             log.warning("stage 2 failed: %s", " ".join(str(e).split())[:300])
             if not self.pending.is_latest(page, token):
                 return (gr.skip(),) * 7
-            summary = service.summary_markdown(first.prediction, self.recognizer.lead_reason_of(first.prediction),
-                                               second_stage_failed=True)
+            summary = service.summary_markdown(
+                first.prediction, self.recognizer.lead_reason_of(first.prediction), second_stage_failed=True
+            )
             return gr.skip(), gr.skip(), summary, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if not self.pending.is_latest(page, token):
             return (gr.skip(),) * 7
         timeline = gr.update(value=a.timeline, visible=a.timeline is not None)
-        return (a.probabilities, timeline, a.summary, a.api, a.best_window, a.circumplex,
-                report_figures.pipeline_of_analysis(a))
+        return (
+            a.probabilities,
+            timeline,
+            a.summary,
+            a.api,
+            a.best_window,
+            a.circumplex,
+            report_figures.pipeline_of_analysis(a),
+        )
 
     def on_clear(self, request: gr.Request):
         """The player's Clear (x), or a new recording starting: no result of the old clip stays on the page, and
@@ -166,8 +184,13 @@ class PageEvents:
         """Guess the emotion: a new clip (not yet played this session) plays; the last reveal is cleared."""
         state = game.next_clip(state or game.new_game(), self.game_clips)
         clip = self.game_clips[state["clip"]]
-        return (state, game.clip_sound(clip.path), "Listen, then pick the emotion you hear.",
-                gr.update(value=None, visible=False), *[gr.update(interactive=True)] * len(LABELS))
+        return (
+            state,
+            game.clip_sound(clip.path),
+            "Listen, then pick the emotion you hear.",
+            gr.update(value=None, visible=False),
+            *[gr.update(interactive=True)] * len(LABELS),
+        )
 
     def on_guess(self, guess, state):
         """The reveal: the truth, every model's answer, and where each answer sits among the emotions."""
@@ -179,10 +202,16 @@ class PageEvents:
         state = game.score_guess(state, guess, clip.label, answers, clip.votes)
         where = gr.update(value=circumplex.circumplex_figure(probabilities, truth=clip.label), visible=True)
         threshold = self.reliability.get("threshold")
-        unsure = (certainty.verdict_unsure(probabilities, self.recognizer.lead, threshold)
-                  if threshold is not None else None)
-        return (state, game.reveal_markdown(guess, clip, answers, threshold, unsure), game.scoreboard_markdown(state),
-                where, *[gr.update(interactive=False)] * len(LABELS))
+        unsure = (
+            certainty.verdict_unsure(probabilities, self.recognizer.lead, threshold) if threshold is not None else None
+        )
+        return (
+            state,
+            game.reveal_markdown(guess, clip, answers, threshold, unsure),
+            game.scoreboard_markdown(state),
+            where,
+            *[gr.update(interactive=False)] * len(LABELS),
+        )
 
     def on_act_target(self, state):
         state, target = game.act_target(state or game.new_game())

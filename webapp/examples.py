@@ -6,6 +6,7 @@ human listeners answered from the voice alone.
 examples.json puts each shipped clip in one of two pools: "try" clips are listed on Try it (label and
 model answers on the button), "game" clips are played only by the guessing game and never listed, so
 the game cannot give its answers away. A clip without a pool is a Try-it clip."""
+
 from __future__ import annotations
 
 import csv
@@ -22,7 +23,15 @@ from emotion_core.paths import PROJECT_DIR
 
 EXAMPLES_DIR = PROJECT_DIR / "examples"  # shipped clips, examples.json, ATTRIBUTION.md
 EXAMPLES_JSON = "examples.json"
-VOTE_NAMES = {"A": "angry", "D": "disgust", "F": "fearful", "H": "happy", "N": "neutral", "S": "sad", "X": "no majority"}
+VOTE_NAMES = {
+    "A": "angry",
+    "D": "disgust",
+    "F": "fearful",
+    "H": "happy",
+    "N": "neutral",
+    "S": "sad",
+    "X": "no majority",
+}
 MAX_CAPTION = 60  # characters: Gradio cuts an example's label after 60
 TRY_POOL, GAME_POOL = "try", "game"  # examples.json's "pool" of a clip: listed on Try it, or played by the game only
 MAX_SHIPPED_CLIPS = 24  # dataset clips the repository may hold, both pools together
@@ -47,7 +56,10 @@ def human_votes(votes_csv: Path) -> dict[str, list[tuple[str, float]]]:
     with open(votes_csv, newline="") as f:
         for r in csv.DictReader(f):
             answers, shares = r["voice_vote"].split(":"), (r["voice_agreement_percent"] or "").split(":")
-            out[r["clip"]] = [(VOTE_NAMES.get(a, a), float(p) if p else 0.0) for a, p in zip(answers, shares + [""] * len(answers), strict=False)]
+            out[r["clip"]] = [
+                (VOTE_NAMES.get(a, a), float(p) if p else 0.0)
+                for a, p in zip(answers, shares + [""] * len(answers), strict=False)
+            ]
     return out
 
 
@@ -87,8 +99,16 @@ def _shipped(examples_dir: Path, pool: str, running) -> list[Example]:
         if r.get("pool", TRY_POOL) != pool or not path.is_file():
             continue
         votes = tuple((a, float(p)) for a, p in r.get("listeners", []))
-        out.append(Example(str(path), r["label"], r["dataset"], r["speaker"], votes,
-                           caption(r["label"], r["dataset"], r["speaker"], votes, r.get("models"), running)))
+        out.append(
+            Example(
+                str(path),
+                r["label"],
+                r["dataset"],
+                r["speaker"],
+                votes,
+                caption(r["label"], r["dataset"], r["speaker"], votes, r.get("models"), running),
+            )
+        )
     return out
 
 
@@ -123,8 +143,16 @@ def corpus_examples(data_dir: Path | None, per_label: int = 2, seed: int = 1) ->
             by_ds.setdefault(c.dataset, c)
         for c in list(by_ds.values())[:per_label]:
             v = tuple(votes.get(Path(c.path).stem, ()))
-            out.append(Example(str(Path(c.path).resolve()), c.label, c.dataset, c.speaker, v,
-                               caption(c.label, c.dataset, c.speaker, v)))
+            out.append(
+                Example(
+                    str(Path(c.path).resolve()),
+                    c.label,
+                    c.dataset,
+                    c.speaker,
+                    v,
+                    caption(c.label, c.dataset, c.speaker, v),
+                )
+            )
     return out
 
 

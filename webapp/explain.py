@@ -1,5 +1,6 @@
 """Occlusion explanations for teaching: hide one time-frequency patch of a window at a time and see how
 much each model's chosen label loses. All patches of all families go through the models as one batch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,4 +35,3 @@ def occlusion_maps(recognizer, window: torch.Tensor) -> tuple[dict[str, np.ndarr
             drop[b : b + PATCH_BANDS, f : f + PATCH_FRAMES] = p[0, k] - row[k]
         maps[name], labels[name] = drop, LABELS[k]
     return maps, labels
-

@@ -9,6 +9,7 @@ Scores: you and each model get 1 point per right answer. The average listener ge
 listener data, the share of listeners who gave the true emotion; the release names only the majority
 answer, so when most listeners said something else that share is unknown and counted as 0: the
 listeners' score is a lower bound ("at least")."""
+
 from __future__ import annotations
 
 import random
@@ -20,9 +21,11 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
 LISTENER = "Average listener (CREMA-D clips)"  # the scoreboard's row of the listeners (a lower bound)
-CIRCUMPLEX_NOTE = ("_Below, each emotion sits where psychologists place it: pleasant or not (across), calm or aroused "
-                   "(up). Each model's point is the average of those places, weighted by its probabilities: between "
-                   "two emotions when it hesitates between them._")  # the reveal's picture (webapp.circumplex)
+CIRCUMPLEX_NOTE = (
+    "_Below, each emotion sits where psychologists place it: pleasant or not (across), calm or aroused "
+    "(up). Each model's point is the average of those places, weighted by its probabilities: between "
+    "two emotions when it hesitates between them._"
+)  # the reveal's picture (webapp.circumplex)
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,21 @@ class ModelAnswer:
 
 def new_game(seed: int | None = None) -> dict:
     """A fresh session: no clip on screen, every score at zero."""
-    return {"seed": random.randrange(2**31) if seed is None else seed, "played": [], "clip": None, "answered": True,
-            "rounds": 0, "you": 0, "models": {}, "listener_points": 0.0, "listener_rounds": 0,
-            "target": None, "prompts": 0, "acted": 0, "heard": {}}
+    return {
+        "seed": random.randrange(2**31) if seed is None else seed,
+        "played": [],
+        "clip": None,
+        "answered": True,
+        "rounds": 0,
+        "you": 0,
+        "models": {},
+        "listener_points": 0.0,
+        "listener_rounds": 0,
+        "target": None,
+        "prompts": 0,
+        "acted": 0,
+        "heard": {},
+    }
 
 
 def next_clip(game: dict, clips: list) -> dict:
@@ -119,7 +134,9 @@ def scoreboard_markdown(game: dict) -> str:
     if not game["rounds"]:
         return "_No rounds yet: press **Play a clip**._"
     lines = ["| player | right | share |", "|---|---|---|"]
-    lines += [f"| {who} | {right} | {'at least ' * (who == LISTENER)}{share:.0%} |" for who, right, share in scoreboard(game)]
+    lines += [
+        f"| {who} | {right} | {'at least ' * (who == LISTENER)}{share:.0%} |" for who, right, share in scoreboard(game)
+    ]
     return "\n".join(lines)
 
 
@@ -130,18 +147,26 @@ def votes_text(votes) -> str:
     return "Listeners who heard the voice only said: " + ", ".join(f"**{a}** ({p:.0f}%)" for a, p in votes) + "."
 
 
-def reveal_markdown(guess: str, clip, answers: dict[str, ModelAnswer], threshold: float | None = None,
-                    unsure: str | None = None) -> str:
+def reveal_markdown(
+    guess: str, clip, answers: dict[str, ModelAnswer], threshold: float | None = None, unsure: str | None = None
+) -> str:
     """The truth, the pupil's guess, the listeners' votes and every model's answer; with a threshold (webapp.certainty)
     an answer less sure than it reads "not sure", and `unsure` says why the models together are not sure."""
     truth = clip.label
     mark = "Right!" if guess == truth else "Not this time."
-    lines = [f"### {mark} It was **{truth}**. You said **{guess}**.", "",
-             f"{votes_text(clip.votes)} (Actor of {clip.dataset}.)", "",
-             "| model | heard | sure | right? |", "|---|---|---|---|"]
+    lines = [
+        f"### {mark} It was **{truth}**. You said **{guess}**.",
+        "",
+        f"{votes_text(clip.votes)} (Actor of {clip.dataset}.)",
+        "",
+        "| model | heard | sure | right? |",
+        "|---|---|---|---|",
+    ]
     for name, a in answers.items():
         heard = f"{a.label} (not sure)" if threshold is not None and a.confidence < threshold else a.label
-        lines.append(f"| {MODEL_NAMES.get(name, name)} | {heard} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |")
+        lines.append(
+            f"| {MODEL_NAMES.get(name, name)} | {heard} | {a.confidence:.0%} | {'yes' if a.label == truth else 'no'} |"
+        )
     if unsure:
         lines += ["", f"**Not sure:** {unsure}."]
     lines += ["", CIRCUMPLEX_NOTE]
@@ -168,11 +193,21 @@ def act_markdown(game: dict, answers: dict[str, ModelAnswer]) -> str:
     """Which models heard the emotion the pupil meant, and how sure each was of it."""
     target = game["target"]
     heard = [MODEL_NAMES.get(n, n) for n, a in answers.items() if a.label == target]
-    head = (f"### You meant **{target}**. " + (f"Heard as {target} by: {', '.join(heard)}." if heard
-            else "No model heard it; acted emotion is hard, even for people."))
+    head = f"### You meant **{target}**. " + (
+        f"Heard as {target} by: {', '.join(heard)}."
+        if heard
+        else "No model heard it; acted emotion is hard, even for people."
+    )
     lines = [head, "", f"| model | heard | its probability for {target} | as meant? |", "|---|---|---|---|"]
     for name, a in answers.items():
-        lines.append(f"| {MODEL_NAMES.get(name, name)} | {a.label} | {a.target_probability:.0%} | {'yes' if a.label == target else 'no'} |")
-    lines += ["", f"So far this session ({game['acted']} take{'s' * (game['acted'] != 1)}): "
-              + ", ".join(f"{MODEL_NAMES.get(n, n)} {k}" for n, k in game["heard"].items()) + " heard what you meant."]
+        lines.append(
+            f"| {MODEL_NAMES.get(name, name)} | {a.label} | {a.target_probability:.0%} "
+            f"| {'yes' if a.label == target else 'no'} |"
+        )
+    lines += [
+        "",
+        f"So far this session ({game['acted']} take{'s' * (game['acted'] != 1)}): "
+        + ", ".join(f"{MODEL_NAMES.get(n, n)} {k}" for n, k in game["heard"].items())
+        + " heard what you meant.",
+    ]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The words on the page: the responsible-use statement and the "How it works" tab, built from the
 checkpoints' own metadata and the committed test report (reports/test.json)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,10 @@ from emotion_core.labels import MODEL_SHORT_NAMES
 from emotion_core.paths import PROJECT_DIR
 
 TEST_REPORT = PROJECT_DIR / "reports" / "test.json"
-HUMAN_BASELINE = ("Human listeners recognised the intended emotion in **40.9%** of CREMA-D clips from the voice "
-                  "alone (Cao et al., 2014): acted emotion is ambiguous even to people.")
+HUMAN_BASELINE = (
+    "Human listeners recognised the intended emotion in **40.9%** of CREMA-D clips from the voice "
+    "alone (Cao et al., 2014): acted emotion is ambiguous even to people."
+)
 
 HEADER = """# How does a computer hear emotion? Four models, side by side
 Record your voice or upload a clip. Four kinds of model say which of seven emotions they hear.
@@ -18,19 +21,32 @@ Record your voice or upload a clip. Four kinds of model say which of seven emoti
 > sentences in a studio), so it is often wrong on real voices. **Your recording is kept only while this page
 > shows it, under a random name, and deleted when you replace it, clear it or close the page; it is never kept
 > beyond that.**
-> **Not for judging people:** inferring the emotions of students or employees is prohibited in the EU (AI Act, Art. 5(1)(f)).
+> **Not for judging people:** inferring the emotions of students or employees is prohibited in the EU
+> (AI Act, Art. 5(1)(f)).
 """
 
 CARDS = {
-    "cnn1d": ("1D CNN on acoustic features", "40 MFCCs (a compact description of the spectrum's shape), loudness, and "
-              "how both change, frame by frame; a convolutional network slides over time."),
-    "lstm": ("LSTM on feature sequences", "the same frame features read in order by a bidirectional recurrent network "
-             "that weighs the moments that matter most (attention)."),
-    "cnn2d": ("2D CNN on the spectrogram image", "the mel spectrogram as a picture, read by EfficientAT mn04, a small "
-              "MobileNetV3 pretrained on AudioSet (about two million labelled sound clips from videos) and fine-tuned "
-              "end to end for emotion."),
-    "whisper": ("Whisper speech encoder", "OpenAI's Whisper-base encoder, trained on 680,000 hours of speech, turns the "
-                "spectrogram into speech features; small trained heads learned emotion from them."),
+    "cnn1d": (
+        "1D CNN on acoustic features",
+        "40 MFCCs (a compact description of the spectrum's shape), loudness, and "
+        "how both change, frame by frame; a convolutional network slides over time.",
+    ),
+    "lstm": (
+        "LSTM on feature sequences",
+        "the same frame features read in order by a bidirectional recurrent network "
+        "that weighs the moments that matter most (attention).",
+    ),
+    "cnn2d": (
+        "2D CNN on the spectrogram image",
+        "the mel spectrogram as a picture, read by EfficientAT mn04, a small "
+        "MobileNetV3 pretrained on AudioSet (about two million labelled sound clips from videos) and fine-tuned "
+        "end to end for emotion.",
+    ),
+    "whisper": (
+        "Whisper speech encoder",
+        "OpenAI's Whisper-base encoder, trained on 680,000 hours of speech, turns the "
+        "spectrogram into speech features; small trained heads learned emotion from them.",
+    ),
     "ensemble": ("Ensemble", "a weighted average of the models' probabilities, weights chosen on validation speakers."),
 }
 
@@ -45,32 +61,37 @@ def _report() -> dict | None:
 # Each family in two sentences a 14-year-old can follow (the technical card is folded below each).
 STORIES = {
     "cnn1d": "It measures a few dozen things about your voice a hundred times a second, such as how loud it is and "
-             "which pitches are strong. It then looks for short patterns in those numbers, like a sudden loud rise.",
+    "which pitches are strong. It then looks for short patterns in those numbers, like a sudden loud rise.",
     "lstm": "It reads the same voice measurements in order, from the first moment to the last, like reading a "
-            "sentence word by word. It remembers what came before and pays most attention to the moments that matter.",
+    "sentence word by word. It remembers what came before and pays most attention to the moments that matter.",
     "cnn2d": "It treats the spectrogram as a picture and looks at it with a network that first learned to tell "
-             "hundreds of everyday sounds apart (dogs, music, engines, speech) in two million video clips. It finds "
-             "shapes in the picture, like bright bands that rise or shake.",
+    "hundreds of everyday sounds apart (dogs, music, engines, speech) in two million video clips. It finds "
+    "shapes in the picture, like bright bands that rise or shake.",
     "whisper": "It starts from Whisper, a program that learned to write down speech from 680,000 hours of people "
-               "talking. A small extra part learned to read emotion from what Whisper already understands about a voice.",
+    "talking. A small extra part learned to read emotion from what Whisper already understands about a voice.",
     "ensemble": "It asks the models together and mixes their answers, giving more say to the ones that were right "
-                "more often. Like asking several friends, the mix is often better than most of them alone.",
+    "more often. Like asking several friends, the mix is often better than most of them alone.",
 }
 
 PIPELINE = """## From sound to answer
-1. **Audio in.** Any file or recording is decoded, mixed to mono and resampled to 16 kHz. Silence at the start and end is cut and the loudness is normalised, so a quiet laptop and a loud studio look alike.
-2. **Mel spectrogram.** 100 times a second, the energy in 80 frequency bands spaced like human hearing (the mel scale). This picture is what every model reads.
-3. **Four models** turn 3-second windows of it into seven probabilities; a long clip is read window by window over its speech, giving the timeline.
+1. **Audio in.** Any file or recording is decoded, mixed to mono and resampled to 16 kHz. Silence at the start and
+   end is cut and the loudness is normalised, so a quiet laptop and a loud studio look alike.
+2. **Mel spectrogram.** 100 times a second, the energy in 80 frequency bands spaced like human hearing (the mel
+   scale). This picture is what every model reads.
+3. **Four models** turn 3-second windows of it into seven probabilities; a long clip is read window by window over
+   its speech, giving the timeline.
 
 Below: the last clip you analysed in **Try it** (before that, an example clip), from sound to answer.
 """
 
-RESULTS_INTRO = ("## How often is each model right?\n**Speaker-independent testing:** every number here comes from speakers "
-                 "the models never heard in training. UAR is the average, over the seven emotions, of the share of clips "
-                 "of that emotion the model got right (chance: 14%). Each panel is one way of hearing the same clips: "
-                 "as recorded in the studio; in a simulated classroom (a room, other pupils talking, a laptop "
-                 "microphone); in a pupil's voice (each adult actor's voice made that of a child or teenager: higher "
-                 "pitch, shorter vocal tract); and a pupil's voice in the classroom. " + HUMAN_BASELINE)
+RESULTS_INTRO = (
+    "## How often is each model right?\n**Speaker-independent testing:** every number here comes from speakers "
+    "the models never heard in training. UAR is the average, over the seven emotions, of the share of clips "
+    "of that emotion the model got right (chance: 14%). Each panel is one way of hearing the same clips: "
+    "as recorded in the studio; in a simulated classroom (a room, other pupils talking, a laptop "
+    "microphone); in a pupil's voice (each adult actor's voice made that of a child or teenager: higher "
+    "pitch, shorter vocal tract); and a pupil's voice in the classroom. " + HUMAN_BASELINE
+)
 
 
 def family_names(recognizer) -> list[str]:
@@ -92,8 +113,11 @@ def story(name: str, recognizer) -> str:
     if name == "ensemble" and len(recognizer.ensemble) == 1:
         (only,) = recognizer.ensemble
         title = MODEL_SHORT_NAMES.get(only, only)
-        return (f"It may mix the models' answers, but on voices they had not trained on no mix beat the {title} "
-                "model reliably, so for now its answer is that model's. Mixing only helps when the models make different mistakes.")
+        return (
+            f"It may mix the models' answers, but on voices they had not trained on no mix beat the {title} "
+            "model reliably, so for now its answer is that model's. Mixing only helps when the models make different "
+            "mistakes."
+        )
     return STORIES[name]
 
 
@@ -110,11 +134,16 @@ def technical_card(name: str, recognizer) -> str:
     if members > 1:
         extra = f" {members} heads trained from different random starts answer together (their mean)."
     if meta.get("record", {}).get("distilled_from"):
-        extra += " Besides the true labels, it learned from the Whisper model's answers on the training clips (distillation)."
+        extra += (
+            " Besides the true labels, it learned from the Whisper model's answers on the training clips "
+            "(distillation)."
+        )
     if name == "ensemble":
         extra = " Weights: " + ", ".join(f"{m} {w:.2f}" for m, w in recognizer.ensemble.items()) + "."
-    return (f"**{title}** (`{name}`): {what}{params + '.' if params else ''}{extra} Trained on RAVDESS, CREMA-D, TESS "
-            "and SAVEE (training speakers only).")
+    return (
+        f"**{title}** (`{name}`): {what}{params + '.' if params else ''}{extra} Trained on RAVDESS, CREMA-D, TESS "
+        "and SAVEE (training speakers only)."
+    )
 
 
 def report_tables() -> str:

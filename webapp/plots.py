@@ -1,4 +1,5 @@
 """Plotly figures of one analysis. Each function returns a Figure and needs no Gradio."""
+
 from __future__ import annotations
 
 import warnings
@@ -14,8 +15,15 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 
 # Two palettes that never share a colour (tests/test_palettes.py checks they stay apart): emotions in the
 # colours people expect (angry red, sad blue), models in hues no emotion uses. Every figure uses them.
-LABEL_COLOURS = {"angry": "#d62728", "disgust": "#7a9a01", "fearful": "#9467bd", "happy": "#f2b701",
-                 "neutral": "#a0a0a0", "sad": "#1f77b4", "surprised": "#ff7f0e"}
+LABEL_COLOURS = {
+    "angry": "#d62728",
+    "disgust": "#7a9a01",
+    "fearful": "#9467bd",
+    "happy": "#f2b701",
+    "neutral": "#a0a0a0",
+    "sad": "#1f77b4",
+    "surprised": "#ff7f0e",
+}
 MODEL_COLOURS = {"cnn1d": "#00a3a3", "lstm": "#e377c2", "cnn2d": "#8c564b", "whisper": "#303f9f", "ensemble": "#5a5a5a"}
 HUMAN_COLOUR = "#7f7f7f"  # the human listeners' line (dashed) in the How-it-works charts
 LOUDNESS_COLOUR = "#888888"
@@ -29,13 +37,17 @@ PITCH_SMOOTH = 5  # frames: the drawn pitch is the running median of this many v
 DB_PER_NEPER = 10 / np.log(10)  # natural-log power -> dB
 DB_RANGE = 80  # dB below the loudest cell that the colour scale spans
 DB_TICKS = tuple(range(0, DB_RANGE + 1, 20))  # levels above the floor; labelled in dB from the loudest (0)
-MAX_COLUMNS = 800  # spectrogram columns sent to the browser: about the plot's width in pixels on a laptop (8 s at 10 ms)
+MAX_COLUMNS = (
+    800  # spectrogram columns sent to the browser: about the plot's width in pixels on a laptop (8 s at 10 ms)
+)
 
 
 def _band_ticks(cfg=DEFAULT_FEATURES):
     """Mel band positions of round frequencies, and their labels in Hz."""
     centres = mel_centres_hz(cfg)
-    vals = [float(np.interp(f, centres, np.arange(cfg.n_mels))) for f in HZ_TICKS if centres[0] <= f <= centres[-1] * 1.05]
+    vals = [
+        float(np.interp(f, centres, np.arange(cfg.n_mels))) for f in HZ_TICKS if centres[0] <= f <= centres[-1] * 1.05
+    ]
     text = [f"{f // 1000}k" if f >= 1000 else str(f) for f in HZ_TICKS if centres[0] <= f <= centres[-1] * 1.05]
     return vals, text
 
@@ -50,10 +62,13 @@ def pitch_contour(speech: np.ndarray, frames: int) -> np.ndarray:
     if len(speech) < 2048:
         return np.full(frames, np.nan)
     pitch = parselmouth.Sound(np.asarray(speech, dtype=np.float64), sampling_frequency=SAMPLE_RATE).to_pitch_ac(
-        time_step=hop_s, pitch_floor=PITCH_HZ[0], pitch_ceiling=PITCH_HZ[1])
+        time_step=hop_s, pitch_floor=PITCH_HZ[0], pitch_ceiling=PITCH_HZ[1]
+    )
     f0 = pitch.selected_array["frequency"]  # 0 where Praat found the frame unvoiced
     at = np.clip(np.round((np.arange(frames) * hop_s - pitch.xs()[0]) / hop_s).astype(int), 0, len(f0) - 1)
-    inside = (np.arange(frames) * hop_s >= pitch.xs()[0] - hop_s) & (np.arange(frames) * hop_s <= pitch.xs()[-1] + hop_s)
+    inside = (np.arange(frames) * hop_s >= pitch.xs()[0] - hop_s) & (
+        np.arange(frames) * hop_s <= pitch.xs()[-1] + hop_s
+    )
     f0 = np.where(inside & (f0[at] > 0), f0[at], np.nan)
     return voiced_pitch(f0)
 
@@ -108,19 +123,22 @@ def _voiced_median(f0: np.ndarray, axis: int) -> np.ndarray:
     voiced = np.isfinite(f0)
     filled = np.where(voiced, f0, np.inf)  # sorted after every voiced value
     k = voiced.sum(axis=axis)
-    med = np.take_along_axis(np.sort(filled, axis=axis), np.expand_dims(np.maximum(k - 1, 0) // 2, axis), axis).squeeze(axis)
+    med = np.take_along_axis(np.sort(filled, axis=axis), np.expand_dims(np.maximum(k - 1, 0) // 2, axis), axis).squeeze(
+        axis
+    )
     return np.where(k > 0, med, np.nan)
 
 
-def spectrogram_figure(log_mel: np.ndarray, start_s: float, duration_s: float, speech: np.ndarray | None = None
-                       ) -> go.Figure:
+def spectrogram_figure(
+    log_mel: np.ndarray, start_s: float, duration_s: float, speech: np.ndarray | None = None
+) -> go.Figure:
     """Mel spectrogram (time in s, frequency in Hz on the mel scale) with loudness and pitch above it.
 
-    log_mel: (n_mels, frames) natural-log mel power of the prepared speech that starts at start_s; speech:
-    that audio, for the pitch contour (None: no pitch). At most MAX_COLUMNS columns go to the browser (a long
-    clip's frames are averaged in power, its pitch is the median of the voiced frames); levels in whole dB, 0 dB the loudest.
-    The figure's layout and trace styles are built and checked by plotly once (spectrogram_skeleton); each clip
-    only puts its arrays and its time range into a copy (plotly's checks took most of a first answer's drawing)."""
+    log_mel: (n_mels, frames) natural-log mel power of the prepared speech that starts at start_s; speech: that audio,
+    for the pitch contour (None: no pitch). At most MAX_COLUMNS columns go to the browser (a long clip's frames are
+    averaged in power, its pitch is the median of the voiced frames); levels in whole dB, 0 dB the loudest. The
+    figure's layout and trace styles are built and checked by plotly once (spectrogram_skeleton); each clip only puts
+    its arrays and its time range into a copy (plotly's checks took most of a first answer's drawing)."""
     cfg = DEFAULT_FEATURES
     power, level, step = display_levels(log_mel)
     frames = power.shape[1]
@@ -143,24 +161,49 @@ def spectrogram_skeleton(with_pitch: bool) -> dict:
     """The spectrogram figure without its values, made once with plotly's subplots and checks: {"data": trace
     properties without x, y, z (named "loudness (dB)", ["pitch (Hz)",] "mel spectrogram"), "layout": ...}."""
     cfg = DEFAULT_FEATURES
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.28, 0.72], vertical_spacing=0.04,
-                        specs=[[{"secondary_y": True}], [{}]])
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.28, 0.72],
+        vertical_spacing=0.04,
+        specs=[[{"secondary_y": True}], [{}]],
+    )
     fig.add_trace(go.Scatter(name="loudness (dB)", line=dict(color=LOUDNESS_COLOUR, width=1)), row=1, col=1)
     if with_pitch:
-        fig.add_trace(go.Scatter(name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
-                      row=1, col=1, secondary_y=True)
-    fig.add_trace(go.Heatmap(zmin=0, zmax=DB_RANGE, colorscale="Magma", name="mel spectrogram",
-                             colorbar=dict(title="dB<br>(0: the<br>loudest)", len=0.7, y=0.36, tickvals=DB_TICKS,
-                                           ticktext=[f"{v - DB_RANGE}".replace("-", "−") for v in DB_TICKS]),
-                             hovertemplate="%{x:.2f} s, band %{y}<br>%{z} dB<extra></extra>"), row=2, col=1)
+        fig.add_trace(
+            go.Scatter(name="pitch (Hz)", mode="lines", line=dict(color=PITCH_COLOUR, width=2)),
+            row=1,
+            col=1,
+            secondary_y=True,
+        )
+    fig.add_trace(
+        go.Heatmap(
+            zmin=0,
+            zmax=DB_RANGE,
+            colorscale="Magma",
+            name="mel spectrogram",
+            colorbar=dict(
+                title="dB<br>(0: the<br>loudest)",
+                len=0.7,
+                y=0.36,
+                tickvals=DB_TICKS,
+                ticktext=[f"{v - DB_RANGE}".replace("-", "−") for v in DB_TICKS],
+            ),
+            hovertemplate="%{x:.2f} s, band %{y}<br>%{z} dB<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
     vals, text = _band_ticks(cfg)
     fig.update_yaxes(title_text="frequency (Hz, mel scale)", tickvals=vals, ticktext=text, row=2, col=1)
     # the two curves are named on their own axes (no legend that could cover the panel on a phone)
     fig.update_yaxes(title_text="loudness (dB)", title_font_color=LOUDNESS_COLOUR, row=1, col=1, secondary_y=False)
     fig.update_yaxes(title_text="pitch (Hz)", title_font_color=PITCH_COLOUR, row=1, col=1, secondary_y=True)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
-    fig.update_layout(height=450, margin=dict(l=60, r=20, t=40, b=40), title="What the models hear: mel spectrogram",
-                      showlegend=False)
+    fig.update_layout(
+        height=450, margin=dict(l=60, r=20, t=40, b=40), title="What the models hear: mel spectrogram", showlegend=False
+    )
     skeleton = fig.to_plotly_json()
     for trace in skeleton["data"]:
         trace.setdefault("xaxis", "x")
@@ -174,44 +217,81 @@ def probabilities_figure(probabilities: dict[str, np.ndarray]) -> go.Figure:
     bars = []
     for name, p in probabilities.items():  # with the reversed y axis the first model is the top bar of each group
         shown = MODEL_NAMES.get(name, name)
-        bars.append({"type": "bar", "y": list(LABELS), "x": np.asarray(p, dtype=float), "name": shown, "orientation": "h",
-                     "marker": {"color": MODEL_COLOURS.get(name)},
-                     "hovertemplate": "%{y}: %{x:.0%}<extra>" + shown + "</extra>"})
+        bars.append(
+            {
+                "type": "bar",
+                "y": list(LABELS),
+                "x": np.asarray(p, dtype=float),
+                "name": shown,
+                "orientation": "h",
+                "marker": {"color": MODEL_COLOURS.get(name)},
+                "hovertemplate": "%{y}: %{x:.0%}<extra>" + shown + "</extra>",
+            }
+        )
     return go.Figure({"data": bars, "layout": probabilities_layout()}, _validate=False)
 
 
 @lru_cache(maxsize=1)
 def probabilities_layout() -> dict:
     fig = go.Figure()
-    fig.update_layout(barmode="group", height=120 + 45 * len(LABELS), margin=dict(l=80, r=20, t=40, b=40),
-                      xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
-                      yaxis=dict(autorange="reversed", title=None),  # no title: the legend takes the top, even on a phone
-                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+    fig.update_layout(
+        barmode="group",
+        height=120 + 45 * len(LABELS),
+        margin=dict(l=80, r=20, t=40, b=40),
+        xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+        yaxis=dict(autorange="reversed", title=None),  # no title: the legend takes the top, even on a phone
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"),
+    )
     return fig.to_plotly_json()["layout"]
 
 
-def timeline_figure(times_s: list, window_probabilities: np.ndarray, duration_s: float, model: str = "ensemble",
-                    not_sure: float | None = None) -> go.Figure:
+def timeline_figure(
+    times_s: list,
+    window_probabilities: np.ndarray,
+    duration_s: float,
+    model: str = "ensemble",
+    not_sure: float | None = None,
+) -> go.Figure:
     """Probability of each label over time at the window centres, on the spectrogram's time axis.
     times_s: [(start_s, end_s)] of each window; window_probabilities: (windows, n_labels); not_sure: the "not sure"
     threshold (webapp.certainty), drawn as a dashed line: a window whose top answer stays under it is not sure."""
     fig = go.Figure()
     centres = np.array([(a + b) / 2 for a, b in times_s], dtype=np.float32)
     for k, lab in enumerate(LABELS):
-        fig.add_trace(go.Scatter(x=centres, y=np.asarray(window_probabilities[:, k], dtype=np.float32), name=lab,
-                                 mode="lines+markers", line=dict(color=LABEL_COLOURS[lab])))
-    fig.update_layout(height=340, margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend takes the top
-                      xaxis=dict(title="time (s), 3 s windows over the speech", range=[0, duration_s]),
-                      yaxis=dict(range=[0, 1], tickformat=".0%", title=f"probability ({MODEL_NAMES.get(model, model)})"),
-                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+        fig.add_trace(
+            go.Scatter(
+                x=centres,
+                y=np.asarray(window_probabilities[:, k], dtype=np.float32),
+                name=lab,
+                mode="lines+markers",
+                line=dict(color=LABEL_COLOURS[lab]),
+            )
+        )
+    fig.update_layout(
+        height=340,
+        margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend takes the top
+        xaxis=dict(title="time (s), 3 s windows over the speech", range=[0, duration_s]),
+        yaxis=dict(range=[0, 1], tickformat=".0%", title=f"probability ({MODEL_NAMES.get(model, model)})"),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"),
+    )
     if not_sure is not None:
-        fig.add_hline(y=not_sure, line=dict(color="#666666", width=1, dash="dash"), annotation_text="not sure below",
-                      annotation_position="bottom right", annotation_font_size=11)
+        fig.add_hline(
+            y=not_sure,
+            line=dict(color="#666666", width=1, dash="dash"),
+            annotation_text="not sure below",
+            annotation_position="bottom right",
+            annotation_font_size=11,
+        )
     return fig
 
 
-def explanation_figure(log_mel: np.ndarray, maps: dict[str, np.ndarray], start_s: float, labels: dict[str, str],
-                       duration_s: float | None = None) -> go.Figure:
+def explanation_figure(
+    log_mel: np.ndarray,
+    maps: dict[str, np.ndarray],
+    start_s: float,
+    labels: dict[str, str],
+    duration_s: float | None = None,
+) -> go.Figure:
     """The explained window's spectrogram once per model, with the occlusion map drawn over it.
 
     log_mel: (n_mels, frames) model window, possibly padded with silence (pad_value) around a short clip;
@@ -228,25 +308,62 @@ def explanation_figure(log_mel: np.ndarray, maps: dict[str, np.ndarray], start_s
     names = list(maps)
     cols = 2 if len(names) > 1 else 1
     rows = int(np.ceil(len(names) / cols)) or 1
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{MODEL_NAMES.get(n, n)}: why '{labels[n]}'" for n in names],
-                        shared_xaxes=True, vertical_spacing=0.12, horizontal_spacing=0.08)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[f"{MODEL_NAMES.get(n, n)}: why '{labels[n]}'" for n in names],
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        horizontal_spacing=0.08,
+    )
     t = start_s + np.arange(log_mel.shape[1]) / cfg.frames_per_s
     db = log_mel * DB_PER_NEPER
     vals, text = _band_ticks(cfg)
     peak = max([float(np.clip(m, 0, None).max()) for m in maps.values()] + [1e-6])
     for i, name in enumerate(names):
         r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Heatmap(x=t, z=db, colorscale="Greys", reversescale=True, showscale=False, zmin=float(db.max() - DB_RANGE),
-                                 zmax=float(db.max()), hoverinfo="skip"), row=r, col=c)
+        fig.add_trace(
+            go.Heatmap(
+                x=t,
+                z=db,
+                colorscale="Greys",
+                reversescale=True,
+                showscale=False,
+                zmin=float(db.max() - DB_RANGE),
+                zmax=float(db.max()),
+                hoverinfo="skip",
+            ),
+            row=r,
+            col=c,
+        )
         m = maps[name]
-        fig.add_trace(go.Heatmap(x=t, z=np.where(m > 0.1 * peak, m, np.nan), colorscale="Reds", opacity=0.6, zmin=0, zmax=peak,
-                                 showscale=(i == 0), colorbar=dict(title="drop in<br>probability", tickformat=".0%"),
-                                 hovertemplate="%{x:.2f} s<br>hiding this lowers '" + labels[name] + "' by %{z:.0%}<extra>"
-                                 + MODEL_NAMES.get(name, name) + "</extra>"),
-                      row=r, col=c)
+        fig.add_trace(
+            go.Heatmap(
+                x=t,
+                z=np.where(m > 0.1 * peak, m, np.nan),
+                colorscale="Reds",
+                opacity=0.6,
+                zmin=0,
+                zmax=peak,
+                showscale=(i == 0),
+                colorbar=dict(title="drop in<br>probability", tickformat=".0%"),
+                hovertemplate="%{x:.2f} s<br>hiding this lowers '"
+                + labels[name]
+                + "' by %{z:.0%}<extra>"
+                + MODEL_NAMES.get(name, name)
+                + "</extra>",
+            ),
+            row=r,
+            col=c,
+        )
         fig.update_yaxes(tickvals=vals, ticktext=text, title_text="frequency (Hz)" if c == 1 else None, row=r, col=c)
         whole_clip = duration_s is not None and duration_s <= cfg.window_s + 0.5  # else zoom on the window
-        fig.update_xaxes(range=[0, duration_s] if whole_clip else None, title_text="time (s)" if r == rows else None, row=r, col=c)
-    fig.update_layout(height=260 * rows + 80, margin=dict(l=60, r=20, t=80, b=40),
-                      title="Which parts drove each decision (red: hiding that patch lowers the answer's probability)")
+        fig.update_xaxes(
+            range=[0, duration_s] if whole_clip else None, title_text="time (s)" if r == rows else None, row=r, col=c
+        )
+    fig.update_layout(
+        height=260 * rows + 80,
+        margin=dict(l=60, r=20, t=80, b=40),
+        title="Which parts drove each decision (red: hiding that patch lowers the answer's probability)",
+    )
     return fig

@@ -6,6 +6,7 @@ A file that cannot be used (or holds no speech) prints its reason on its line; t
 file failed, 2 if no model could be loaded. In the plain output, control characters in file names (tab,
 newline) are written as escapes (\\t, \\n), so every file is one line of tab-separated fields.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,12 @@ def main(argv=None) -> int:
         print(f"error: the models could not be loaded: {e}", file=sys.stderr)
         return 2
     if not rec.models:
-        print(f"error: no trained models were found in {rec.dir} (expected {', '.join(f + '.pt' for f in rec.unavailable)}); "
-              "give the folder that holds them with --checkpoints DIR", file=sys.stderr)
+        print(
+            f"error: no trained models were found in {rec.dir} "
+            f"(expected {', '.join(f + '.pt' for f in rec.unavailable)}); "
+            "give the folder that holds them with --checkpoints DIR",
+            file=sys.stderr,
+        )
         return 2
     failed = 0
     for path in args.files:
@@ -46,7 +51,9 @@ def main(argv=None) -> int:
             answer = classify(path, rec).to_json()
         except AudioError as e:
             failed += 1
-            print(json.dumps({"file": path, "error": str(e)}) if args.json else f"{plain(path)}\terror: {e}", flush=True)
+            print(
+                json.dumps({"file": path, "error": str(e)}) if args.json else f"{plain(path)}\terror: {e}", flush=True
+            )
             continue
         if args.json:
             print(json.dumps({"file": path, **answer}), flush=True)

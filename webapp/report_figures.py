@@ -5,6 +5,7 @@ A report is the JSON of `python -m train.evaluate`: {"labels", "models": {name: 
 {dataset: {"n", "accuracy", "uar", ...}}, "confusion": (n_labels, n_labels) counts, rows true}}}. Results under
 other conditions (classroom, young, young+classroom) sit beside the clean ones in its "conditions"; classroom
 results may also be a second report of the same shape (reports/classroom.json)."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,12 @@ def model_order(reports: dict[str, dict]) -> list[str]:
     return list(first["models"])
 
 
-PANEL_TITLES = {"clean": "clean audio", "classroom": "in a classroom", "young": "a pupil's voice",
-                "young+classroom": "pupil in class"}  # short: two fit side by side on a phone
+PANEL_TITLES = {
+    "clean": "clean audio",
+    "classroom": "in a classroom",
+    "young": "a pupil's voice",
+    "young+classroom": "pupil in class",
+}  # short: two fit side by side on a phone
 PANEL_HEIGHT_PX = 430
 HUMAN_DATASET = "CREMA-D"  # the listeners' accuracy was measured on CREMA-D only: its line is drawn there only
 
@@ -85,23 +90,59 @@ def uar_figure(reports: dict[str, dict]) -> go.Figure:
             y = [entry["per_dataset"][d]["uar"] for d in datasets] + [corpus_balanced_uar(entry)]
             n = [entry["per_dataset"][d]["n"] for d in datasets] + [entry["overall"]["n"]]
             shown = MODEL_NAMES.get(name, name)
-            fig.add_trace(go.Bar(x=x, y=y, name=shown, legendgroup=name, showlegend=i == 0, customdata=n,
-                                 marker_color=MODEL_COLOURS.get(name), text=[f"{v:.0%}" for v in y], textposition="outside",
-                                 textfont_size=9, cliponaxis=False,
-                                 hovertemplate="%{x}: %{y:.1%} UAR (%{customdata} clips)<extra>" + shown + "</extra>"),
-                          row=row, col=col)
+            fig.add_trace(
+                go.Bar(
+                    x=x,
+                    y=y,
+                    name=shown,
+                    legendgroup=name,
+                    showlegend=i == 0,
+                    customdata=n,
+                    marker_color=MODEL_COLOURS.get(name),
+                    text=[f"{v:.0%}" for v in y],
+                    textposition="outside",
+                    textfont_size=9,
+                    cliponaxis=False,
+                    hovertemplate="%{x}: %{y:.1%} UAR (%{customdata} clips)<extra>" + shown + "</extra>",
+                ),
+                row=row,
+                col=col,
+            )
         if HUMAN_DATASET in x:  # a category's group spans its index +- 0.5 on the axis
             k = x.index(HUMAN_DATASET)
-            fig.add_shape(type="line", x0=k - 0.45, x1=k + 0.45, y0=HUMAN_LISTENER_ACCURACY, y1=HUMAN_LISTENER_ACCURACY,
-                          line=dict(color=HUMAN_COLOUR, dash="dash", width=2), legendgroup="human", showlegend=i == 0,
-                          name=f"human listeners ({HUMAN_DATASET}) {HUMAN_LISTENER_ACCURACY:.1%}", row=row, col=col)
+            fig.add_shape(
+                type="line",
+                x0=k - 0.45,
+                x1=k + 0.45,
+                y0=HUMAN_LISTENER_ACCURACY,
+                y1=HUMAN_LISTENER_ACCURACY,
+                line=dict(color=HUMAN_COLOUR, dash="dash", width=2),
+                legendgroup="human",
+                showlegend=i == 0,
+                name=f"human listeners ({HUMAN_DATASET}) {HUMAN_LISTENER_ACCURACY:.1%}",
+                row=row,
+                col=col,
+            )
         if len(conditions) > 1:
             axis = "" if i == 0 else i + 1
-            fig.add_annotation(text=PANEL_TITLES[condition], showarrow=False, font_size=12, x=0.5, y=1.0,
-                               xref=f"x{axis} domain", yref=f"y{axis} domain", xanchor="center", yanchor="top")
+            fig.add_annotation(
+                text=PANEL_TITLES[condition],
+                showarrow=False,
+                font_size=12,
+                x=0.5,
+                y=1.0,
+                xref=f"x{axis} domain",
+                yref=f"y{axis} domain",
+                xanchor="center",
+                yanchor="top",
+            )
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="UAR", col=1)
-    fig.update_layout(barmode="group", height=PANEL_HEIGHT_PX * n_rows + 30, margin=dict(l=60, r=20, t=40, b=40),
-                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+    fig.update_layout(
+        barmode="group",
+        height=PANEL_HEIGHT_PX * n_rows + 30,
+        margin=dict(l=60, r=20, t=40, b=40),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"),
+    )
     return fig
 
 
@@ -121,46 +162,97 @@ def confusion_figure(reports: dict[str, dict], name: str, condition: str = "clea
     text = [[f"{v:.0%}" if np.isfinite(v) else "" for v in row] for row in share]
     # every cell prints its share, so no colour bar (it took a third of a phone's width); the numbers keep one
     # readable size at any width (plotly shrinks them to the cell otherwise: 7 px on a phone)
-    fig.add_trace(go.Heatmap(z=share, x=labels, y=labels, customdata=counts, colorscale="Blues", zmin=0, zmax=1,
-                             text=text, texttemplate="%{text}", textfont_size=CONFUSION_FONT_PX, showscale=False,
-                             hovertemplate="true %{y}, answered %{x}: %{z:.0%} (%{customdata:.0f} clips)<extra></extra>"))
+    fig.add_trace(
+        go.Heatmap(
+            z=share,
+            x=labels,
+            y=labels,
+            customdata=counts,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            text=text,
+            texttemplate="%{text}",
+            textfont_size=CONFUSION_FONT_PX,
+            showscale=False,
+            hovertemplate="true %{y}, answered %{x}: %{z:.0%} (%{customdata:.0f} clips)<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text="the model's answer", side="bottom", tickangle=-45)
     fig.update_yaxes(title_text="the true emotion", autorange="reversed")
-    fig.update_layout(height=480, margin=dict(l=80, r=10, t=60, b=90),
-                      title=f"{MODEL_NAMES.get(name, name)}: its answers ({condition})")
+    fig.update_layout(
+        height=480,
+        margin=dict(l=80, r=10, t=60, b=90),
+        title=f"{MODEL_NAMES.get(name, name)}: its answers ({condition})",
+    )
     return fig
 
 
-def pipeline_figure(audio: np.ndarray, sample_rate: int, log_mel: np.ndarray, probabilities: dict[str, np.ndarray],
-                    start_s: float = 0.0) -> go.Figure:
+def pipeline_figure(
+    audio: np.ndarray, sample_rate: int, log_mel: np.ndarray, probabilities: dict[str, np.ndarray], start_s: float = 0.0
+) -> go.Figure:
     """From sound to answer for one clip, top to bottom: the waveform, the mel spectrogram every model reads,
     and the probabilities the models give. audio: (samples,) the prepared speech starting at start_s;
     log_mel: (n_mels, frames) of it; probabilities: {model: (n_labels,)}."""
     cfg = DEFAULT_FEATURES
     families = [n for n in probabilities if n != "ensemble"]
-    fig = make_subplots(rows=3, cols=1, vertical_spacing=0.14, row_heights=[0.22, 0.38, 0.40], subplot_titles=[  # short: they must fit a phone
-        "1. the sound wave", "2. the mel spectrogram every model reads",
-        f"3. the {len(families)} models' answers"])
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        vertical_spacing=0.14,
+        row_heights=[0.22, 0.38, 0.40],
+        subplot_titles=[  # short: they must fit a phone
+            "1. the sound wave",
+            "2. the mel spectrogram every model reads",
+            f"3. the {len(families)} models' answers",
+        ],
+    )
     step = max(1, len(audio) // WAVEFORM_POINTS)
     env = audio[: len(audio) // step * step].reshape(-1, step)
     t_wave = (start_s + np.arange(len(env)) * step / sample_rate).astype(np.float32)
-    fig.add_trace(go.Scatter(x=np.repeat(t_wave, 2), y=np.stack([env.max(1), env.min(1)], 1).ravel().astype(np.float32), mode="lines",
-                             line=dict(color="#888888", width=1), hoverinfo="skip", showlegend=False), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=np.repeat(t_wave, 2),
+            y=np.stack([env.max(1), env.min(1)], 1).ravel().astype(np.float32),
+            mode="lines",
+            line=dict(color="#888888", width=1),
+            hoverinfo="skip",
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
     _power, level, step = display_levels(log_mel)
     t = (start_s + np.arange(level.shape[1]) * step / cfg.frames_per_s).astype(np.float32)
-    fig.add_trace(go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", showscale=False, hoverinfo="skip"),
-                  row=2, col=1)
+    fig.add_trace(
+        go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", showscale=False, hoverinfo="skip"),
+        row=2,
+        col=1,
+    )
     for name, p in probabilities.items():
         shown = MODEL_NAMES.get(name, name)
-        fig.add_trace(go.Bar(x=list(LABELS), y=np.asarray(p, dtype=float), name=shown, marker_color=MODEL_COLOURS.get(name),
-                             hovertemplate="%{x}: %{y:.0%}<extra>" + shown + "</extra>"), row=3, col=1)
+        fig.add_trace(
+            go.Bar(
+                x=list(LABELS),
+                y=np.asarray(p, dtype=float),
+                name=shown,
+                marker_color=MODEL_COLOURS.get(name),
+                hovertemplate="%{x}: %{y:.0%}<extra>" + shown + "</extra>",
+            ),
+            row=3,
+            col=1,
+        )
     vals, text = _band_ticks(cfg)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_yaxes(showticklabels=False, row=1, col=1)
     fig.update_yaxes(tickvals=vals, ticktext=text, title_text="Hz", row=2, col=1)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=3, col=1)
-    fig.update_layout(barmode="group", height=760, margin=dict(l=50, r=20, t=40, b=40),  # titled by the page's heading
-                      legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, xanchor="left"))
+    fig.update_layout(
+        barmode="group",
+        height=760,
+        margin=dict(l=50, r=20, t=40, b=40),  # titled by the page's heading
+        legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, xanchor="left"),
+    )
     return fig
 
 

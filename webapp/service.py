@@ -1,5 +1,6 @@
 """One request of the app or its API: audio in, the answer, the figures and a plain-language summary out.
 app.py only lays these out; everything here runs without Gradio."""
+
 from __future__ import annotations
 
 import time
@@ -41,7 +42,10 @@ def classify(source, recognizer: Recognizer, progress=None, families=None) -> Pr
     def stage(name, n_windows=0):
         if progress is None:
             return
-        text = STAGE_TEXT.get(name) or f"{MODEL_NAMES.get(name, name)} reads {n_windows} window{'s' * (n_windows != 1)} of 3 s"
+        text = (
+            STAGE_TEXT.get(name)
+            or f"{MODEL_NAMES.get(name, name)} reads {n_windows} window{'s' * (n_windows != 1)} of 3 s"
+        )
         progress(stages.index(name) / (len(stages) + 1), text)
 
     t = time.perf_counter()
@@ -64,7 +68,9 @@ def analyse(source, recognizer: Recognizer, progress=None, families=None) -> Ana
         progress((len(recognizer.models) + 2) / (len(recognizer.models) + 3), STAGE_TEXT["draw"])
     clip = pred.clip
     speech = clip.speech if len(clip.speech) <= MAX_PITCH_S * SAMPLE_RATE else None
-    spectrogram = plots.spectrogram_figure(clip.log_mel.float().cpu().numpy(), clip.speech_s[0], pred.duration_s, speech)
+    spectrogram = plots.spectrogram_figure(
+        clip.log_mel.float().cpu().numpy(), clip.speech_s[0], pred.duration_s, speech
+    )
     return answer_analysis(pred, recognizer, spectrogram)
 
 
@@ -81,13 +87,21 @@ def answer_analysis(pred: Prediction, recognizer: Recognizer, spectrogram: go.Fi
     bars = plots.probabilities_figure(probabilities)
     windows = pred.clip.times_s
     lead = pred.models[pred.lead]
-    timeline = (plots.timeline_figure(windows, lead.window_probabilities, pred.duration_s, pred.lead, not_sure=NOT_SURE)
-                if len(windows) > 1 else None)
+    timeline = (
+        plots.timeline_figure(windows, lead.window_probabilities, pred.duration_s, pred.lead, not_sure=NOT_SURE)
+        if len(windows) > 1
+        else None
+    )
     w = int(lead.window_probabilities.max(1).argmax())
-    best = {"log_mel": pred.clip.windows[w].float().cpu().numpy(), "start_s": windows[w][0], "duration_s": pred.duration_s}
+    best = {
+        "log_mel": pred.clip.windows[w].float().cpu().numpy(),
+        "start_s": windows[w][0],
+        "duration_s": pred.duration_s,
+    }
     summary = summary_markdown(pred, recognizer.lead_reason_of(pred))
-    return Analysis(pred, answer_json(pred), summary, spectrogram, bars, timeline, circumplex.circumplex_figure(probabilities),
-                    best)
+    return Analysis(
+        pred, answer_json(pred), summary, spectrogram, bars, timeline, circumplex.circumplex_figure(probabilities), best
+    )
 
 
 def not_sure_reason(pred: Prediction, threshold: float | None = NOT_SURE) -> str | None:
@@ -121,23 +135,40 @@ def summary_markdown(pred: Prediction, lead_reason: str = "", second_stage_faile
     lines = [f"### {MODEL_NAMES.get(lead, lead)}: **{top.label}** ({conf:.0%})" + (", not sure" if unsure else ""), ""]
     if pred.pending:
         waiting = " and ".join(MODEL_NAMES.get(n, n) for n in pred.pending)
-        lines += [f"⚠️ {waiting} could not answer this time: this is the quicker models' answer." if second_stage_failed
-                  else f"⏳ **First answer.** {waiting} is still listening; its answer follows in a moment.", ""]
+        lines += [
+            f"⚠️ {waiting} could not answer this time: this is the quicker models' answer."
+            if second_stage_failed
+            else f"⏳ **First answer.** {waiting} is still listening; its answer follows in a moment.",
+            "",
+        ]
     lines += [lead_reason, ""] if lead_reason else []
     lines += ["| model | answer | confidence |", "|---|---|---|"]
     for name, o in pred.models.items():
         sure = NOT_SURE is None or float(o.probabilities.max()) >= NOT_SURE
-        lines.append(f"| {MODEL_NAMES.get(name, name)} | {o.label} | {o.probabilities.max():.0%}{'' if sure else ' (not sure)'} |")
+        lines.append(
+            f"| {MODEL_NAMES.get(name, name)} | {o.label} "
+            f"| {o.probabilities.max():.0%}{'' if sure else ' (not sure)'} |"
+        )
     total_s = pred.timing_ms.get("total", 0.0) / 1000
-    lines += ["", f"{'First answer in' if pred.pending else 'Answered in'} **{total_s:.2f} s** on {pred.device} for {pred.duration_s:.1f} s of audio"
-              + (f" ({len(pred.clip.times_s)} windows over the speech)." if len(pred.clip.times_s) > 1 else ".")]
+    lines += [
+        "",
+        f"{'First answer in' if pred.pending else 'Answered in'} **{total_s:.2f} s** on {pred.device} "
+        f"for {pred.duration_s:.1f} s of audio"
+        + (f" ({len(pred.clip.times_s)} windows over the speech)." if len(pred.clip.times_s) > 1 else "."),
+    ]
     notes = []
     if len(votes) == 1 and len(families) > 1:
         notes.append(f"All {len(families)} models agree.")
     elif len(families) > 1:
-        notes.append("**The models disagree** (" + ", ".join(f"{MODEL_NAMES.get(n, n)}: {o.label}" for n, o in families.items()) + ").")
+        notes.append(
+            "**The models disagree** ("
+            + ", ".join(f"{MODEL_NAMES.get(n, n)}: {o.label}" for n, o in families.items())
+            + ")."
+        )
     if unsure:
-        notes.append(f"⚠️ **Not sure**: {unsure}. " + certainty.threshold_sentence(NOT_SURE) + " The models learned from "
-                     "actors reading sentences in a studio; a real voice, microphone and room sound different, so this is "
-                     "common here. That is part of what this demo teaches.")
+        notes.append(
+            f"⚠️ **Not sure**: {unsure}. " + certainty.threshold_sentence(NOT_SURE) + " The models learned from "
+            "actors reading sentences in a studio; a real voice, microphone and room sound different, so this is "
+            "common here. That is part of what this demo teaches."
+        )
     return "\n".join(lines + [""] + notes)

@@ -6,6 +6,7 @@ concurrency) takes it, adds the slow families on the same windows of the same cl
 only if that clip is still the page's latest. A new clip, Clear or a closed page makes the old stage 2's
 result void; whatever waits here is held for at most PENDING_S (the windows hold the pupil's speech).
 """
+
 from __future__ import annotations
 
 import itertools

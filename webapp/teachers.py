@@ -1,5 +1,6 @@
 """For teachers (folded under How it works): a 10-minute lesson with the three tabs, questions to discuss, who the
 models fail (read from the committed test report), and a card for each corpus the models learned from."""
+
 from __future__ import annotations
 
 import csv
@@ -17,14 +18,75 @@ from .report_figures import CONDITIONS, PANEL_TITLES, REPORT_DIR, corpus_balance
 BY_SEX_REPORT = "by_sex.json"  # python -m train.by_sex, until reports/test.json holds "per_sex" itself
 SEX_WORDS = {"female": "women's voices", "male": "men's voices"}
 
-LESSON = """## A 10-minute lesson
 
-| minutes | tab | what the class does |
-|---|---|---|
-| 0-2 | **Try it** | Press an example that "fools every model". Read the spectrogram together: where is the voice loud, high, fast? |
-| 2-5 | **Guess the emotion** | Three rounds, the class voting by hand. Compare the class, the models and CREMA-D's listeners. |
-| 5-8 | **Act it out** | Two volunteers act the named emotion. Did the models hear what was meant? Did the class? |
-| 8-10 | **How it works** | Look at the four panels: the same clips clean, in a classroom, in a pupil's voice, and both. |
+def markdown_table(header: tuple, rows: list[tuple]) -> str:
+    """A markdown table: a header row, the rule, then one row per tuple."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+LESSON_PLAN = [  # minutes, tab, what the class does
+    (
+        "0-2",
+        "**Try it**",
+        'Press an example that "fools every model". Read the spectrogram together: where is the voice loud, high, '
+        "fast?",
+    ),
+    (
+        "2-5",
+        "**Guess the emotion**",
+        "Three rounds, the class voting by hand. Compare the class, the models and CREMA-D's listeners.",
+    ),
+    (
+        "5-8",
+        "**Act it out**",
+        "Two volunteers act the named emotion. Did the models hear what was meant? Did the class?",
+    ),
+    (
+        "8-10",
+        "**How it works**",
+        "Look at the four panels: the same clips clean, in a classroom, in a pupil's voice, and both.",
+    ),
+]
+CORPUS_CARDS = [  # corpus, speakers, ages, what was acted, accent and language, licence
+    (
+        "RAVDESS (Livingstone & Russo, 2018)",
+        "24 professional actors, 12 women and 12 men",
+        "21-33",
+        'two neutral statements ("Kids are talking by the door", "Dogs are sitting by the door") in 8 emotions, '
+        "2 intensities",
+        "North American English",
+        "CC BY-NC-SA 4.0",
+    ),
+    (
+        "CREMA-D (Cao et al., 2014)",
+        "91 actors, 48 men and 43 women, of several ethnicities",
+        "20-74",
+        "12 sentences in 6 emotions, up to 4 intensities; every clip rated by about 10 listeners",
+        "American English",
+        "Open Database Licence 1.0",
+    ),
+    (
+        "TESS (Dupuis & Pichora-Fuller, 2010)",
+        "2 actresses",
+        "26 and 64",
+        '"Say the word ..." with 200 words, in 7 emotions',
+        "Canadian English (Toronto)",
+        "CC BY-NC-ND 4.0",
+    ),
+    (
+        "SAVEE (Haq & Jackson, 2009)",
+        "4 men, researchers at the University of Surrey",
+        "27-31",
+        "15 TIMIT sentences per emotion, in 7 emotions",
+        "British English",
+        "free for research use",
+    ),
+]
+
+LESSON = f"""## A 10-minute lesson
+
+{markdown_table(("minutes", "tab", "what the class does"), LESSON_PLAN)}
 
 ## Questions to discuss
 
@@ -41,14 +103,9 @@ LESSON = """## A 10-minute lesson
   it says nothing reliable about anyone who uses it.
 """
 
-DATASET_CARDS = """## The voices the models learned from
+DATASET_CARDS = f"""## The voices the models learned from
 
-| corpus | speakers | ages | what was acted | accent and language | licence |
-|---|---|---|---|---|---|
-| RAVDESS (Livingstone & Russo, 2018) | 24 professional actors, 12 women and 12 men | 21-33 | two neutral statements ("Kids are talking by the door", "Dogs are sitting by the door") in 8 emotions, 2 intensities | North American English | CC BY-NC-SA 4.0 |
-| CREMA-D (Cao et al., 2014) | 91 actors, 48 men and 43 women, of several ethnicities | 20-74 | 12 sentences in 6 emotions, up to 4 intensities; every clip rated by about 10 listeners | American English | Open Database Licence 1.0 |
-| TESS (Dupuis & Pichora-Fuller, 2010) | 2 actresses | 26 and 64 | "Say the word ..." with 200 words, in 7 emotions | Canadian English (Toronto) | CC BY-NC-ND 4.0 |
-| SAVEE (Haq & Jackson, 2009) | 4 men, researchers at the University of Surrey | 27-31 | 15 TIMIT sentences per emotion, in 7 emotions | British English | free for research use |
+{markdown_table(("corpus", "speakers", "ages", "what was acted", "accent and language", "licence"), CORPUS_CARDS)}
 
 None of the speakers is a child or a teenager: the "pupil's voice" condition is a simulation (each adult's voice
 made higher and shorter-throated, as a child's or teenager's of the same sex), not a recording of pupils.
@@ -61,12 +118,19 @@ def who_it_fails(reports: dict[str, dict]) -> str:
     if not conds:
         return ""
     names = list(reports[conds[0]]["models"])
-    lines = ["## Who the models fail", "",
-             "Balanced recall on speakers the models never heard (chance: 14%), from `reports/test.json`:", "",
-             "| model | " + " | ".join(PANEL_TITLES[c] for c in conds) + " |", "|---|" + "---|" * len(conds)]
+    lines = [
+        "## Who the models fail",
+        "",
+        "Balanced recall on speakers the models never heard (chance: 14%), from `reports/test.json`:",
+        "",
+        "| model | " + " | ".join(PANEL_TITLES[c] for c in conds) + " |",
+        "|---|" + "---|" * len(conds),
+    ]
     for name in names:
-        cells = [f"{corpus_balanced_uar(reports[c]['models'][name]):.0%}" if name in reports[c]["models"] else "-"
-                 for c in conds]
+        cells = [
+            f"{corpus_balanced_uar(reports[c]['models'][name]):.0%}" if name in reports[c]["models"] else "-"
+            for c in conds
+        ]
         lines.append(f"| {MODEL_NAMES.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -87,7 +151,9 @@ def load_by_sex(reports: dict[str, dict], report_dir: Path = REPORT_DIR) -> dict
 def sex_uar(per_sex: dict) -> tuple[list[str], dict[str, float]]:
     """(the datasets with speakers of every sex, {sex: mean UAR over them}): SAVEE's speakers are all men, so a
     plain pooled figure would compare women on two datasets with men on three."""
-    shared = [d for d in next(iter(per_sex.values()))["per_dataset"] if all(d in g["per_dataset"] for g in per_sex.values())]
+    shared = [
+        d for d in next(iter(per_sex.values()))["per_dataset"] if all(d in g["per_dataset"] for g in per_sex.values())
+    ]
     return shared, {sex: float(np.mean([g["per_dataset"][d]["uar"] for d in shared])) for sex, g in per_sex.items()}
 
 
@@ -104,10 +170,14 @@ def who_it_fails_by_sex(by_sex: dict[str, dict]) -> str:
         return ""
     shared, _ = sex_uar(next(iter(by_sex.values())))
     speakers = test_speakers_by_sex(shared)
-    lines = [f"By speaker sex: balanced recall on the clean test clips of {' and '.join(shared)}, the corpora whose test "
-             f"speakers include women and men ({speakers['female']} women, {speakers['male']} men; SAVEE's are all men). "
-             "With so few speakers, a gap of a few points may belong to these particular voices rather than to their sex.",
-             "", "| model | " + " | ".join(SEX_WORDS[s] for s in sexes) + " | gap |", "|---|" + "---|" * (len(sexes) + 1)]
+    lines = [
+        f"By speaker sex: balanced recall on the clean test clips of {' and '.join(shared)}, the corpora whose test "
+        f"speakers include women and men ({speakers['female']} women, {speakers['male']} men; SAVEE's are all men). "
+        "With so few speakers, a gap of a few points may belong to these particular voices rather than to their sex.",
+        "",
+        "| model | " + " | ".join(SEX_WORDS[s] for s in sexes) + " | gap |",
+        "|---|" + "---|" * (len(sexes) + 1),
+    ]
     for name, per_sex in by_sex.items():
         _, uar = sex_uar({s: per_sex[s] for s in sexes})
         women, men = round(100 * uar["female"]), round(100 * uar["male"])
@@ -119,4 +189,6 @@ def who_it_fails_by_sex(by_sex: dict[str, dict]) -> str:
 def teachers_page(reports: dict[str, dict], by_sex: dict[str, dict] | None = None) -> str:
     """The whole tab, in the order a teacher reads it (by_sex: {model: per_sex}, default load_by_sex(reports))."""
     by_sex = load_by_sex(reports) if by_sex is None else by_sex
-    return "\n".join(part for part in (LESSON, who_it_fails(reports), who_it_fails_by_sex(by_sex), DATASET_CARDS) if part)
+    return "\n".join(
+        part for part in (LESSON, who_it_fails(reports), who_it_fails_by_sex(by_sex), DATASET_CARDS) if part
+    )

@@ -1,5 +1,6 @@
 """How the page looks beyond Gradio's defaults: plots that follow the light/dark theme, and a layout that
 holds at phone width (390 px). Passed to demo.launch(css=CSS, head=HEAD)."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ kept), so a user's file name never reaches the disk and two uploads never share 
 the original name (the browser keeps it). A refused upload (too large, too slow, cut off, not a file) ends
 in a body Gradio's own parser rejects, and that parser then deletes every temporary file of the upload.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,10 @@ UPLOAD_ROUTES = ("/gradio_api/upload", "/upload")  # Gradio's file upload endpoi
 MULTIPART_SLACK = 64 * 1024  # bytes of multipart headers allowed on top of the file size cap
 FILE_FIELD = b"files"  # the form field Gradio reads the files from
 SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")  # an extension kept on the random name (decoders and players use it)
-NOT_A_FILE = ('The upload holds no file: send each recording as a file part named "files" with a plain '
-              'filename (multipart/form-data, RFC 7578).')
+NOT_A_FILE = (
+    'The upload holds no file: send each recording as a file part named "files" with a plain '
+    "filename (multipart/form-data, RFC 7578)."
+)
 NOT_MULTIPART = "The upload could not be read: send it as multipart/form-data."
 
 log = logging.getLogger("webapp.uploads")
@@ -75,11 +78,19 @@ class RandomNames:
         self._out = bytearray()
         self._headers: list[tuple[bytes, bytes]] = []
         self._field, self._value, self._skip = b"", b"", False
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._part_begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value, "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-            "on_part_end": self._part_end, "on_end": self._end})
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },
+        )
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes in -> the re-written bytes that are complete so far (raises MultipartParseError)."""
@@ -113,7 +124,9 @@ class RandomNames:
                 _, options = parse_options_header(value)
                 name = options.get(b"name", b"")
                 if b"filename" in options:
-                    value = b"form-data; name=" + quoted(name) + b"; filename=" + quoted(random_name(options[b"filename"]))
+                    value = (
+                        b"form-data; name=" + quoted(name) + b"; filename=" + quoted(random_name(options[b"filename"]))
+                    )
                 elif name == FILE_FIELD:  # a plain field, or RFC 5987's filename*= (which RFC 7578 forbids)
                     self.refused = self._skip = True
                     return
@@ -167,8 +180,11 @@ class UploadRoute:
             try:
                 message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                refusal = (408, f"The upload took longer than {self.upload_s:g} s and was stopped: send it again "
-                                "over a faster connection.")
+                refusal = (
+                    408,
+                    f"The upload took longer than {self.upload_s:g} s and was stopped: send it again "
+                    "over a faster connection.",
+                )
                 message = {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -224,7 +240,14 @@ class UploadRoute:
     async def _refuse(send, status: int, sentence: str):
         log.info("refused an upload: %s", sentence)
         message = sentence.encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(message)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(message)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": message})

@@ -12,6 +12,7 @@ it for one sweep interval. The directory is cleared at start-up (what a `kill -9
 Only files that came through the upload route are ever deleted: an example clip, or any file placed in the
 directory by other means, is never touched by a request.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -39,7 +40,7 @@ log = logging.getLogger("webapp.uploads")
 
 
 def parse_size(text: str) -> int:
-    """"25mb" / "25 MB" / "1gb" / "4096" -> bytes (the syntax of Gradio's max_file_size)."""
+    """ "25mb" / "25 MB" / "1gb" / "4096" -> bytes (the syntax of Gradio's max_file_size)."""
     text = str(text).strip().lower().replace(" ", "")
     for suffix, scale in (("gb", 2**30), ("mb", 2**20), ("kb", 2**10), ("b", 1)):
         if text.endswith(suffix):
@@ -102,8 +103,14 @@ class Uploads:
     open and close (page_opened / page_closed, from Gradio's heartbeat stream), requests use a clip
     (`with uploads.in_use(path, page=session_hash):`)."""
 
-    def __init__(self, root: Path, sweep_s: float = SWEEP_S, request_s: float = REQUEST_S,
-                 queued: Callable[[], set[Path]] = set, page_gone: Callable[[str], None] = lambda page: None):
+    def __init__(
+        self,
+        root: Path,
+        sweep_s: float = SWEEP_S,
+        request_s: float = REQUEST_S,
+        queued: Callable[[], set[Path]] = set,
+        page_gone: Callable[[str], None] = lambda page: None,
+    ):
         """queued(): the paths named by requests waiting in the app's queue (web_guards.queued_paths): the
         sweep leaves them, however long the queue. It may raise RuntimeError: the sweep then deletes no
         upload this round. page_gone(page): called when a page closes (what else it held goes too)."""
@@ -263,6 +270,7 @@ class Uploads:
     def start_sweeping(self) -> threading.Thread:
         """A daemon thread that sweeps four times per interval: an unused upload is gone within
         1.25 intervals of its last use."""
+
         def loop():
             while True:
                 time.sleep(self.sweep_s / 4)

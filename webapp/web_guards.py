@@ -1,5 +1,6 @@
 """The app's guards around Gradio, other than the upload route (upload_route.py): which pages are open, which
 uploads the requests waiting in the queue name, and one readable sentence for every bad request."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,15 @@ from gradio.exceptions import InvalidPathError
 
 from .uploads import Uploads
 
-NOT_AN_UPLOAD = ("Send the audio as a file uploaded to this app (gradio_client's handle_file, or POST "
-                 "/gradio_api/upload): web addresses, data: URIs and files that were not uploaded are refused.")
+NOT_AN_UPLOAD = (
+    "Send the audio as a file uploaded to this app (gradio_client's handle_file, or POST "
+    "/gradio_api/upload): web addresses, data: URIs and files that were not uploaded are refused."
+)
 WRONG_KIND = "This request sent a value of the wrong kind for its endpoint: send what the app's API page describes."
 FAILED = "This request could not be answered with the values it sent: send what the app's API page describes."
-BAD_REQUEST = ("This request names no endpoint of this app, or its body is not what the endpoint takes: see the "
-               "app's API page.")
+BAD_REQUEST = (
+    "This request names no endpoint of this app, or its body is not what the endpoint takes: see the app's API page."
+)
 NOT_SERVED = "This upload did not decode as sound, so the app does not serve it back."
 FILE_ROUTE = "/file="  # Gradio's file route: GET <api prefix>/file=<path>
 MAX_PATH = 4096  # bytes: longer is no path of this app's directory
@@ -72,8 +76,13 @@ def names_an_upload_or_example(value) -> bool:
     """A file input as Gradio's clients send it ({"path": "/abs/path", ...}) naming a plain absolute path: no
     scheme (http:, file:, ftp:, data:), no leading space, no NUL. Gradio then checks the file was uploaded."""
     path = value.get("path") if isinstance(value, dict) else None
-    return (isinstance(path, str) and path.startswith("/") and path == path.strip() and "\0" not in path
-            and len(path.encode(errors="replace")) <= MAX_PATH)
+    return (
+        isinstance(path, str)
+        and path.startswith("/")
+        and path == path.strip()
+        and "\0" not in path
+        and len(path.encode(errors="replace")) <= MAX_PATH
+    )
 
 
 def refusal(sentence: str, endpoint: str, error: Exception | None = None) -> gr.Error:
@@ -92,8 +101,11 @@ class GuardedBlocks(gr.Blocks):
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
         endpoint = block_fn.api_name or block_fn.name
         for block, value in zip(block_fn.inputs, inputs, strict=False):
-            if getattr(block, "data_model", None) is FileData and value is not None \
-                    and not names_an_upload_or_example(value):
+            if (
+                getattr(block, "data_model", None) is FileData
+                and value is not None
+                and not names_an_upload_or_example(value)
+            ):
                 raise refusal(NOT_AN_UPLOAD, endpoint)
         try:
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
@@ -138,8 +150,13 @@ class PlainErrors:
             if started:  # a stream already under way: it ends here
                 return
             body = json.dumps({"detail": BAD_REQUEST}).encode()
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
 
 
@@ -161,9 +178,17 @@ class FileServing:
         if not allowed:
             log.info("refused: %s", NOT_SERVED)
             body = NOT_SERVED.encode()
-            await send({"type": "http.response.start", "status": 404,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                                    (b"x-content-type-options", b"nosniff")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"x-content-type-options", b"nosniff"),
+                    ],
+                }
+            )
             return await send({"type": "http.response.body", "body": body})
 
         async def nosniff_send(message):

@@ -6,6 +6,7 @@ FeatureConfig, the labels in order and the training record. It loads strictly: a
 config key the architecture lacks or lacks a value for, or a weight that does not fit is an error; files of an
 older format go through the explicit migrations in models.registry.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, fields
@@ -98,9 +99,17 @@ def strict_config(cls, stored: dict, path) -> object:
     names = {f.name for f in fields(cls)}
     unknown, missing = sorted(set(stored) - names), sorted(names - set(stored))
     if unknown or missing:
-        raise ValueError(f"{path}: its {cls.__name__} " + "; ".join(
-            part for part in (f"has unknown keys {unknown}" if unknown else "",
-                              f"lacks keys {missing}" if missing else "") if part))
+        raise ValueError(
+            f"{path}: its {cls.__name__} "
+            + "; ".join(
+                part
+                for part in (
+                    f"has unknown keys {unknown}" if unknown else "",
+                    f"lacks keys {missing}" if missing else "",
+                )
+                if part
+            )
+        )
     return cls(**stored)
 
 
@@ -113,12 +122,16 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[EmotionModel
     ck = migrate(torch.load(path, map_location="cpu", weights_only=True), path)
     rate = ck["features"].get("sample_rate")
     if rate != SAMPLE_RATE:
-        raise ValueError(f"{path}: this checkpoint was trained on {rate} Hz audio, but this code prepares all audio "
-                         f"at {SAMPLE_RATE} Hz (emotion_core.audio.SAMPLE_RATE); retrain it or use a matching version")
+        raise ValueError(
+            f"{path}: this checkpoint was trained on {rate} Hz audio, but this code prepares all audio "
+            f"at {SAMPLE_RATE} Hz (emotion_core.audio.SAMPLE_RATE); retrain it or use a matching version"
+        )
     cls = architecture_class(ck["architecture"])
     cfg = strict_config(cls.config_class, ck["config"], path)
     model = cls(cfg, n_classes=len(ck["labels"]), pretrained=False)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}, strict=True)
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}, strict=True
+    )
     meta = {k: v for k, v in ck.items() if k != "state_dict"}
     meta["features"] = FeatureConfig(**ck["features"])
     return model.to(device).eval(), meta

@@ -1,4 +1,5 @@
 """1D CNN over time on frame-level acoustic features (channels = MFCC, energy and their deltas)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Bidirectional LSTM on frame-level feature sequences, with attentive statistics pooling."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,12 +32,21 @@ class Lstm(EmotionModel):
         self.cfg = cfg
         self.norm = nn.BatchNorm1d(cfg.n_features)
         self.proj = nn.Sequential(
-            nn.Conv1d(cfg.n_features, cfg.hidden, cfg.subsample + 1, stride=cfg.subsample, padding=cfg.subsample // 2), nn.BatchNorm1d(cfg.hidden), nn.ReLU()
+            nn.Conv1d(cfg.n_features, cfg.hidden, cfg.subsample + 1, stride=cfg.subsample, padding=cfg.subsample // 2),
+            nn.BatchNorm1d(cfg.hidden),
+            nn.ReLU(),
         )
-        self.lstm = nn.LSTM(cfg.hidden, cfg.hidden, cfg.layers, batch_first=True, bidirectional=True, dropout=cfg.dropout)
+        self.lstm = nn.LSTM(
+            cfg.hidden, cfg.hidden, cfg.layers, batch_first=True, bidirectional=True, dropout=cfg.dropout
+        )
         self.attention = nn.Sequential(nn.Linear(2 * cfg.hidden, 64), nn.Tanh(), nn.Linear(64, 1))
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(4 * cfg.hidden, 96), nn.ReLU(),
-                                  nn.Dropout(cfg.dropout), nn.Linear(96, n_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(4 * cfg.hidden, 96),
+            nn.ReLU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(96, n_classes),
+        )
 
     @property
     def embed_dim(self) -> int:

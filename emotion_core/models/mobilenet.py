@@ -17,6 +17,7 @@ the network's value for silence; each band's level is shifted to the network's s
 white noise through both front ends (`level_offsets`).
 So the pretrained filters see each frequency where they learned it, rather than a stretched spectrum.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,10 +73,14 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     return new + divisor if new < 0.9 * v else new
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: type | None = None) -> nn.Sequential:
+def conv_bn(
+    c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, act: type | None = None
+) -> nn.Sequential:
     """Conv (no bias, same padding) -> BatchNorm -> activation: indices 0, 1, 2 as in torchvision."""
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-              nn.BatchNorm2d(c_out, eps=BN_EPS)]
+    layers = [
+        nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out, eps=BN_EPS),
+    ]
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)
@@ -139,8 +144,14 @@ class MobileNetMN(nn.Module):
         self.out_channels = 6 * last_in  # 384 at width 0.4
         layers.append(conv_bn(last_in, self.out_channels, 1, act=nn.Hardswish))
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(self.out_channels, ch(LAST_HIDDEN)),
-                                        nn.Hardswish(), nn.Dropout(dropout), nn.Linear(ch(LAST_HIDDEN), n_classes))
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(self.out_channels, ch(LAST_HIDDEN)),
+            nn.Hardswish(),
+            nn.Dropout(dropout),
+            nn.Linear(ch(LAST_HIDDEN), n_classes),
+        )
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, T) -> (B, out_channels) features averaged over frequency and time."""
@@ -239,7 +250,9 @@ class Efficientat2d(EmotionModel):
         self.cfg = cfg
         net = MobileNetMN()
         if pretrained:
-            net.load_state_dict(torch.load(efficientat_weights(weights), map_location="cpu", weights_only=True), strict=True)
+            net.load_state_dict(
+                torch.load(efficientat_weights(weights), map_location="cpu", weights_only=True), strict=True
+            )
         self.features = net.features
         self.embed_dim = net.out_channels
         m, inside = mel_map(cfg.n_mels)

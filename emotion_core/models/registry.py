@@ -1,5 +1,6 @@
 """Which class builds which checkpoint: every architecture by its registered name, and the migrations that bring
 checkpoints of older formats to base.FORMAT_VERSION. The only place that maps names to classes."""
+
 from __future__ import annotations
 
 import importlib
@@ -27,8 +28,12 @@ def architecture_class(name: str):
 # --- migrations: each takes a checkpoint dict of version v and returns version v + 1 ---------------------------
 # (family, config "backbone") of a version-1 file -> its architecture; any other pair (the ImageNet EfficientNet-Lite0
 # cnn2d, backbone "efficientnet-lite0", removed in issue 26: git history keeps it) becomes an unknown architecture
-V1_ARCHITECTURES = {("cnn1d", None): "cnn1d-frames", ("lstm", None): "bilstm-frames",
-                    ("cnn2d", "efficientat-mn04"): "efficientat-mn04-audioset", ("whisper", None): "whisper-base-heads"}
+V1_ARCHITECTURES = {
+    ("cnn1d", None): "cnn1d-frames",
+    ("lstm", None): "bilstm-frames",
+    ("cnn2d", "efficientat-mn04"): "efficientat-mn04-audioset",
+    ("whisper", None): "whisper-base-heads",
+}
 
 
 def portable(path_text: str) -> str:

@@ -8,6 +8,7 @@ Head: a softmax-weighted sum over the encoder's 7 hidden states (embeddings + 6 
 statistics pooled over time (mean and standard deviation), then a two-layer classifier. The family is a
 bag of `members` such heads trained from different seeds; its probabilities are the members' mean.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -83,8 +84,10 @@ def load_encoder(source: str, device: str = "cpu") -> nn.Module:
             if local:
                 raise
             if not hub_reachable():
-                raise EncoderError(f"Whisper encoder '{source}' is not in the local Hugging Face cache and the "
-                                   "Hub cannot be reached (offline)") from None
+                raise EncoderError(
+                    f"Whisper encoder '{source}' is not in the local Hugging Face cache and the "
+                    "Hub cannot be reached (offline)"
+                ) from None
             model = _from_pretrained(source)  # the real download (a Space's first start)
     except EncoderError:
         raise
@@ -110,8 +113,11 @@ def quantize_encoder(encoder: nn.Module) -> nn.Module:
 
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    spec = {n: per_channel_dynamic_qconfig for n, m in encoder.named_modules()
-            if isinstance(m, nn.Linear) and n not in FLOAT32_LINEARS}
+    spec = {
+        n: per_channel_dynamic_qconfig
+        for n, m in encoder.named_modules()
+        if isinstance(m, nn.Linear) and n not in FLOAT32_LINEARS
+    }
     with warnings.catch_warnings():  # torch.ao's eager quantization is deprecated in favour of torchao
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(encoder, spec, dtype=torch.qint8, inplace=True)
