@@ -16,17 +16,17 @@ import torch
 from starlette.middleware import Middleware
 
 from emotion_core import settings
-from emotion_core.labels import LABELS, MODEL_NAMES
+from emotion_core.labels import LABELS
 from emotion_core.recognizer import Recognizer
 from webapp import (
     certainty,
     events,
     game,
+    how_it_works,
     howto,
     report_figures,
     service,
     stages,
-    teachers,
     theme,
     upload_route,
     uploads,
@@ -55,9 +55,8 @@ EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/
 # empties), and they are the only files of the disk the server hands out.
 gr.set_static_paths([e.path for e in EXAMPLES])
 REPORTS = report_figures.load_reports()
-RELIABILITY = (
-    certainty.load_reliability()
-)  # the "not sure" threshold, chosen on validation speakers (train.reliability)
+# the "not sure" threshold, chosen on validation speakers (train.reliability)
+RELIABILITY = certainty.load_reliability()
 GAME_CLIPS = game_clips()  # the game's own shipped pool, never listed on Try it (true label, listeners' votes)
 # A classroom of 30 on a 2-vCPU Space: two requests at a time use both cores (a 5 s clip takes a few
 # hundred ms); the rest wait in a queue long enough for the whole class to press the button at once.
@@ -122,12 +121,10 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
                 summary = gr.Markdown(events.START, elem_id="summary")
             with gr.Column(scale=3, min_width=300):
                 spectrogram = gr.Plot(label="mel spectrogram", elem_id="spectrogram")
-                bars = gr.Plot(
-                    label="each model's probabilities", show_label=False, elem_id="bars"
-                )  # label would cover the legend
-                where = gr.Plot(
-                    label="where the answers sit", show_label=False, elem_id="circumplex"
-                )  # it has its title
+                # label would cover the legend
+                bars = gr.Plot(label="each model's probabilities", show_label=False, elem_id="bars")
+                # it has its title
+                where = gr.Plot(label="where the answers sit", show_label=False, elem_id="circumplex")
                 timeline = gr.Plot(label="emotion over time", show_label=False, visible=False, elem_id="timeline")
         if EXAMPLES:  # after the results, so that on a phone the result comes right after the button
             examples = gr.Examples(
@@ -176,56 +173,7 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
         )
         act_result = gr.Markdown("", elem_id="act-result")
     with gr.Tab("How it works"):
-        gr.Markdown(howto.PIPELINE)
-        pipeline = gr.Plot(
-            label="from sound to answer (the last clip analysed, else an example)", show_label=False, elem_id="pipeline"
-        )
-        gr.Markdown(howto.RESULTS_INTRO)
-        gr.Plot(
-            report_figures.uar_figure(REPORTS) if REPORTS else None,
-            label="accuracy per test dataset",
-            show_label=False,
-            elem_id="uar",
-        )
-        names = report_figures.model_order(REPORTS)
-        with gr.Row():
-            family = gr.Radio(
-                [(MODEL_NAMES.get(n, n), n) for n in names],
-                value=names[0] if names else None,
-                label="Confusion matrix of",
-            )
-            condition = gr.Radio(
-                list(REPORTS), value=next(iter(REPORTS), None), label="conditions", visible=len(REPORTS) > 1
-            )
-        confusion = gr.Plot(
-            report_figures.confusion_figure(REPORTS, names[0]) if names else None,
-            label="confusion matrix",
-            elem_id="confusion",
-        )
-        if RELIABILITY:
-            gr.Markdown(
-                "## How sure, how right?\nEach point is a group of validation clips the model was about equally "
-                "sure of: how sure it was (across) and how often it was right (up). On the dotted diagonal a "
-                "model is exactly as sure as it is right. "
-                + certainty.threshold_sentence(RELIABILITY["threshold"])
-                + " The dashed line marks it."
-            )
-            gr.Plot(
-                certainty.reliability_figure(RELIABILITY), label="reliability", show_label=False, elem_id="reliability"
-            )
-        gr.Markdown("## The models")
-        for name in howto.family_names(RECOGNIZER):
-            gr.Markdown(f"### {MODEL_NAMES.get(name, name)}\n{howto.story(name, RECOGNIZER)}")
-            with gr.Accordion(f"Technical card: {MODEL_NAMES.get(name, name)}", open=False):
-                gr.Markdown(howto.technical_card(name, RECOGNIZER))
-        with gr.Accordion("The exact numbers (reports/test.md)", open=False):
-            gr.Markdown(howto.report_tables())
-        with gr.Accordion(
-            "For teachers: a 10-minute lesson, questions to discuss, who the models fail, the voices they learned from",
-            open=False,
-            elem_id="teachers",
-        ):
-            gr.Markdown(teachers.teachers_page(REPORTS))
+        pipeline, family, condition, confusion = how_it_works.tab(RECOGNIZER, REPORTS, RELIABILITY)
     outputs = [spectrogram, bars, timeline, summary, answer, window, explanation, where, pipeline]
     more_outputs = [bars, timeline, summary, answer, window, where, pipeline]
     first_stage = {"concurrency_id": "first stage", "concurrency_limit": CONCURRENCY}
@@ -248,6 +196,7 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
     ).then(  # the stages show over the spectrogram
         api_name="analyse_more", api_visibility="undocumented", **second_stage
     )
+    # at once, never behind the analysis it must precede
     gr.on(
         [audio.clear, audio.start_recording],
         EVENTS.on_clear,
@@ -255,7 +204,7 @@ with web_guards.GuardedBlocks(title="Speech emotion recognition") as demo:
         api_visibility="private",
         show_progress="hidden",
         queue=False,
-    )  # at once, never behind the analysis it must precede
+    )
     gr.on(
         [audio.clear, audio.upload],
         lambda: gr.update(visible=True),

@@ -303,12 +303,13 @@ def _speech_activity(audio: np.ndarray):
     if audio.shape[0] < win:
         return 0, audio.shape[0], float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
     frames = np.lib.stride_tricks.sliding_window_view(audio, win)[::hop]  # a view: no copy
+    # bounded memory for long clips
     power = np.concatenate(
         [
             np.mean(frames[i : i + ENERGY_BLOCK].astype(np.float64) ** 2, axis=1)
             for i in range(0, len(frames), ENERGY_BLOCK)
         ]
-    )  # bounded memory for long clips
+    )
     energy_db = 10 * np.log10(power + 1e-12)
     active = energy_db > energy_db.max() - TRIM_TOP_DB
     idx = np.flatnonzero(active)

@@ -317,3 +317,31 @@ def test_compare_scores_a_candidate_and_the_shipped_checkpoint_alike(small_runs,
     assert doc["candidate"]["score"] == pytest.approx(np.mean(list(per.values())))
     other = ["--candidate", str(out / "lstm.pt"), "--shipped", str(out / "cnn1d.pt"), "--cache", str(cache_copy)]
     assert compare.main(other) == 2  # another family's checkpoint is no candidate
+
+
+@pytest.mark.slow
+def test_validation_logits_are_computed_once_per_checkpoint_and_condition(small_runs, tiny, tmp_path):
+    import shutil
+
+    from train.cache import load_cache
+    from train.validation import validation_logits, validation_sets
+
+    cache, _encoder, out = tiny
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(cache, cache_copy)
+    rows, _ = load_cache(cache_copy)
+    write_simulated_copies(cache_copy, rows, "classroom")
+    sets = validation_sets(cache_copy)
+    first = validation_logits(out / "cnn1d.pt", sets, cache_copy)
+    kept = sorted((cache_copy / "val_logits").iterdir())
+    assert [p.name.split("_", 1)[1] for p in kept] == [
+        f"classroom_{len(sets['classroom'].windows)}.npy",
+        f"clean_{len(sets['clean'].windows)}.npy",
+    ]
+    for p in kept:  # what is read back is what is used, not computed again
+        np.save(p, np.load(p) + 1.0)
+    again = validation_logits(out / "cnn1d.pt", sets, cache_copy)
+    for c in sets:
+        assert torch.allclose(again[c], first[c] + 1.0)
+    other = validation_logits(out / "lstm.pt", sets, cache_copy)  # another checkpoint: its own files
+    assert len(list((cache_copy / "val_logits").iterdir())) == 4 and not torch.allclose(other["clean"], first["clean"])

@@ -115,11 +115,12 @@ def test_a_one_member_ensemble_is_no_output_the_member_answers_and_the_headline_
     rec = Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR))
     assert ENSEMBLE not in rec.names and rec.lead == alone and rec.ensemble_alone == alone
     a = service.analyse((SAMPLE_RATE, speechlike(SAMPLE_RATE, 2.0)), rec)
+    # the keys clients read are kept
     assert (
         a.api["lead"] == alone
         and ENSEMBLE not in a.api["models"]
         and set(a.api) == {"duration_s", "device", "lead", "models", "not_sure", "pending", "timing_ms", "timeline"}
-    )  # the keys clients read are kept
+    )
     shown = MODEL_NAMES[alone]
     assert a.summary.startswith(f"### {shown}: **{a.prediction.models[alone].label}**")
     assert "Ensemble" not in a.summary.split("| model |")[0].replace("No ensemble", "")

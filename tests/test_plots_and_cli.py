@@ -62,7 +62,7 @@ def test_long_clip_has_a_timeline_on_the_spectrogram_axis(recognizer):
 
 
 def test_pitch_contour_follows_the_voice():
-    from webapp.plots import pitch_contour
+    from webapp.pitch import pitch_contour
 
     t = np.arange(32000) / 16000
     f0 = pitch_contour((0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 200)
@@ -161,10 +161,11 @@ def test_a_long_clip_reaches_the_browser_at_the_plots_width_with_its_pitch():
 
 
 def test_display_columns_average_and_voiced_median():
-    from webapp.plots import _voiced_median, display_columns
+    from webapp.pitch import voiced_median
+    from webapp.plots import display_columns
 
     x = np.arange(12, dtype=float).reshape(2, 6)
     assert np.array_equal(display_columns(x, 1), x)
     assert np.array_equal(display_columns(x, 3), [[1, 4], [7, 10]])
     f0 = np.array([100, np.nan, 120, np.nan, np.nan, np.nan, 200, 210, 220])
-    assert np.allclose(display_columns(f0, 3, _voiced_median), [100, np.nan, 210], equal_nan=True)
+    assert np.allclose(display_columns(f0, 3, voiced_median), [100, np.nan, 210], equal_nan=True)

@@ -28,29 +28,15 @@ import numpy as np
 import torch
 
 from emotion_core.calibration import CALIBRATION_FILE, file_sha256
-from emotion_core.features import DEFAULT_FEATURES, frame_features
 from emotion_core.labels import LABEL_INDEX, LABELS
-from emotion_core.models.base import load_checkpoint
 from emotion_core.models.registry import FAMILIES
-from emotion_core.paths import checkpoint_dir, whisper_source
+from emotion_core.paths import checkpoint_dir
 
 from .cache import cache_dir
-from .validation import validation_scores, validation_sets
+from .validation import validation_logits, validation_scores, validation_sets
 
 TOLERANCE = 0.005  # out-of-fold mean cb-UAR a calibration may cost
 BATCH = 256
-
-
-def window_logits(model, wins: torch.Tensor, encoder=None) -> torch.Tensor:
-    """(W, n_mels, frames) log-mel windows -> (W, C) logits of one family (its own input derived as the app does)."""
-    out = []
-    with torch.inference_mode():
-        for s in range(0, len(wins), BATCH):
-            w = wins[s : s + BATCH]
-            x = frame_features(w, DEFAULT_FEATURES) if model.input_kind == "frames" else w
-            x = model.encoder_input(encoder, w) if model.needs_encoder else x
-            out.append(model(x).float())
-    return torch.cat(out)
 
 
 def cell_weights(rows, n_conditions: int) -> np.ndarray:
@@ -179,14 +165,8 @@ def main(argv=None) -> int:
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
     for family in args.families.split(","):
         path = ckdir / f"{family}.pt"
-        model, _ = load_checkpoint(path)
-        encoder = None
-        if model.needs_encoder:
-            from emotion_core.models.whisper import load_encoder
-
-            encoder = load_encoder(whisper_source(args.whisper))
-        logits = {c: window_logits(model, w, encoder) for c, (w, _, _) in sets.items()}
-        owners = {c: o for c, (_, o, _) in sets.items()}
+        logits = validation_logits(path, sets, cdir, args.whisper)
+        owners = {c: v.owners for c, v in sets.items()}
         cal = calibrate_family(logits, owners, rows)
         result[family] = {**cal, "checkpoint_sha256": file_sha256(path)}
         v = cal["val"]

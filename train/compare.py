@@ -16,34 +16,21 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from emotion_core.calibration import file_sha256
 from emotion_core.models.base import load_checkpoint
-from emotion_core.paths import checkpoint_dir, whisper_source
+from emotion_core.paths import checkpoint_dir
 
 from .cache import cache_dir
-from .calibration import window_logits
-from .metrics import clip_means
-from .validation import validation_scores, validation_sets
+from .validation import clip_probabilities, validation_logits, validation_scores, validation_sets
 
 
-def checkpoint_scores(path: Path, sets: dict, whisper: str | None = None) -> dict:
+def checkpoint_scores(path: Path, sets: dict, cdir: Path | None = None, whisper: str | None = None) -> dict:
     """One checkpoint, uncalibrated, on validation sets {condition: ValidationSet} -> S (see the module docstring)."""
-    model, meta = load_checkpoint(path)
-    encoder = None
-    if model.needs_encoder:
-        from emotion_core.models.whisper import load_encoder
-
-        encoder = load_encoder(whisper_source(whisper))
-    probs = {
-        c: clip_means(torch.softmax(window_logits(model, v.windows, encoder), -1).numpy(), v.owners, len(v.rows))
-        for c, v in sets.items()
-    }
+    probs = clip_probabilities(validation_logits(path, sets, cdir, whisper), sets)
     scores = validation_scores(probs, sets["clean"].rows)
     per = {c: (scores[c] if len(sets) > 1 else scores)["corpus_balanced_uar"] for c in sets}
     return {
-        "family": meta["family"],
+        "family": load_checkpoint(path)[1]["family"],
         "score": scores["corpus_balanced_uar"],
         "per_condition": per,
         "largest_share": scores["largest_share"],
@@ -61,8 +48,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     candidate = Path(args.candidate)
     shipped = Path(args.shipped) if args.shipped else checkpoint_dir() / candidate.name
-    sets = validation_sets(cache_dir(args.cache))
-    new, old = checkpoint_scores(candidate, sets, args.whisper), checkpoint_scores(shipped, sets, args.whisper)
+    cdir = cache_dir(args.cache)
+    sets = validation_sets(cdir)
+    new, old = (
+        checkpoint_scores(candidate, sets, cdir, args.whisper),
+        checkpoint_scores(shipped, sets, cdir, args.whisper),
+    )
     if new["family"] != old["family"]:
         print(f"{candidate} holds {new['family']}, {shipped} holds {old['family']}", file=sys.stderr)
         return 2

@@ -26,12 +26,11 @@ import numpy as np
 
 from emotion_core.calibration import file_sha256
 from emotion_core.labels import LABEL_INDEX
-from emotion_core.recognizer import ENSEMBLE, ENSEMBLE_FILE, Recognizer
+from emotion_core.recognizer import ENSEMBLE_FILE, Recognizer
 
 from .cache import cache_dir
-from .metrics import clip_means
 from .report import CONDITION_SETS
-from .validation import selection_score, validation_sets
+from .validation import clip_probabilities, selection_score, validation_logits, validation_sets
 
 GRID = tuple(range(11))  # integer weights 0..10: fine enough for a small tie-breaking share beside a strong member
 BOOTSTRAPS = 500  # speaker resamples of the validation set
@@ -187,13 +186,16 @@ def decision_report(spec: dict) -> str:
     return "\n".join(lines)
 
 
-def family_probabilities(rec: Recognizer, sets: dict) -> dict[str, dict[str, np.ndarray]]:
-    """{condition: ValidationSet} (train.validation) -> {condition: {family: (n_clips, n_labels)}}: each family's
-    clip probabilities (the mean of its window probabilities, calibrated as the app runs it)."""
-    out = {}
-    for condition, v in sets.items():
-        probs = rec.predict_windows(v.windows.to(rec.device))
-        out[condition] = {name: clip_means(p, v.owners, len(v.rows)) for name, p in probs.items() if name != ENSEMBLE}
+def family_probabilities(rec: Recognizer, sets: dict, cdir: Path, whisper: str | None = None) -> dict:
+    """{condition: ValidationSet} (train.validation) -> {condition: {family: (n_clips, n_labels)}}: each running
+    family's clip probabilities, calibrated as the app runs it (the window logits of train.validation_logits,
+    computed once per checkpoint)."""
+    out: dict[str, dict[str, np.ndarray]] = {c: {} for c in sets}
+    for family in rec.models:
+        logits = validation_logits(rec.dir / f"{family}.pt", sets, cdir, whisper)
+        t, b = rec.calibration.get(family, (1.0, None))
+        for condition, p in clip_probabilities(logits, sets, t, b).items():
+            out[condition][family] = p
     return out
 
 
@@ -213,13 +215,14 @@ def main(argv=None) -> int:
     rec = Recognizer(args.checkpoints, None, args.whisper, fast=False)
     conditions = CONDITION_SETS.get(args.condition, ("clean",))
     try:
-        sets = validation_sets(cache_dir(args.cache), conditions[1:])
+        cdir = cache_dir(args.cache)
+        sets = validation_sets(cdir, conditions[1:])
     except FileNotFoundError as e:
         raise SystemExit(
             f"{e}: run python -m train.copies --condition C --split val for every condition (or pass --condition clean)"
         ) from None
     rows = sets["clean"].rows
-    by_condition = family_probabilities(rec, sets)
+    by_condition = family_probabilities(rec, sets, cdir, args.whisper)
     probs = by_condition.pop("clean")
     y = [LABEL_INDEX[r["label"]] for r in rows]
     ds = [r["dataset"] for r in rows]

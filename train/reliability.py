@@ -25,18 +25,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from emotion_core.calibration import CALIBRATION_FILE, file_sha256
-from emotion_core.labels import LABEL_INDEX, LABELS
-from emotion_core.models.base import load_checkpoint
+from emotion_core.calibration import load_calibration
+from emotion_core.labels import LABEL_INDEX
 from emotion_core.models.registry import FAMILIES
-from emotion_core.paths import PROJECT_DIR, checkpoint_dir, whisper_source
+from emotion_core.paths import PROJECT_DIR, checkpoint_dir
 
 from .cache import cache_dir
-from .calibration import calibrated_clip_probs, window_logits
 from .clip_answers import checkpoint_hashes
-from .validation import validation_sets
+from .validation import clip_probabilities, validation_logits, validation_sets
 
 CONDITIONS = ("clean", "classroom")
 BIN_WIDTH = 0.05
@@ -77,28 +74,15 @@ def not_sure_threshold(bins: list[dict], min_clips: int = MIN_BIN_CLIPS) -> floa
     return threshold
 
 
-def family_probabilities(family: str, ckdir: Path, sets: dict, whisper: str | None) -> tuple[dict, bool]:
-    """{condition: (n, C) clip probabilities} of one family on the validation sets, and whether it is calibrated."""
+def family_probabilities(family: str, ckdir: Path, sets: dict, whisper: str | None, cdir: Path | None = None):
+    """{condition: (n, C) clip probabilities} of one family on the validation sets, calibrated as the app runs it,
+    and whether it is calibrated."""
     path = ckdir / f"{family}.pt"
-    model, _ = load_checkpoint(path)
-    encoder = None
-    if model.needs_encoder:
-        from emotion_core.models.whisper import load_encoder
-
-        encoder = load_encoder(whisper_source(whisper))
-    calibration = (
-        json.loads((ckdir / CALIBRATION_FILE).read_text()).get(family, {})
-        if (ckdir / CALIBRATION_FILE).is_file()
-        else {}
-    )
-    calibrated = bool(calibration.get("adopted")) and calibration.get("checkpoint_sha256") == file_sha256(path)
-    t = calibration["temperature"] if calibrated else 1.0
-    b = torch.tensor(calibration["bias"] if calibrated else [0.0] * len(LABELS), dtype=torch.float32)
-    out = {}
-    for condition, (wins, owners, rows) in sets.items():
-        logits = window_logits(model, wins, encoder)
-        out[condition] = calibrated_clip_probs(logits, owners, len(rows), t, b).numpy()
-    return out, calibrated
+    calibration = load_calibration(ckdir, [family]).get(family)
+    logits = validation_logits(path, sets, cdir, whisper)
+    if calibration is None:
+        return clip_probabilities(logits, sets), False
+    return clip_probabilities(logits, sets, calibration[0], calibration[1]), True
 
 
 def reliability(probabilities: dict[str, dict[str, np.ndarray]], labels: np.ndarray) -> dict:
@@ -125,7 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
     ckdir = checkpoint_dir(args.checkpoints)
-    sets = {c: s for c, s in validation_sets(cache_dir(args.cache)).items() if c in CONDITIONS}
+    cdir = cache_dir(args.cache)
+    sets = {c: s for c, s in validation_sets(cdir).items() if c in CONDITIONS}
     if set(sets) != set(CONDITIONS):
         print(
             f"the cache lacks validation copies of {set(CONDITIONS) - set(sets)} (python -m train.copies)",
@@ -136,7 +121,7 @@ def main(argv=None) -> int:
     labels = np.array([LABEL_INDEX[r["label"]] for r in rows])
     probabilities, calibrated = {}, {}
     for family in args.families.split(","):
-        probabilities[family], calibrated[family] = family_probabilities(family, ckdir, sets, args.whisper)
+        probabilities[family], calibrated[family] = family_probabilities(family, ckdir, sets, args.whisper, cdir)
         print(
             f"{family}: "
             + ", ".join(f"{c} accuracy {np.mean(p.argmax(1) == labels):.3f}" for c, p in probabilities[family].items()),

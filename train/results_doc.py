@@ -1,4 +1,5 @@
-"""The results tables of the README and docs/results.md, written from the committed reports/test.json.
+"""The results tables of the README and docs/results.md, written from the committed reports/test.json (the test
+speakers) and checkpoints/ensemble_decision.json (the validation speakers: the scores every choice was made on).
 
     python -m train.results_doc          # rewrite the generated blocks after `train.evaluate --split test`
     python -m train.results_doc --check  # exit 1 when a block differs from what the JSON gives (the tests run this)
@@ -22,7 +23,11 @@ from .report import MAX_ANSWER_SHARE
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "reports" / "test.json"
-TARGETS = {"README.md": ("headline",), "docs/results.md": ("targets", "conditions", "per_dataset", "answer_shares")}
+DECISION = REPO / "checkpoints" / "ensemble_decision.json"
+TARGETS = {
+    "README.md": ("headline",),
+    "docs/results.md": ("targets", "conditions", "per_dataset", "answer_shares", "validation"),
+}
 
 
 def _cb(models: dict, name: str) -> float:
@@ -161,12 +166,39 @@ def targets_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def validation_table(_report: dict, decision_path: Path = DECISION) -> str:
+    """The validation speakers' scores (train.validation, as train.ensemble measured them): every family and the
+    best mix in every condition, their mean (the score each choice is made on), and what the ensemble rule chose."""
+    d = json.loads(decision_path.read_text())
+    by = d["by_condition"]
+    conds = list(by)
+    families = list(d["val_cb_uar_single"])
+    lines = ["| model | " + " | ".join(conds) + " | mean |", "|---|" + "---|" * (len(conds) + 1)]
+    for name in families:
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{by[c][name]:.3f}" for c in conds)
+            + f" | {d['val_cb_uar_single'][name]:.3f} |"
+        )
+    weights = " : ".join(f"{n} {w:g}" for n, w in zip(families, d["best_mix"]["weights"], strict=False) if w)
+    b = d["bootstrap"]
+    lines += [
+        f"| best mix ({weights}) | " + " | ".join("" for _ in conds) + f" | {d['best_mix']['val_cb_uar']:.3f} |",
+        "",
+        f"{d['validation']['clips']} clips of {d['validation']['speakers']} validation speakers. Chosen: "
+        f"**{d['chosen']}**. The best mix beat the best single family ({d['best_single']}) by {d['margin']:+.4f} "
+        f"and on {b['mix_wins_share']:.0%} of {b['resamples']} speaker resamples (a mix is kept only on 95% or more).",
+    ]
+    return "\n".join(lines)
+
+
 BLOCKS = {
     "headline": headline,
     "targets": targets_table,
     "conditions": conditions_table,
     "per_dataset": per_dataset_table,
     "answer_shares": answer_shares_table,
+    "validation": validation_table,
 }
 
 

@@ -19,12 +19,17 @@ import numpy as np
 import torch
 
 from corpus.conditions import SIMULATED
-from emotion_core.features import DEFAULT_FEATURES, windows
+from emotion_core.calibration import file_sha256
+from emotion_core.features import DEFAULT_FEATURES, frame_features, windows
 from emotion_core.labels import LABEL_INDEX, LABELS
+from emotion_core.models.base import load_checkpoint
+from emotion_core.paths import whisper_source
 
 from .cache import clip_mel, load_cache
 from .copies import copy_files, load_copy
-from .metrics import conditions_mean, evaluate_predictions
+from .metrics import clip_means, conditions_mean, evaluate_predictions
+
+BATCH = 256  # validation windows per forward pass
 
 
 class ValidationSet(NamedTuple):
@@ -59,6 +64,56 @@ def validation_sets(cdir: Path, conditions=None) -> dict[str, ValidationSet]:
             wins.append(w)
             owners += [k] * len(w)
         out[condition] = ValidationSet(torch.cat(wins), np.array(owners), [rows[i] for i in common])
+    return out
+
+
+def window_logits(model, wins: torch.Tensor, encoder=None) -> torch.Tensor:
+    """(W, n_mels, frames) log-mel windows -> (W, C) logits of one family (its own input derived as the app does)."""
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(wins), BATCH):
+            w = wins[s : s + BATCH]
+            x = frame_features(w, DEFAULT_FEATURES) if model.input_kind == "frames" else w
+            x = model.encoder_input(encoder, w) if model.needs_encoder else x
+            out.append(model(x).float())
+    return torch.cat(out)
+
+
+def validation_logits(checkpoint: Path, sets: dict, cdir: Path | None = None, whisper: str | None = None) -> dict:
+    """{condition: (W, C) window logits} of one checkpoint on validation sets {condition: ValidationSet},
+    uncalibrated. Computed once per checkpoint (its sha256) and condition, and kept in cdir/val_logits/ when a cache
+    directory is given: calibration, reliability, train.compare and train.ensemble read the same numbers, and the
+    Whisper encoder runs over the validation windows once."""
+    sha = file_sha256(checkpoint)[:16]
+    out, model, encoder = {}, None, None
+    for condition, v in sets.items():
+        path = None
+        if cdir is not None:
+            path = Path(cdir) / "val_logits" / f"{sha}_{condition.replace('+', '_')}_{len(v.windows)}.npy"
+            if path.exists():
+                out[condition] = torch.from_numpy(np.load(path))
+                continue
+        if model is None:
+            model, _meta = load_checkpoint(checkpoint)
+            if model.needs_encoder:
+                from emotion_core.models.whisper import load_encoder
+
+                encoder = load_encoder(whisper_source(whisper))
+        out[condition] = window_logits(model, v.windows, encoder)
+        if path is not None:
+            path.parent.mkdir(exist_ok=True)
+            np.save(path, out[condition].numpy())
+    return out
+
+
+def clip_probabilities(logits: dict, sets: dict, temperature: float = 1.0, bias=None) -> dict[str, np.ndarray]:
+    """{condition: (W, C) window logits} -> {condition: (n_clips, C)}: each clip's mean of softmax(z / T + b) over its
+    windows (T 1 and b 0: uncalibrated), as the app answers."""
+    out = {}
+    for condition, z in logits.items():
+        b = torch.zeros(z.shape[1]) if bias is None else torch.as_tensor(bias, dtype=torch.float32).cpu()
+        p = torch.softmax(z / temperature + b, dim=-1).numpy()
+        out[condition] = clip_means(p, sets[condition].owners, len(sets[condition].rows))
     return out
 
 

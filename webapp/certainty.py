@@ -109,6 +109,7 @@ def reliability_figure(doc: dict) -> go.Figure | None:
         fig.add_vline(x=doc["threshold"], line=dict(color="#d62728", width=1, dash="dash"), row=1, col=col)
         # ticks off the panel edges, so that one panel's 100% never meets the next one's 0% on a phone
         fig.update_xaxes(range=[0, 1], tickvals=[0.25, 0.5, 0.75], tickformat=".0%", row=1, col=col)
+    # one axis title for the panels side by side
     fig.add_annotation(
         text="how sure (top probability)",
         xref="paper",
@@ -118,7 +119,7 @@ def reliability_figure(doc: dict) -> go.Figure | None:
         yanchor="top",
         showarrow=False,
         font_size=13,
-    )  # one axis title for the panels side by side
+    )
     fig.update_yaxes(range=[0, 1.04], tickformat=".0%", title="share right", row=1, col=1)  # room for 100% points
     fig.update_layout(
         height=450,

@@ -112,6 +112,7 @@ def circumplex_figure(probabilities: dict[str, np.ndarray], truth: str | None = 
         showticklabels=False,
         fixedrange=True,
     )
+    # below: titles stay clear
     fig.update_layout(
         height=520,
         margin=dict(l=30, r=10, t=40, b=10),
@@ -121,7 +122,7 @@ def circumplex_figure(probabilities: dict[str, np.ndarray], truth: str | None = 
         xaxis=dict(axis, title="unpleasant ← valence → pleasant", constrain="domain"),  # a square, not a band
         yaxis=dict(axis, title="calm ← arousal → aroused", scaleanchor="x", scaleratio=1, constrain="domain"),
         legend=dict(orientation="h", y=-0.08, yanchor="top", x=0.5, xanchor="center"),
-    )  # below: titles stay clear
+    )
     return fig
 
 

@@ -21,11 +21,12 @@ from emotion_core.labels import LABELS, MODEL_NAMES
 
 PERCENT = 100.0
 LISTENER = "Average listener (CREMA-D clips)"  # the scoreboard's row of the listeners (a lower bound)
+# the reveal's picture (webapp.circumplex)
 CIRCUMPLEX_NOTE = (
     "_Below, each emotion sits where psychologists place it: pleasant or not (across), calm or aroused "
     "(up). Each model's point is the average of those places, weighted by its probabilities: between "
     "two emotions when it hesitates between them._"
-)  # the reveal's picture (webapp.circumplex)
+)
 
 
 @dataclass(frozen=True)
