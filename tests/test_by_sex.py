@@ -67,6 +67,9 @@ def test_by_sex_counts_each_clip_under_its_speakers_sex():
     per_sex = by_sex(answers, {"W": "female", "M": "male"})["models"]["lstm"]["per_sex"]
     assert per_sex["female"]["overall"]["accuracy"] == 1.0 and per_sex["male"]["overall"]["accuracy"] == 0.5
     assert per_sex["male"]["per_dataset"]["RAVDESS"]["uar"] == 0.5
+    answers["probabilities"]["lstm"][1] = None  # the app refused b (too little speech): a miss, still counted
+    per_sex = by_sex(answers, {"W": "female", "M": "male"})["models"]["lstm"]["per_sex"]
+    assert per_sex["male"]["overall"]["n"] == 2 and per_sex["male"]["overall"]["accuracy"] == 0.0
 
 
 @pytest.mark.slow
