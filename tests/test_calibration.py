@@ -7,7 +7,15 @@ import numpy as np
 import torch
 
 from emotion_core.labels import LABELS
-from train.calibration import TOLERANCE, calibrate_family, calibrated_clip_probs, fit, speaker_folds
+from train.calibration import (
+    SHARE_SLACK,
+    TOLERANCE,
+    balanced_bias,
+    calibrate_family,
+    calibrated_clip_probs,
+    fit,
+    speaker_folds,
+)
 
 N_CLASSES = len(LABELS)
 
@@ -39,6 +47,23 @@ def test_the_bias_removes_an_over_answered_emotion():
     assert (after.argmax(1) == y).mean() > (before.argmax(1) == y).mean()
 
 
+def test_balancing_brings_every_answer_share_near_the_true_share():
+    # likelihood alone leaves a family answering one emotion too often when that emotion's logit is noisier than
+    # the others' (no bias undoes a spread); balancing shifts the bias until every share is near the truth's
+    z, owners, y, rows = biased_family(skew=0.0, seed=2)
+    z[:, 0] += torch.tensor(np.random.default_rng(5).normal(0, 3.0, len(z)), dtype=torch.float32)
+    w = np.full(len(y), 1.0 / len(y))
+    t, b = fit([(z, owners, y, w)])
+    truth = np.bincount(y, minlength=N_CLASSES) / len(y)
+
+    def excess(bias):
+        p = calibrated_clip_probs(z, owners, len(y), t, torch.tensor(bias, dtype=torch.float32)).numpy()
+        return (np.bincount(p.argmax(1), minlength=N_CLASSES) / len(y) - truth).max()
+
+    bb = balanced_bias([(z, owners, y, w)], t, b)
+    assert excess(b) > 2 * SHARE_SLACK and excess(bb) <= SHARE_SLACK and abs(bb.sum()) < 1e-6
+
+
 def test_adoption_is_judged_out_of_fold():
     z, owners, y, rows = biased_family()
     folds = speaker_folds(rows)
@@ -48,6 +73,7 @@ def test_adoption_is_judged_out_of_fold():
     cal = calibrate_family({"clean": z}, {"clean": owners}, rows)
     v = cal["val"]
     assert cal["adopted"] and v["out_of_fold"]["largest_share"] < v["uncalibrated"]["largest_share"]
+    assert cal["kind"] in ("plain", "balanced") and v["out_of_fold"] == v[f"out_of_fold_{cal['kind']}"]
     assert v["out_of_fold"]["mean_cb_uar"] > v["uncalibrated"]["mean_cb_uar"]
     # a family without a skew gains nothing the fit could confirm on the other fold: it stays as it is
     z0, owners0, _, rows0 = biased_family(skew=0.0, seed=1)
