@@ -19,14 +19,15 @@ from pathlib import Path
 from corpus import DATASETS
 
 from .metrics import corpus_balanced_uar
-from .report import MAX_ANSWER_SHARE
+from .report import MAX_ANSWER_SHARE, by_sex_lines
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "reports" / "test.json"
 DECISION = REPO / "checkpoints" / "ensemble_decision.json"
+RELIABILITY = REPO / "reports" / "reliability.json"
 TARGETS = {
     "README.md": ("headline",),
-    "docs/results.md": ("targets", "conditions", "per_dataset", "answer_shares", "validation"),
+    "docs/results.md": ("targets", "conditions", "per_dataset", "answer_shares", "by_sex", "not_sure", "validation"),
 }
 
 
@@ -192,12 +193,28 @@ def validation_table(_report: dict, decision_path: Path = DECISION) -> str:
     return "\n".join(lines)
 
 
+def by_sex_table(report: dict) -> str:
+    """Each model's clean UAR per speaker sex, over the datasets with test speakers of both sexes."""
+    return "\n".join(by_sex_lines(report["conditions"]["clean"]["models"]))
+
+
+def not_sure_sentence(_report: dict, reliability_path: Path = RELIABILITY) -> str:
+    """The "not sure" threshold train.reliability chose on the validation speakers, in one sentence."""
+    r = json.loads(reliability_path.read_text())
+    return (
+        f"Threshold: **{r['threshold']:.0%}**, from {r['clips']} validation clips in {', '.join(r['conditions'])}, "
+        f"every family with its calibration."
+    )
+
+
 BLOCKS = {
     "headline": headline,
     "targets": targets_table,
     "conditions": conditions_table,
     "per_dataset": per_dataset_table,
     "answer_shares": answer_shares_table,
+    "by_sex": by_sex_table,
+    "not_sure": not_sure_sentence,
     "validation": validation_table,
 }
 
