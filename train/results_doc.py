@@ -202,7 +202,7 @@ def not_sure_sentence(_report: dict, reliability_path: Path = RELIABILITY) -> st
     """The "not sure" threshold train.reliability chose on the validation speakers, in one sentence."""
     r = json.loads(reliability_path.read_text())
     return (
-        f"Threshold: **{r['threshold']:.0%}**, from {r['clips']} validation clips in {', '.join(r['conditions'])}, "
+        f"Threshold: **{r['threshold']:.0%}**, from {r['clips']} validation clips ({' and '.join(r['conditions'])}), "
         f"every family with its calibration."
     )
 
