@@ -46,9 +46,18 @@ class SpeechActivity:
 def _model(onnx: bool = True):
     """Silero VAD: its ONNX model in ONNX Runtime (the app's), or its TorchScript model (onnx=False: the
     reference the ONNX one is checked against)."""
-    from silero_vad import load_silero_vad
+    return _silero().load_silero_vad(onnx=onnx)
 
-    return load_silero_vad(onnx=onnx)
+
+@lru_cache(maxsize=1)
+def _silero():
+    """The silero_vad package. Its import sets torch's threads to 1 for the whole process: the count the app, the
+    lab or a benchmark chose is put back."""
+    threads = torch.get_num_threads()
+    import silero_vad
+
+    torch.set_num_threads(threads)
+    return silero_vad
 
 
 class _Recorder:
@@ -70,8 +79,7 @@ class _Recorder:
 def speech_activity(audio: np.ndarray, onnx: bool = True) -> SpeechActivity:
     """16 kHz mono float32 (samples,) -> its speech regions and the gate's score, from one Silero pass over
     LEAD_IN_S of silence and the audio at VAD_RATE (onnx: which of Silero's two models, see _model)."""
-    from silero_vad import get_speech_timestamps
-
+    get_speech_timestamps = _silero().get_speech_timestamps
     lead = int(LEAD_IN_S * VAD_RATE)
     x = np.concatenate(
         [np.zeros(lead, np.float32), soxr.resample(np.asarray(audio, np.float32), SAMPLE_RATE, VAD_RATE)]

@@ -172,3 +172,16 @@ def test_the_onnx_model_hears_what_the_torchscript_model_hears():
         assert np.allclose(onnx.regions, torchscript.regions, atol=0.05) if onnx.regions else not torchscript.regions, (
             name
         )
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch
+def test_loading_the_voice_detector_keeps_torchs_threads():
+    """silero_vad's import sets torch's threads to 1 for the whole process; the app chose its own count (cores /
+    EMOTION_CONCURRENCY) and must keep it after the first request's voice detection."""
+    code = (
+        "import numpy as np, torch; torch.set_num_threads(2); from emotion_core.vad import speech_activity; "
+        "speech_activity(np.zeros(16000, dtype=np.float32)); print(torch.get_num_threads())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "2"
