@@ -29,7 +29,7 @@ from emotion_core.recognizer import Recognizer
 
 from .evaluate import run_probabilities
 
-DECIMALS = 4
+DECIMALS = 6  # enough that two answers never round to a tie (4 made one clip's top two equal)
 
 
 def checkpoint_hashes(directory: Path) -> dict[str, str]:
