@@ -125,7 +125,7 @@ def test_the_first_stage_comes_first_and_the_second_completes_it(page):
     assert spectrogram is not None and bars is not None and len(where.data) >= 3  # a point per quick model
     second = app.on_more(request)
     bars2, _timeline2, summary2, answer2, _window2, where2, pipeline2 = second
-    assert answer2["pending"] == [] and answer2["lead"] == "whisper" and "still listening" not in summary2
+    assert answer2["pending"] == [] and answer2["lead"] == app.RECOGNIZER.lead and "still listening" not in summary2
     assert answer2["duration_s"] == answer["duration_s"] == 6.0
     for name, out in answer["models"].items():  # the quick families' answers are those of the first stage
         assert answer2["models"][name]["probabilities"] == out["probabilities"]
@@ -152,7 +152,7 @@ def test_a_failing_second_stage_keeps_the_first_stages_result(page):
     assert "could not answer this time" in summary and "still listening" not in summary
     assert summary.splitlines()[0] == first[3].splitlines()[0]  # the first stage's headline stays
     again = app.on_audio(str(clips["b"]), request)  # and the next clip is answered in full
-    assert app.on_more(request)[3]["lead"] == "whisper" and again[4]["duration_s"] == 2.5
+    assert app.on_more(request)[3]["lead"] == app.RECOGNIZER.lead and again[4]["duration_s"] == 2.5
 
 
 @pytest.mark.slow
@@ -174,4 +174,4 @@ def test_a_new_clip_during_stage_2_discards_the_old_stage_2_result(page):
     assert old == (app.gr.skip(),) * 7  # A's stage 2 draws nothing over B's first stage
     assert newer["first"][4]["duration_s"] == 2.5 and newer["first"][4]["pending"] == ["whisper"]
     complete = app.on_more(request)[3]  # B's stage 2
-    assert complete["duration_s"] == 2.5 and complete["pending"] == [] and complete["lead"] == "whisper"
+    assert complete["duration_s"] == 2.5 and complete["pending"] == [] and complete["lead"] == app.RECOGNIZER.lead
