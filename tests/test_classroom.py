@@ -230,7 +230,7 @@ def test_evaluate_every_condition_side_by_side(corpus, tmp_path):
     for cond, c in result["conditions"].items():
         assert {"cnn1d", "lstm", "cnn2d"} <= set(c["models"])
         for name, m in c["models"].items():
-            assert set(m) == {"overall", "per_dataset", "confusion", "per_sex"} and m["overall"]["n"] == n
+            assert set(m) == {"overall", "per_dataset", "confusion", "no_answer", "per_sex"} and m["overall"]["n"] == n
             assert sum(g["overall"]["n"] for g in m["per_sex"].values()) == n  # every clip in one sex's group
             shares = result["answer_shares"][cond][name]
             assert sum(shares.values()) == pytest.approx(1.0)

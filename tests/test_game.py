@@ -56,7 +56,8 @@ def test_a_session_plays_the_whole_shipped_game_pool_before_any_repeat_and_never
 
 
 @pytest.mark.slow
-def test_the_app_plays_its_game_pool_and_lists_none_of_it():
+def test_the_app_plays_its_game_pool_and_lists_none_of_it(environment, tmp_path):
+    environment(EMOTION_TEMP_DIR=str(tmp_path / "app-temp"))  # a temporary directory no running app owns
     import app
 
     played, listed = {c.path for c in app.GAME_CLIPS}, {e.path for e in app.EXAMPLES}

@@ -79,7 +79,8 @@ def test_the_page_shows_the_committed_results_by_sex():
 
 
 @pytest.mark.slow
-def test_how_it_works_holds_the_teachers_page():
+def test_how_it_works_holds_the_teachers_page(environment, tmp_path):
+    environment(EMOTION_TEMP_DIR=str(tmp_path / "app-temp"))  # a temporary directory no running app owns
     import app
 
     folds = [b for b in app.demo.blocks.values() if type(b).__name__ == "Accordion" and b.elem_id == "teachers"]
