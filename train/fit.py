@@ -124,7 +124,7 @@ def fit_end_to_end(
     train_mels = [clip_mel(mels, r) for r in train]
     y_train = soft_targets(labels_of(train), None if teacher is None else teacher[train_idx], recipe.distill)
     weights = torch.from_numpy(sample_weights(train, recipe.dataset_power))
-    val_sets = validation_sets(cdir, recipe.simulated_copies())
+    val_sets = validation_sets(cdir, recipe.simulated_copies(), cached=(rows, mels))
     val_inputs = {c: inputs(v.windows) for c, v in val_sets.items()}
     copies = {}
     if recipe.simulated_copies():

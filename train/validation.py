@@ -41,10 +41,11 @@ class ValidationSet(NamedTuple):
     rows: list
 
 
-def validation_sets(cdir: Path, conditions=None) -> dict[str, ValidationSet]:
+def validation_sets(cdir: Path | None, conditions=None, cached=None) -> dict[str, ValidationSet]:
     """{condition: ValidationSet} for clean and every simulated validation copy 0 in the cache (or only those of
-    `conditions`, which must be cached), restricted to the clips every condition holds; clean first."""
-    rows, mels = load_cache(cdir)
+    `conditions`, which must be cached), restricted to the clips every condition holds; clean first. `cached`: the
+    cache's (rows, mels) when already loaded (then cdir is read only for simulated copies)."""
+    rows, mels = cached if cached is not None else load_cache(cdir)
     wanted = [
         c
         for c in SIMULATED
