@@ -22,6 +22,7 @@ import numpy as np
 from emotion_core.labels import LABEL_INDEX, LABELS
 from emotion_core.recognizer import Recognizer
 from train.cache import cache_dir
+from train.ensemble import speaker_resamples
 from train.metrics import clip_means, evaluate_predictions
 from train.validation import validation_sets
 
@@ -35,20 +36,6 @@ def cb_uar(rows, predictions: np.ndarray, picks: np.ndarray | None = None) -> fl
     y = [LABEL_INDEX[rows[i]["label"]] for i in picks]
     return evaluate_predictions(y, predictions[picks], [rows[i]["dataset"] for i in picks], len(LABELS))[
         "corpus_balanced_uar"
-    ]
-
-
-def speaker_draws(rows, n: int, seed: int = 0) -> list[np.ndarray]:
-    """n bootstrap draws of clip indices: each dataset's speakers drawn with replacement, all their clips taken."""
-    rng = np.random.default_rng(seed)
-    by_speaker: dict[str, list[int]] = {}
-    for i, r in enumerate(rows):
-        by_speaker.setdefault(r["speaker"], []).append(i)
-    datasets = sorted({r["dataset"] for r in rows})
-    speakers = {d: sorted({r["speaker"] for r in rows if r["dataset"] == d}) for d in datasets}
-    return [
-        np.concatenate([by_speaker[s] for d in datasets for s in rng.choice(speakers[d], len(speakers[d]))])
-        for _ in range(n)
     ]
 
 
@@ -74,7 +61,8 @@ def main(argv=None) -> int:
     def score(path, picks=None):
         return float(np.mean([cb_uar(rows, predictions[path, c], picks) for c in sets]))
 
-    drops = np.array([score("float32", p) - score("int8", p) for p in speaker_draws(rows, args.resamples)])
+    draws = speaker_resamples([r["speaker"] for r in rows], [r["dataset"] for r in rows], args.resamples)
+    drops = np.array([score("float32", p) - score("int8", p) for p in draws])
     low, high = np.percentile(drops, [2.5, 97.5])
     result = {
         "family": FAMILY,

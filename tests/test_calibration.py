@@ -12,10 +12,10 @@ from train.calibration import (
     TOLERANCE,
     balanced_bias,
     calibrate_family,
-    calibrated_clip_probs,
     fit,
     speaker_folds,
 )
+from train.validation import calibrated_clip_probs
 
 N_CLASSES = len(LABELS)
 

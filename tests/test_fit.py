@@ -185,11 +185,11 @@ def test_flags_override_recipe_fields():
     [
         ("cnn1d", ["--distill", "0", "--hint", "none", "--arch", "channels=32", "dilations=1,2"]),
         ("lstm", ["--hint", "states", "--dataset-power", "0"]),
-        ("whisper", ["--members", "1"]),
+        ("whisper", ["--members", "1", "--encoder-layers", "3"]),
     ],
 )
 def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
-    """Labels only and an architecture override; the states hint; a bag of one Whisper head."""
+    """Labels only and an architecture override; the states hint; a bag of one Whisper head on 3 encoder layers."""
     cache, encoder, out = tiny
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
     small = ["--classroom", "0", "--epochs", "1", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1"]
@@ -204,6 +204,8 @@ def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     if family == "lstm":
         assert record["hint"]["kind"] == "states" and record["distill_weight"] == 0.8
         assert "clips ** 0" in record["balancing"]
+    if family == "whisper":
+        assert model.cfg.n_states == 4 and model.heads[0].layer_weights.shape == (4,)
 
 
 def write_simulated_copies(cache, rows, condition: str = "classroom", seed: int = 0):

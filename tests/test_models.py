@@ -159,3 +159,29 @@ def test_the_fast_whisper_encoder_is_int8_and_close_to_float32():
             assert diff == 0, name
         else:
             assert 0 < diff < 0.15, (name, diff)
+
+
+def test_a_shallower_whisper_head_runs_only_the_layers_it_reads(tmp_path):
+    """A head on the first 3 encoder layers: the encoder stops after layer 3 (layers 4-6 never run), its states
+    equal the first 4 of a full run (the cache of all seven serves it), and the family answers the same on both."""
+    from emotion_core.features import whisper_input
+    from emotion_core.models.whisper import WhisperFamily, WhisperHeadConfig, hidden_states, load_encoder
+
+    from .synthetic_cache import build_tiny_whisper
+
+    encoder = load_encoder(str(build_tiny_whisper(tmp_path / "encoder")))
+    ran = []
+    for i, layer in enumerate(encoder.layers):
+        layer.register_forward_hook(lambda *_, i=i: ran.append(i))
+    mel = torch.from_numpy(np.random.default_rng(0).normal(-4, 2, (2, 80, 300)).astype(np.float32))
+    torch.manual_seed(0)
+    family = WhisperFamily(WhisperHeadConfig(n_states=4, members=2), len(LABELS)).eval()
+    with torch.inference_mode():
+        shallow = family.encoder_input(encoder, mel)
+        assert ran == [0, 1, 2] and shallow.shape == (2, 4, 1024)
+        full_states = hidden_states(encoder, whisper_input(mel))
+        assert len(ran) == 3 + 6 and full_states.shape[0] == 7
+        assert torch.allclose(hidden_states(encoder, whisper_input(mel), layers=3), full_states[:4], atol=1e-5)
+        full = WhisperFamily(WhisperHeadConfig(), len(LABELS)).encoder_input(encoder, mel)
+        assert torch.allclose(family(shallow), family(full), atol=1e-5)
+        assert not torch.allclose(full[:, 3], full[:, 6])  # the states it leaves out differ

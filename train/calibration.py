@@ -34,7 +34,7 @@ from emotion_core.models.registry import FAMILIES
 from emotion_core.paths import checkpoint_dir
 
 from .cache import cache_dir
-from .validation import validation_logits, validation_scores, validation_sets
+from .validation import calibrated_clip_probs, validation_logits, validation_scores, validation_sets
 
 TOLERANCE = 0.005  # out-of-fold mean cb-UAR a calibration may cost
 SHARE_SLACK = 0.02  # an emotion's share of the answers above its share of the clips that balancing leaves alone
@@ -48,14 +48,6 @@ def cell_weights(rows, n_conditions: int) -> np.ndarray:
         cells[(r["dataset"], r["label"])] = cells.get((r["dataset"], r["label"]), 0) + 1
     w = np.array([1.0 / cells[(r["dataset"], r["label"])] for r in rows])
     return w / w.sum() / n_conditions
-
-
-def calibrated_clip_probs(logits: torch.Tensor, owners: np.ndarray, n: int, temperature, bias) -> torch.Tensor:
-    """(W, C) window logits -> (n, C) clip probabilities: the mean of softmax(z / T + b) over each clip's windows."""
-    p = torch.softmax(logits / temperature + bias, dim=-1)
-    own = torch.from_numpy(owners).long()
-    sums = torch.zeros(n, p.shape[1], dtype=p.dtype).index_add_(0, own, p)
-    return sums / torch.bincount(own, minlength=n).clamp(min=1)[:, None]
 
 
 def fit(per_condition: list, steps: int = 200) -> tuple[float, np.ndarray]:

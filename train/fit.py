@@ -201,6 +201,7 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
         encoder_sha256=encoder_fingerprint(enc),
         encoder_probe=encoder_probe(enc),
         members=recipe.members,
+        n_states=recipe.encoder_layers + 1,
     )
     heads, members = [], []
     for i in range(recipe.members):

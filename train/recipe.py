@@ -48,6 +48,7 @@ class Recipe:
     arch: tuple = ()  # cnn1d/lstm: (field, value) overrides of the architecture dataclass
     # family specific
     members: int = 1  # whisper: heads in the bag, trained from seeds seed .. seed + members - 1
+    encoder_layers: int = 6  # whisper: encoder layers run; the heads read the embeddings and these layers' states
 
     def simulated_copies(self) -> dict[str, int]:
         """{simulated condition (train.copies): copies of each training clip trained on}, for those trained on;

@@ -27,7 +27,7 @@ from emotion_core.paths import whisper_source
 
 from .cache import clip_mel, load_cache
 from .copies import copy_files, load_copy
-from .metrics import clip_means, conditions_mean, evaluate_predictions
+from .metrics import conditions_mean, evaluate_predictions
 
 BATCH = 256  # validation windows per forward pass
 
@@ -107,15 +107,22 @@ def validation_logits(checkpoint: Path, sets: dict, cdir: Path | None = None, wh
     return out
 
 
+def calibrated_clip_probs(logits: torch.Tensor, owners: np.ndarray, n: int, temperature, bias) -> torch.Tensor:
+    """(W, C) window logits -> (n, C) clip probabilities: the mean of softmax(z / T + b) over each clip's windows."""
+    p = torch.softmax(logits / temperature + bias, dim=-1)
+    own = torch.from_numpy(owners).long()
+    sums = torch.zeros(n, p.shape[1], dtype=p.dtype).index_add_(0, own, p)
+    return sums / torch.bincount(own, minlength=n).clamp(min=1)[:, None]
+
+
 def clip_probabilities(logits: dict, sets: dict, temperature: float = 1.0, bias=None) -> dict[str, np.ndarray]:
     """{condition: (W, C) window logits} -> {condition: (n_clips, C)}: each clip's mean of softmax(z / T + b) over its
     windows (T 1 and b 0: uncalibrated), as the app answers."""
-    out = {}
-    for condition, z in logits.items():
-        b = torch.zeros(z.shape[1]) if bias is None else torch.as_tensor(bias, dtype=torch.float32).cpu()
-        p = torch.softmax(z / temperature + b, dim=-1).numpy()
-        out[condition] = clip_means(p, sets[condition].owners, len(sets[condition].rows))
-    return out
+    b = torch.zeros(len(LABELS)) if bias is None else torch.as_tensor(bias, dtype=torch.float32)
+    return {
+        c: calibrated_clip_probs(z, sets[c].owners, len(sets[c].rows), temperature, b).numpy()
+        for c, z in logits.items()
+    }
 
 
 def selection_score(clip_probs, y, datasets) -> float:

@@ -148,19 +148,22 @@ def run_layer(layer: nn.Module, h: torch.Tensor) -> torch.Tensor:
     return h[0] if isinstance(h, tuple) else h
 
 
-def hidden_states(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Whisper-scaled mel (B, 80, frames) -> (7, B, frames // 2, 512): embeddings and every layer's output
-    (the last after the final layer norm), with the position table cut to the input's length."""
+def hidden_states(encoder: nn.Module, x: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+    """Whisper-scaled mel (B, 80, frames) -> (layers + 1, B, frames // 2, 512): embeddings and the output of each
+    of the first `layers` encoder layers (None: all six, the last after the final layer norm; fewer: no final
+    norm, so they equal the first states of a full run), with the position table cut to the input's length."""
     h = nn.functional.gelu(encoder.conv1(x))
     h = nn.functional.gelu(encoder.conv2(h)).transpose(1, 2)
     if h.shape[1] > encoder.embed_positions.weight.shape[0]:
         raise ValueError("input longer than Whisper's 30 s")
     h = h + encoder.embed_positions.weight[: h.shape[1]]
     states = [h]
-    for layer in encoder.layers:
+    run = encoder.layers if layers is None else encoder.layers[:layers]
+    for layer in run:
         h = run_layer(layer, h)
         states.append(h)
-    states[-1] = encoder.layer_norm(h)
+    if len(run) == len(encoder.layers):
+        states[-1] = encoder.layer_norm(h)
     return torch.stack(states)
 
 
@@ -169,17 +172,22 @@ def time_stats(states: torch.Tensor) -> torch.Tensor:
     return torch.cat([states.mean(dim=2), states.std(dim=2)], dim=-1).transpose(0, 1)
 
 
-def pooled_states(encoder: nn.Module, log_mel_windows: torch.Tensor, one_at_a_time: bool = False) -> torch.Tensor:
-    """Log-mel windows (B, 80, frames) -> per-layer statistics (B, 7, 1024): mean and std over time.
+def pooled_states(
+    encoder: nn.Module, log_mel_windows: torch.Tensor, one_at_a_time: bool = False, layers: int | None = None
+) -> torch.Tensor:
+    """Log-mel windows (B, 80, frames) -> per-state statistics (B, layers + 1, 1024): mean and std over time
+    (layers: encoder layers run, see hidden_states; None: all six, so (B, 7, 1024)).
     one_at_a_time: each window through the encoder on its own. The int8 encoder needs it: its activations are
     scaled by the range of the whole batch, so a window's answer would depend on the windows beside it."""
     if one_at_a_time and len(log_mel_windows) > 1:
-        return torch.cat([pooled_states(encoder, w[None]) for w in log_mel_windows])
-    return time_stats(hidden_states(encoder, whisper_input(log_mel_windows)))
+        return torch.cat([pooled_states(encoder, w[None], layers=layers) for w in log_mel_windows])
+    return time_stats(hidden_states(encoder, whisper_input(log_mel_windows), layers))
 
 
 @dataclass
 class WhisperHeadConfig:
+    # hidden states the head reads: the embeddings and the first n_states - 1 encoder layers (7: all six). The
+    # encoder runs only those layers, so each one fewer saves about a sixth of its time.
     n_states: int = 7
     d_model: int = 512
     hidden: int = 256
@@ -191,7 +199,7 @@ class WhisperHeadConfig:
 
 
 class WhisperHead(nn.Module):
-    """One member: (B, 7, 1024) pooled layer statistics -> (B, n_classes) logits."""
+    """One member: (B, n_states, 1024) pooled state statistics -> (B, n_classes) logits."""
 
     def __init__(self, cfg: WhisperHeadConfig, n_classes: int):
         super().__init__()
@@ -206,9 +214,10 @@ class WhisperHead(nn.Module):
         )
 
     def embed(self, stats: torch.Tensor) -> torch.Tensor:
-        """(B, 7, 1024) -> (B, 1024): the softmax-weighted mixture of the normalised layer statistics."""
+        """(B, L >= n_states, 1024) -> (B, 1024): the softmax-weighted mixture of the normalised statistics of
+        the first n_states states (so a cache of all seven serves a head of any depth)."""
         w = torch.softmax(self.layer_weights, dim=0)
-        return torch.einsum("l,bld->bd", w, self.norm(stats))
+        return torch.einsum("l,bld->bd", w, self.norm(stats[:, : len(w)]))
 
     def hidden(self, stats: torch.Tensor) -> torch.Tensor:
         """(B, 7, 1024) -> (B, hidden): the classifier's hidden activations (after its first layer and GELU)."""
@@ -234,8 +243,9 @@ class WhisperFamily(EmotionModel):
         self.heads = nn.ModuleList(WhisperHead(cfg, n_classes) for _ in range(cfg.members))
 
     def encoder_input(self, encoder: nn.Module, log_mel_windows: torch.Tensor, one_at_a_time: bool = False):
-        """Log-mel windows (B, 80, frames) -> this family's input, from the frozen encoder."""
-        return pooled_states(encoder, log_mel_windows, one_at_a_time)
+        """Log-mel windows (B, 80, frames) -> this family's input, from the frozen encoder (only the layers its
+        heads read)."""
+        return pooled_states(encoder, log_mel_windows, one_at_a_time, layers=self.cfg.n_states - 1)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         if len(self.heads) == 1:
