@@ -1,9 +1,6 @@
 """The app in a real browser (Debian's Chromium driven by Playwright): upload, microphone, a long clip and a bad
 file, as a visitor meets them. Screenshots go to artifacts/browser/; the README's screenshot is upload.png."""
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -11,14 +8,13 @@ import soundfile as sf
 from bench.app_server import AppServer
 from emotion_core.labels import MODEL_NAMES
 
-from .shared_paths import DATA_DIR, FAMILIES, HAVE_WHISPER, REPO, WHISPER_DIR, needs_corpus, real_speech
+from .chromium import ARTIFACTS, launch, needs_chromium, open_page
+from .shared_paths import DATA_DIR, FAMILIES, HAVE_WHISPER, WHISPER_DIR, needs_corpus, real_speech
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / "artifacts" / "browser"
 RESULT_TIMEOUT_MS = 90_000
 
 pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    needs_chromium,
     needs_corpus,
     pytest.mark.slow,
 ]
@@ -54,30 +50,10 @@ def app_url(app_server):
 def browser(clips):
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}",
-            ],
-        )
+        b = launch(p, microphone=clips / "mic.wav")
         yield b
         b.close()
-
-
-def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(url)
-    page.get_by_role("button", name="Analyse").wait_for()
-    return page
 
 
 def upload(page, path):

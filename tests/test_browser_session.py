@@ -2,24 +2,22 @@
 the result and the recording (replay, download, Explain), and a file over the size cap gets a message that
 stays on the page."""
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from bench.app_server import AppServer
 
+from .chromium import launch, needs_chromium, open_page
 from .shared_paths import WHISPER_DIR
 from .test_load_audio import speechlike
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 RESULT_TIMEOUT_MS = 120_000
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    needs_chromium,
 ]
 
 
@@ -35,21 +33,8 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(server.url)
-        page.get_by_role("button", name="Analyse").wait_for()
-        yield page
+        browser = launch(p)
+        yield open_page(browser, server.url)
         browser.close()
 
 

@@ -4,7 +4,6 @@ sweep, in a real browser and through the API, by several clients at once; and th
 example clips and no other file of the disk (issue 14 items 1 and 7, issue 17 item 1)."""
 
 import json
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,11 +16,10 @@ from bench.app_server import AppServer
 from emotion_core.labels import LABELS, MODEL_NAMES
 from webapp.examples import example_clips
 
+from .chromium import ARTIFACTS, CHROMIUM, launch
 from .shared_paths import DATA_DIR, MANIFEST, REPO, RUNNING, WHISPER_DIR
 
 SWEEP_S = 3  # EMOTION_SWEEP_S for these servers: Gradio's cache sweep every 3 s, of files older than 3 s
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / "artifacts" / "browser"
 RESULT_TIMEOUT_MS = 90_000
 CLIENTS = 6  # API requests in flight at once
 
@@ -152,19 +150,8 @@ def browser():
         pytest.skip("Debian chromium is not installed")
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        b = launch(p)
         yield b
         b.close()
 

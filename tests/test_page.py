@@ -9,8 +9,9 @@ import pytest
 
 from webapp import report_figures
 
+from .chromium import ARTIFACTS, launch, open_page
 from .shared_paths import DATA_DIR
-from .test_browser import ARTIFACTS, CHROMIUM, RESULT_TIMEOUT_MS, SHOWN, app_server, app_url, clips, upload  # noqa: F401 (fixtures)
+from .test_browser import RESULT_TIMEOUT_MS, SHOWN, app_server, app_url, clips, upload  # noqa: F401 (fixtures)
 from .test_browser import pytestmark as browser_marks
 
 pytestmark = browser_marks  # skip without Chromium or the corpus; slow
@@ -93,32 +94,10 @@ def overlap(a, b):
 def browser(clips):  # noqa: F811 (the clips fixture of test_browser)
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={clips / 'mic.wav'}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
-        )
+        b = launch(p, microphone=clips / "mic.wav", autoplay=True)
         yield b
         b.close()
-
-
-def open_page(browser, url, viewport=None, query=""):
-    page = browser.new_page(viewport=viewport or {"width": 1400, "height": 1100})
-    page.goto(url + query)
-    page.get_by_role("button", name="Analyse").wait_for()
-    return page
 
 
 def analyse_upload(page, path):
