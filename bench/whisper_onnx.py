@@ -1,12 +1,11 @@
 """ONNX Runtime for the Whisper encoder (issue 25): the same answers in less CPU time? A measurement for
 docs/speed.md, never a test; the test speakers are not read.
 
-    pip install onnx==1.23.2   # the exporter's one extra package; the app does not use it
     python -m bench.whisper_onnx [--windows 100] [--cache DIR] [--whisper DIR] [--out bench/whisper_onnx.json]
 
 The encoder and the pooling the Whisper family reads (every state's mean and standard deviation over time) are
-exported with torch.onnx (its TorchScript exporter; batch and length dynamic) and run in ONNX Runtime with one
-thread, as the app gives each request. Reported:
+exported as the app exports them (emotion_core.models.whisper_onnx) and run in ONNX Runtime with one thread, as the
+app gives each request. Reported:
 - accuracy: on `--windows` validation windows of each condition (clean and every simulated copy, spread over the
   clips), the largest difference of the pooled states and of the shipped Whisper family's probabilities, and how
   many answers change;
@@ -24,42 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.whisper import load_encoder, pooled_states
+from emotion_core.models.whisper_onnx import OnnxEncoder, export
 from emotion_core.paths import checkpoint_dir, whisper_source
 from train.cache import cache_dir
 from train.validation import validation_sets
-
-
-class PooledEncoder(nn.Module):
-    """Log-mel windows (B, 80, frames) -> pooled states (B, 7, 1024): what the exported graph computes."""
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, log_mel_windows: torch.Tensor) -> torch.Tensor:
-        return pooled_states(self.encoder, log_mel_windows)
-
-
-def export(encoder: nn.Module, path: Path) -> None:
-    """The pooled encoder as ONNX at `path` (opset 17; batch and frames dynamic)."""
-    import warnings
-
-    with warnings.catch_warnings():  # the tracer's notes on Python conditions it freezes (none matter here)
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            PooledEncoder(encoder).eval(),
-            (torch.randn(2, 80, 300),),
-            str(path),
-            input_names=["log_mel"],
-            output_names=["pooled"],
-            dynamic_axes={"log_mel": {0: "windows", 2: "frames"}, "pooled": {0: "windows"}},
-            opset_version=17,
-            dynamo=False,
-        )
 
 
 def cpu_ms(fn) -> float:
@@ -87,12 +57,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         export(encoder, path)
         export_s = time.perf_counter() - t
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def onnx_pooled(w: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {"log_mel": w.numpy()})[0])
+        onnx_pooled = OnnxEncoder(path, threads=1)  # the app's session (emotion_core.models.whisper_onnx)
 
     accuracy = {}
     with torch.inference_mode():

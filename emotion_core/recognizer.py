@@ -89,6 +89,7 @@ class Recognizer:
         self.meta: dict[str, dict] = {}
         self.unavailable: dict[str, str] = {}
         self.encoder = None
+        self.onnx = None  # the encoder in ONNX Runtime once use_onnx() has made it (CPU only)
         self.features: FeatureConfig | None = None
         self.ensemble_spec: dict = {}
         self.ensemble_weighted: set = set()
@@ -130,6 +131,22 @@ class Recognizer:
 
             enc = quantize_encoder(enc)
         return enc
+
+    def use_onnx(self, directory: Path | None = None) -> bool:
+        """Run the Whisper encoder in ONNX Runtime from now on (CPU, float32 only): exported on first use into
+        `directory` (whisper_onnx.default_dir()), one session shared by every request, each with this process's
+        torch thread count. Returns whether it is in use; a failure is logged and the torch encoder stays."""
+        head = next((m for m in self.models.values() if m.needs_encoder), None)
+        if head is None or self.encoder is None or self.device != "cpu" or self.fast:
+            return False
+        try:
+            from .models.whisper_onnx import onnx_encoder
+
+            self.onnx = onnx_encoder(self.encoder, head.cfg.n_states - 1, torch.get_num_threads(), directory)
+            return True
+        except Exception as e:  # noqa: BLE001 (the torch encoder gives the same answers)
+            log.warning("the Whisper encoder stays in torch: ONNX Runtime failed: %s", " ".join(str(e).split()))
+            return False
 
     def _load_ensemble(self) -> dict[str, float]:
         """member -> weight, renormalised over the members with weight that are running."""
@@ -287,6 +304,8 @@ class Recognizer:
         if model.input_kind == "frames":
             return frame_features(wins, self.features)
         if model.needs_encoder:
+            if self.onnx is not None:
+                return self.onnx(wins)
             return model.encoder_input(self.encoder, wins, one_at_a_time=self.fast)
         return wins
 

@@ -104,6 +104,14 @@ class Settings:
         "`on`: the Whisper encoder with int8 linear layers on CPU (not adopted: 0.004 lower "
         "validation cbUAR, up to 0.009; docs/speed.md)",
     )
+    onnx: bool = _setting(
+        "EMOTION_ONNX",
+        _on_off,
+        True,
+        "`on` or `off`",
+        "`on`: on CPU the app moves the Whisper encoder to ONNX Runtime once it is ready (exported on the first "
+        "start into `~/.cache/emotion-recognition/`; the same answers in less CPU time, docs/speed.md)",
+    )
     efficientat: str = _setting(
         "EMOTION_EFFICIENTAT",
         str,

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import gradio as gr
 
-from emotion_core import AudioError
+from emotion_core import AudioError, settings
 from emotion_core.labels import LABELS
 from emotion_core.recognizer import Recognizer
 
@@ -155,13 +155,18 @@ class PageEvents:
 
     # --- start-up and How it works ---------------------------------------------------------------------------
     def warm_up(self):
-        """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline)."""
+        """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline);
+        then, with EMOTION_ONNX on, the Whisper encoder moved to ONNX Runtime (exported on a first start) and its
+        stage run once more on that path."""
         try:
             self.default_pipeline()
+            first = None
             if self.examples and self.first_stage:
                 first = service.analyse(self.examples[0].path, self.recognizer, families=self.first_stage)
                 service.analyse_more(first, self.recognizer)
-            log.info("warm-up done")
+            if settings.current().onnx and self.recognizer.use_onnx() and first is not None:
+                service.analyse_more(first, self.recognizer)
+            log.info("warm-up done%s", " (Whisper encoder in ONNX Runtime)" if self.recognizer.onnx else "")
         except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
             log.warning("warm-up failed: %s", e)
 
