@@ -21,6 +21,8 @@ from train.recipe import RECIPES, Recipe
 SMALL = [
     "--classroom",
     "0",
+    "--voice-age",
+    "0",
     "--copies",
     "1",
     "--epochs",
@@ -109,7 +111,7 @@ def test_every_path_ran_with_its_recipe(small_runs):
     for family, (record, _, log) in small_runs.items():
         recipe = Recipe(**record["recipe"])
         assert recipe == dataclasses.replace(
-            RECIPES[family], classroom=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16
+            RECIPES[family], classroom=0, voice_age=0, copies=1, epochs=1, steps=2, batch=8, members=2, hint_dims=16
         )
         assert record["command"].startswith(f"python -m train.fit --family {family} ")
         head = log.splitlines()[:2]  # the log starts with the command line and the resolved recipe
@@ -192,7 +194,8 @@ def test_the_other_recipe_paths_run(small_runs, tiny, tmp_path, family, flags):
     """Labels only and an architecture override; the states hint; a bag of one Whisper head on 3 encoder layers."""
     cache, encoder, out = tiny
     extra = ["--whisper", str(encoder)] if family == "whisper" else ["--teacher", str(out / "whisper.pt")]
-    small = ["--classroom", "0", "--epochs", "1", "--steps", "2", "--batch", "8", "--hint-dims", "16", "--copies", "1"]
+    small = ["--classroom", "0", "--voice-age", "0", "--epochs", "1", "--steps", "2", "--batch", "8"]
+    small += ["--hint-dims", "16", "--copies", "1"]
     assert fit.main(["--family", family, "--cache", str(cache), "--out", str(tmp_path)] + small + flags + extra) == 0
     model, meta = load_checkpoint(tmp_path / f"{family}.pt")
     record = meta["record"]
