@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import settings
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .calibration import file_sha256, load_calibration
 from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
@@ -33,7 +32,8 @@ from .lead import lead_model, lead_reason
 from .memory import fix_mmap_threshold
 from .models.base import EmotionModel, load_checkpoint
 from .models.registry import FAMILIES
-from .paths import checkpoint_dir, whisper_source
+from .models.whisper_runtime import EncoderRuntime, fast_path
+from .paths import checkpoint_dir
 from .prediction import ENSEMBLE, ClipWindows, ModelOutput, Prediction
 from .vad import NO_SPEECH_MESSAGE, enough_speech
 
@@ -57,15 +57,6 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def fast_path(device: str, fast: bool | None = None) -> bool:
-    """Whether the Whisper encoder runs with int8 linear layers: `fast` when given, else the EMOTION_FAST setting.
-    Quantized kernels are CPU kernels: never on CUDA. Off by default: on validation it costs the Whisper family 0.004
-    cbUAR, up to 0.009 over speaker resamples, beyond the 0.005 allowed (bench.whisper_int8, docs/speed.md)."""
-    if fast is None:
-        fast = settings.current().fast
-    return fast and device == "cpu"
-
-
 class NoSpeechError(AudioError):
     """The voice activity detector found too little speech to judge: an answer, not a failure of the app."""
 
@@ -83,13 +74,12 @@ class Recognizer:
         """fast: the Whisper encoder with int8 linear layers (CPU only); None: the EMOTION_FAST setting."""
         fix_mmap_threshold()  # a long clip's arrays go back to the system once its answer is given
         self.device = device or default_device()
-        self.fast = fast_path(self.device, fast)
+        self.fast = fast_path(self.device, fast)  # whether the Whisper encoder, when it runs, is int8
         self.dir = checkpoint_dir(str(checkpoints) if checkpoints else None)
         self.models: dict[str, EmotionModel] = {}
         self.meta: dict[str, dict] = {}
         self.unavailable: dict[str, str] = {}
-        self.encoder = None
-        self.onnx = None  # the encoder in ONNX Runtime once use_onnx() has made it (CPU only)
+        self.encoder: EncoderRuntime | None = None  # the shared Whisper encoder, for the family that reads it
         self.features: FeatureConfig | None = None
         self.ensemble_spec: dict = {}
         self.ensemble_weighted: set = set()
@@ -110,7 +100,7 @@ class Recognizer:
                 raise ValueError(f"{path}: holds a {meta['family']} model, not {family}")
             if model.needs_encoder:
                 try:
-                    self.encoder = self._load_whisper(model, whisper)
+                    self.encoder = EncoderRuntime(model, self.device, whisper, self.fast)
                 except Exception as e:  # the app runs the other families and says why
                     self.unavailable[family] = " ".join(str(e).split())
                     log.warning("%s model not running: %s", family, self.unavailable[family])
@@ -120,33 +110,9 @@ class Recognizer:
         self.ensemble = self._load_ensemble()
         self.calibration = load_calibration(self.dir, self.models, self.device)  # family -> (temperature, bias)
 
-    def _load_whisper(self, head, source):
-        from .models.whisper import check_encoder, load_encoder
-
-        src = whisper_source(source)
-        enc = load_encoder(src, self.device)
-        check_encoder(head.cfg, enc, src)
-        if self.fast:
-            from .models.whisper import quantize_encoder
-
-            enc = quantize_encoder(enc)
-        return enc
-
     def use_onnx(self, directory: Path | None = None) -> bool:
-        """Run the Whisper encoder in ONNX Runtime from now on (CPU, float32 only): exported on first use into
-        `directory` (whisper_onnx.default_dir()), one session shared by every request, each with this process's
-        torch thread count. Returns whether it is in use; a failure is logged and the torch encoder stays."""
-        head = next((m for m in self.models.values() if m.needs_encoder), None)
-        if head is None or self.encoder is None or self.device != "cpu" or self.fast:
-            return False
-        try:
-            from .models.whisper_onnx import onnx_encoder
-
-            self.onnx = onnx_encoder(self.encoder, head.cfg.n_states - 1, torch.get_num_threads(), directory)
-            return True
-        except Exception as e:  # noqa: BLE001 (the torch encoder gives the same answers)
-            log.warning("the Whisper encoder stays in torch: ONNX Runtime failed: %s", " ".join(str(e).split()))
-            return False
+        """Run the Whisper encoder in ONNX Runtime from now on (EncoderRuntime.use_onnx); False without it."""
+        return self.encoder is not None and self.encoder.use_onnx(directory)
 
     def _load_ensemble(self) -> dict[str, float]:
         """member -> weight, renormalised over the members with weight that are running."""
@@ -304,9 +270,7 @@ class Recognizer:
         if model.input_kind == "frames":
             return frame_features(wins, self.features)
         if model.needs_encoder:
-            if self.onnx is not None:
-                return self.onnx(wins)
-            return model.encoder_input(self.encoder, wins, one_at_a_time=self.fast)
+            return self.encoder(wins)
         return wins
 
     def combine(self, per_family: dict[str, np.ndarray]) -> np.ndarray:

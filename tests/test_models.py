@@ -129,7 +129,7 @@ def test_frame_families_classify_their_pooled_embedding(family):
 
 
 def test_the_fast_path_is_chosen_by_device_and_setting(environment):
-    from emotion_core.recognizer import fast_path
+    from emotion_core.models.whisper_runtime import fast_path
 
     environment(EMOTION_FAST="")
     assert not fast_path("cpu") and not fast_path("cuda")  # off unless asked for
@@ -147,10 +147,10 @@ def test_the_fast_whisper_encoder_is_int8_and_close_to_float32():
     fast, exact = (Recognizer(CHECKPOINTS, "cpu", str(WHISPER_DIR), fast=f) for f in (True, False))
     from emotion_core.models.whisper import FLOAT32_LINEARS
 
-    for name, module in fast.encoder.named_modules():  # every linear layer in int8 but the outlier ones
+    for name, module in fast.encoder.module.named_modules():  # every linear layer in int8 but the outlier ones
         if name.endswith(("fc1", "fc2", "_proj")):
             assert isinstance(module, torch.nn.Linear if name in FLOAT32_LINEARS else DynamicInt8Linear), name
-    assert type(exact.encoder.layers[0].fc1) is torch.nn.Linear
+    assert type(exact.encoder.module.layers[0].fc1) is torch.nn.Linear
     clip = speechlike(3.0)
     a, b = fast.predict_all(clip), exact.predict_all(clip)
     for name in a.models:

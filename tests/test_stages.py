@@ -112,7 +112,7 @@ def page(tmp_path_factory):
 def encoder_hook(app, action):
     """Run action() when the Whisper encoder starts reading (its first convolution: stage 2 under way); returns
     the hook's handle."""
-    return app.RECOGNIZER.encoder.conv1.register_forward_pre_hook(lambda module, args: action())
+    return app.RECOGNIZER.encoder.module.conv1.register_forward_pre_hook(lambda module, args: action())
 
 
 @pytest.mark.slow

@@ -63,13 +63,13 @@ def test_the_recognizer_answers_the_same_through_onnx_runtime(recognizer, tmp_pa
     clips = [load_audio((16000, speechlike(16000, 4.0, f0=240.0)))]
     if MANIFEST.is_file():
         clips.append(real_speech(seconds_of_pause=0.5)[0])  # three actors' utterances and a pause
-    recognizer.onnx = None
+    recognizer.encoder.onnx = None
     before = [recognizer.predict_all(a) for a in clips]
-    assert recognizer.use_onnx(tmp_path) and recognizer.onnx is not None
+    assert recognizer.use_onnx(tmp_path) and recognizer.encoder.onnx is not None
     try:
         after = [recognizer.predict_all(a) for a in clips]
     finally:
-        recognizer.onnx = None
+        recognizer.encoder.onnx = None
     for b, a in zip(before, after, strict=True):
         assert set(a.models) == set(b.models) and "whisper" in a.models
         for name in b.models:
@@ -83,9 +83,9 @@ def test_a_failed_export_leaves_the_torch_encoder_answering(recognizer, tmp_path
         raise RuntimeError("no space left on device")
 
     monkeypatch.setattr(whisper_onnx, "export", broken)
-    recognizer.onnx = None
+    recognizer.encoder.onnx = None
     assert not recognizer.use_onnx(tmp_path / "new")
-    assert recognizer.onnx is None and "stays in torch" in caplog.text and "no space left" in caplog.text
+    assert recognizer.encoder.onnx is None and "stays in torch" in caplog.text and "no space left" in caplog.text
     pred = recognizer.predict_all(load_audio((16000, speechlike(16000, 3.0))))
     assert "whisper" in pred.models
 

@@ -164,9 +164,10 @@ class PageEvents:
             if self.examples and self.first_stage:
                 first = service.analyse(self.examples[0].path, self.recognizer, families=self.first_stage)
                 service.analyse_more(first, self.recognizer)
-            if settings.current().onnx and self.recognizer.use_onnx() and first is not None:
+            onnx = settings.current().onnx and self.recognizer.use_onnx()
+            if onnx and first is not None:
                 service.analyse_more(first, self.recognizer)
-            log.info("warm-up done%s", " (Whisper encoder in ONNX Runtime)" if self.recognizer.onnx else "")
+            log.info("warm-up done%s", " (Whisper encoder in ONNX Runtime)" if onnx else "")
         except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
             log.warning("warm-up failed: %s", e)
 

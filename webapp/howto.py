@@ -128,7 +128,7 @@ def technical_card(name: str, recognizer) -> str:
     model = recognizer.models.get(name)
     params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
     if model is not None and model.needs_encoder:
-        params += f" trained (+ {frozen_encoder_millions(recognizer.encoder):.1f} M frozen encoder)"
+        params += f" trained (+ {frozen_encoder_millions(recognizer.encoder.module):.1f} M frozen encoder)"
     extra = ""
     members = getattr(getattr(model, "cfg", None), "members", 1)
     if members > 1:

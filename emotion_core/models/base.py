@@ -34,7 +34,9 @@ class EmotionModel(nn.Module):
                     loading a checkpoint builds it with pretrained=False and loads every weight strictly
       embed(x) -> (B, D)           the pooled representation the classifier reads (hint targets, explanations)
       forward(x) -> (B, n_classes)  logits over the checkpoint's labels
-      encoder_input(encoder, log_mel_windows, one_at_a_time)  only for input_kind "encoder"
+    Only for input_kind "encoder":
+      encoder_layers                the encoder layers its input needs (the encoder stops there)
+      encoder_input(encoder, log_mel_windows, one_at_a_time) -> its input from the torch encoder
     """
 
     family: str = ""

@@ -230,7 +230,8 @@ class WhisperHead(nn.Module):
 class WhisperFamily(EmotionModel):
     """The trained part: its input (pooled layer statistics (B, 7, 1024)) -> (B, n_classes) logits whose
     softmax is the mean of the members' probabilities. The frozen encoder that makes its input is loaded
-    separately (load_encoder), checked against cfg (check_encoder) and run by encoder_input."""
+    separately (load_encoder), checked against cfg (check_encoder) and run by encoder_input or, in the app,
+    by whisper_runtime.EncoderRuntime."""
 
     family = "whisper"
     architecture = "whisper-base-heads"
@@ -242,10 +243,15 @@ class WhisperFamily(EmotionModel):
         self.cfg = cfg
         self.heads = nn.ModuleList(WhisperHead(cfg, n_classes) for _ in range(cfg.members))
 
+    @property
+    def encoder_layers(self) -> int:
+        """Encoder layers its heads read (the rest never run): n_states counts the embeddings as well."""
+        return self.cfg.n_states - 1
+
     def encoder_input(self, encoder: nn.Module, log_mel_windows: torch.Tensor, one_at_a_time: bool = False):
         """Log-mel windows (B, 80, frames) -> this family's input, from the frozen encoder (only the layers its
         heads read)."""
-        return pooled_states(encoder, log_mel_windows, one_at_a_time, layers=self.cfg.n_states - 1)
+        return pooled_states(encoder, log_mel_windows, one_at_a_time, layers=self.encoder_layers)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         if len(self.heads) == 1:
