@@ -50,6 +50,7 @@ class AppServer:
             **self.extra_env,
         }
         self.started = time.perf_counter()
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0  # this start's lines follow
         self.proc = subprocess.Popen(
             [sys.executable, "app.py"], cwd=self.repo, env=env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT
         )
@@ -65,6 +66,20 @@ class AppServer:
                 time.sleep(0.5)
         self.proc.kill()
         raise RuntimeError(f"app did not start in {self.timeout_s} s: {self.log.read_text()[-3000:]}")
+
+    def wait_for_warm_up(self, timeout_s: float = 300) -> str:
+        """Block until this start's background warm-up (webapp.events.PageEvents.warm_up: an analysis on each
+        path, then the ONNX export of the Whisper encoder) has logged its end; returns that line. Benchmarks of
+        a class in steady state wait for it; those of the first analysis after a start do not."""
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            with open(self.log, errors="replace") as f:
+                f.seek(self.log_offset)
+                for line in f:
+                    if "warm-up done" in line or "warm-up failed" in line:
+                        return line.strip()
+            time.sleep(0.5)
+        raise RuntimeError(f"the app's warm-up did not end in {timeout_s} s: {self.log.read_text()[-3000:]}")
 
     def kill(self):
         """kill -9: no exit handler runs (what a crash or an out-of-memory kill leaves behind)."""

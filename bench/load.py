@@ -120,7 +120,8 @@ def main(argv=None) -> int:
         with server as url:
             from gradio_client import Client, handle_file
 
-            Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # warm-up
+            warm_up = server.wait_for_warm_up()  # the app's own (the Whisper encoder's ONNX export among it)
+            Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/classify")  # this client's
             rss_before = memory_mb(server.proc.pid)
             results, lock = [], threading.Lock()
             start = threading.Barrier(args.clients + 1) if args.burst else None
@@ -172,6 +173,7 @@ def main(argv=None) -> int:
         "app_commit": subprocess.run(
             ["git", "-C", str(args.repo or "."), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
+        "app_warm_up": warm_up.split(": ", 1)[-1],
         "app_queue": {"concurrency": settings.current().concurrency, "max_size": settings.current().queue_size},
     }
     print(json.dumps(report, indent=1))

@@ -49,6 +49,7 @@ def median_ms(fn, repeats: int):
 
 def in_process(path: Path, repeats: int) -> dict:
     rec = Recognizer()
+    onnx = settings.current().onnx and rec.use_onnx()  # as the app runs the Whisper encoder once warmed up
     stages, sizes = {}, {}
     stages["decode"], audio = median_ms(lambda: load_audio(path), repeats)
     stages["speech preparation"], prepared = median_ms(lambda: prepare_speech_span(audio), repeats)
@@ -97,7 +98,13 @@ def in_process(path: Path, repeats: int) -> dict:
             - stages["page stage 1: service.analyse of the quick families"],
             1,
         )
-    return {"windows": len(clip.windows), "whisper_int8": rec.fast, "stages_ms": stages, "figure_json": sizes}
+    return {
+        "windows": len(clip.windows),
+        "whisper_int8": rec.fast,
+        "whisper_onnx": onnx,
+        "stages_ms": stages,
+        "figure_json": sizes,
+    }
 
 
 def through_app(path: Path, repeats: int, tmp: Path) -> dict:
@@ -105,7 +112,9 @@ def through_app(path: Path, repeats: int, tmp: Path) -> dict:
 
     (tmp / "gradio").mkdir()
     out = {}
-    with AppServer(tmp / "gradio") as url:
+    server = AppServer(tmp / "gradio")
+    with server as url:
+        out["app_warm_up"] = server.wait_for_warm_up().split(": ", 1)[-1]
         client = Client(url, verbose=False)
         for api in ("/classify", "/classify_first", "/analyse"):  # /analyse: the page's first stage
             latency, server = [], []

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotion_core import settings
 from emotion_core.audio import SAMPLE_RATE, load_audio
 from emotion_core.paths import data_dir
 from emotion_core.recognizer import Recognizer
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     rec = Recognizer(args.checkpoints, None, args.whisper)
+    onnx = settings.current().onnx and rec.use_onnx()  # as the app runs the Whisper encoder once warmed up
     clips = []
     root = data_dir(args.data)
     if root.is_dir():
@@ -86,6 +88,7 @@ def main(argv=None) -> int:
         },
         "families": list(rec.models),
         "whisper_int8": rec.fast,
+        "whisper_onnx": onnx,
         "latency": {},
     }
     every = dict(rec.models)

@@ -244,11 +244,8 @@ def test_upload_over_the_size_cap_is_refused(app, server, tmp_path):
 def test_the_server_warms_up_in_the_background_once_ready(server):
     """Issue 25: every path of an analysis runs once after start-up, so the first pupil does not pay for it; on a
     fresh install (an empty cache directory) that includes exporting the Whisper encoder to ONNX Runtime."""
-    deadline = time.time() + 180
-    while b"warm-up done" not in server.log.read_bytes() and time.time() < deadline:
-        time.sleep(1)
+    assert "warm-up done" in server.wait_for_warm_up(180)
     log = server.log.read_bytes()
-    assert b"warm-up done" in log, server.log.read_text()[-2000:]
     assert b"warm-up failed" not in log and b"stays in torch" not in log
     if HAVE_WHISPER:
         assert b"warm-up done (Whisper encoder in ONNX Runtime)" in log
