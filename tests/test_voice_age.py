@@ -19,6 +19,7 @@ from train.voice_age import (
     make_young,
     mean_formants_hz,
     median_f0,
+    praat_seed,
     speaker_voices,
 )
 
@@ -121,6 +122,19 @@ def test_unvoiced_sound_keeps_its_length_and_level():
     y = make_young(noise, YoungVoice("spk", "female", 10, 210.0, 260.0, 1.15))
     assert y.shape == noise.shape and np.isfinite(y).all()
     assert np.abs(y).max() == pytest.approx(np.abs(noise).max(), rel=1e-3)
+
+
+def test_the_same_clip_always_becomes_the_same_young_voice():
+    """Praat's PSOLA draws random numbers; seeded from the clip and the voice, a clip's young copy is the same on
+    every call (so two evaluations of one checkpoint give one figure), and another clip is not seeded alike."""
+    rng = np.random.default_rng(1)
+    speech = vowel(130.0, MAN_A)
+    speech = speech + (0.02 * rng.standard_normal(len(speech))).astype(np.float32)
+    voice = YoungVoice("spk", "male", 11, 130.0, 250.0, 1.3)
+    first, second = make_young(speech, voice), make_young(speech, voice)
+    np.testing.assert_array_equal(first, second)
+    assert praat_seed(speech, voice) != praat_seed(speech[1:], voice)
+    assert praat_seed(speech, voice) != praat_seed(speech, YoungVoice("spk", "male", 11, 130.0, 250.0, 1.25))
 
 
 def test_conditions_chain_in_order():

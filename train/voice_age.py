@@ -37,6 +37,7 @@ import argparse
 import csv
 import hashlib
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,16 +133,36 @@ def median_f0(audio16k: np.ndarray) -> float:
     return float(f0) if f0 == f0 else float("nan")
 
 
+_PRAAT_RANDOM = threading.Lock()  # Praat's random generator is one per process: seeding and use go together
+
+
+def praat_seed(audio16k: np.ndarray, voice: YoungVoice) -> int:
+    """The seed of Praat's random generator for one clip's young voice, from the clip and the voice: PSOLA draws
+    random numbers for the unvoiced stretches, so without it the same clip came out different each time (and the
+    young test figures moved between two evaluations of the same checkpoints)."""
+    digest = hashlib.sha256(np.ascontiguousarray(audio16k, dtype=np.float32).tobytes() + repr(voice).encode())
+    return int.from_bytes(digest.digest()[:6], "little")
+
+
 def make_young(audio16k: np.ndarray, voice: YoungVoice) -> np.ndarray:
     """(n,) float32 16 kHz -> (n,) float32 16 kHz: formants times voice.formant_ratio, F0 (level and
     contour) times voice.pitch_factor, same peak level. A clip with no voiced frame keeps its pitch."""
-    from parselmouth.praat import call
+    from parselmouth.praat import call, run
 
     clip_f0 = median_f0(audio16k)
     new_median = clip_f0 * voice.pitch_factor if np.isfinite(clip_f0) else 0.0  # 0: Praat leaves the pitch
-    out = call(
-        _sound(audio16k), "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, voice.formant_ratio, new_median, 1.0, 1.0
-    )
+    with _PRAAT_RANDOM:
+        run(f"random_initializeWithSeedUnsafelyButPredictably ({praat_seed(audio16k, voice)})")
+        out = call(
+            _sound(audio16k),
+            "Change gender",
+            PITCH_FLOOR_HZ,
+            PITCH_CEILING_HZ,
+            voice.formant_ratio,
+            new_median,
+            1.0,
+            1.0,
+        )
     y = out.values[0].astype(np.float32)
     y = np.pad(y, (0, max(0, len(audio16k) - len(y))))[: len(audio16k)]
     peak_in, peak_out = float(np.abs(audio16k).max()), float(np.abs(y).max())
