@@ -4,13 +4,15 @@ The recognizer and the service on synthesised speech; the page's two events (app
 this process, with the Whisper encoder made to fail, or a new clip arriving, while it reads (a torch forward
 pre-hook on the real encoder's first layer: the crash or the upload happens in the middle of stage 2)."""
 
+import threading
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from emotion_core.recognizer import Recognizer
 from webapp import service
-from webapp.stages import PendingAnswers
+from webapp.stages import FirstStagesFirst, PendingAnswers
 
 from .shared_paths import WHISPER_DIR, needs_whisper
 from .test_load_audio import speechlike
@@ -52,6 +54,56 @@ def test_nothing_waits_past_its_hold():
     t = pending.new_clip("page")
     pending.put("page", t, "first stage")
     assert pending.purge() == 1 and pending.take("page") is None and len(pending) == 0
+
+
+def test_a_second_stage_gives_way_while_a_first_stage_runs():
+    """Whisper work waits for the first stages of a class: a second stage asked to start while a first stage runs
+    starts only after that one (and one that begins meanwhile) has ended."""
+    order = FirstStagesFirst(at_most_s=60.0, settle_s=0.01)
+    events = []
+    first_running, release_first, release_next = threading.Event(), threading.Event(), threading.Event()
+
+    def first_stage(name, started, release):
+        with order.first_stage():
+            started.set()
+            release.wait(30)
+            events.append(f"{name} ends")
+
+    next_running = threading.Event()
+    threads = [threading.Thread(target=first_stage, args=("first", first_running, release_first))]
+    threads[0].start()
+    assert first_running.wait(30)
+
+    def second_stage():
+        order.second_stage_may_start()
+        events.append("second starts")
+
+    threads.append(threading.Thread(target=second_stage))
+    threads[1].start()
+    threads.append(threading.Thread(target=first_stage, args=("next", next_running, release_next)))
+    threads[2].start()  # another pupil's first stage arrives while the second stage waits
+    assert next_running.wait(30)
+    release_first.set()
+    threads[0].join(30)
+    assert events == ["first ends"]  # the second stage still waits for the other first stage
+    release_next.set()
+    for t in threads:
+        t.join(30)
+    assert events == ["first ends", "next ends", "second starts"]
+
+
+def test_a_second_stage_never_waits_forever():
+    order = FirstStagesFirst(at_most_s=0.2, settle_s=0.01)
+    with order.first_stage():  # a first stage that never ends while the second asks
+        done = threading.Thread(target=order.second_stage_may_start)
+        done.start()
+        done.join(30)
+        assert not done.is_alive()
+    idle = FirstStagesFirst(at_most_s=3600.0, settle_s=0.01)  # no first stage: it starts without its hour's wait
+    starts = threading.Thread(target=idle.second_stage_may_start)
+    starts.start()
+    starts.join(60)
+    assert not starts.is_alive()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from emotion_core.recognizer import Recognizer
 from . import certainty, circumplex, game, report_figures, service
 from .explain import occlusion_maps
 from .plots import explanation_figure
-from .stages import PendingAnswers
+from .stages import FirstStagesFirst, PendingAnswers
 from .uploads import Uploads
 
 START = "Record or upload a clip to start."
@@ -51,11 +51,13 @@ class PageEvents:
     game_clips: list = field(default_factory=list)
     reports: dict = field(default_factory=dict)
     reliability: dict = field(default_factory=dict)
+    order: FirstStagesFirst = field(default_factory=FirstStagesFirst)
 
     def __post_init__(self):
         # The page answers in two stages, two queue events with their own concurrency: the quick families first
         # (with the spectrogram and the summary), then the Whisper family on the same windows. Whisper work queued
-        # for the rest of a class holds back nobody's first answer. One stage when Whisper is not running.
+        # for the rest of a class holds back nobody's first answer: on a CPU the second stages give way to first
+        # stages (self.order, stages.FirstStagesFirst). One stage when Whisper is not running.
         stages = self.recognizer.stages
         self.first_stage = stages[0] if len(stages) > 1 else None  # None: every family at once
         self.clip_probabilities = lru_cache(maxsize=64)(self._clip_probabilities)
@@ -72,7 +74,7 @@ class PageEvents:
         token = self.pending.new_clip(page)  # whatever stage 2 of the page's previous clip gives is void now
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), START, gr.skip(), None, None, gr.skip(), gr.skip()
-        with self.uploads.in_use(path, page=page):
+        with self.uploads.in_use(path, page=page), self.order.first_stage():
             shown, analysis = self.analyse_clip(path, progress)
         if analysis is not None and analysis.prediction.pending:
             self.pending.put(page, token, analysis)
@@ -114,6 +116,8 @@ class PageEvents:
         if waiting is None:
             return (gr.skip(),) * 7
         token, first = waiting
+        if self.recognizer.device == "cpu":
+            self.order.second_stage_may_start()  # the cores go to the first stages of the class first
         try:
             a = self.analyse_more(first)
         except Exception as e:  # noqa: BLE001 (the first answer stands whatever went wrong)

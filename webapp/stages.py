@@ -5,6 +5,9 @@ analysis here, under the page's session; its second event (stage 2, a separate q
 concurrency) takes it, adds the slow families on the same windows of the same clip, and gives its result
 only if that clip is still the page's latest. A new clip, Clear or a closed page makes the old stage 2's
 result void; whatever waits here is held for at most PENDING_S (the windows hold the pupil's speech).
+
+First stages go first (FirstStagesFirst): on a CPU, a second stage starts only when no first stage is running,
+so the Whisper work of a class that pressed together does not take the cores from anyone's first answer.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from contextlib import contextmanager
 
 PENDING_S = 120.0  # s: the longest a first stage waits here for its second (a page's stage 2 takes it in seconds)
+YIELD_AT_MOST_S = 30.0  # s: the longest a second stage gives way to first stages before it runs anyway
+SETTLE_S = 0.05  # s: how long no first stage must run before a second starts (the queue's next one starts in less)
 
 
 class PendingAnswers:
@@ -83,3 +89,39 @@ class PendingAnswers:
         for p in [p for p, (_t, deadline) in self._latest.items() if deadline <= now and p not in self._waiting]:
             del self._latest[p]
         return len(late)
+
+
+class FirstStagesFirst:
+    """The cores go to first stages: `second_stage_may_start()` blocks while a first stage runs (each runs inside
+    `first_stage()`), and returns once none has run for SETTLE_S, or after `at_most_s` whatever runs (no second
+    stage starves). Gradio's queue starts each stage's events with their own concurrency; this only orders them."""
+
+    def __init__(self, at_most_s: float = YIELD_AT_MOST_S, settle_s: float = SETTLE_S):
+        self.at_most_s, self.settle_s = float(at_most_s), float(settle_s)
+        self._changed = threading.Condition()
+        self._running = 0
+        self._last_end = float("-inf")  # time.monotonic() when the last first stage ended
+
+    @contextmanager
+    def first_stage(self):
+        with self._changed:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._last_end = time.monotonic()
+                self._changed.notify_all()
+
+    def second_stage_may_start(self) -> float:
+        """Block until no first stage has run for settle_s (at most at_most_s); returns the seconds waited."""
+        t0 = time.monotonic()
+        deadline = t0 + self.at_most_s
+        with self._changed:
+            while (left := deadline - time.monotonic()) > 0:
+                quiet = time.monotonic() - self._last_end
+                if not self._running and quiet >= self.settle_s:
+                    break
+                self._changed.wait(left if self._running else min(left, self.settle_s - quiet))
+        return time.monotonic() - t0
