@@ -68,6 +68,9 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
+        # no busy-waiting between runs: spinning threads took the cores from torch's families (cnn2d ran six times
+        # slower beside a two-thread session, bench.speed) and from the other requests on a two-core Space
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
