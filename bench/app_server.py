@@ -69,15 +69,16 @@ class AppServer:
 
     def wait_for_warm_up(self, timeout_s: float = 300) -> str:
         """Block until this start's background warm-up (webapp.events.PageEvents.warm_up: an analysis on each
-        path, then the ONNX export of the Whisper encoder) has logged its end; returns that line. Benchmarks of
-        a class in steady state wait for it; those of the first analysis after a start do not."""
+        path, then the ONNX export of the Whisper encoder) has logged its end; returns that message (the line
+        after app.py's "time logger: " prefix). Benchmarks of a class in steady state wait for it; those of the
+        first analysis after a start do not."""
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             with open(self.log, errors="replace") as f:
                 f.seek(self.log_offset)
                 for line in f:
                     if "warm-up done" in line or "warm-up failed" in line:
-                        return line.strip()
+                        return line.strip().split(": ", 1)[-1]
             time.sleep(0.5)
         raise RuntimeError(f"the app's warm-up did not end in {timeout_s} s: {self.log.read_text()[-3000:]}")
 

@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         "app_commit": subprocess.run(
             ["git", "-C", str(args.repo or "."), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
-        "app_warm_up": warm_up.split(": ", 1)[-1],
+        "app_warm_up": warm_up,
         "app_queue": {"concurrency": settings.current().concurrency, "max_size": settings.current().queue_size},
     }
     print(json.dumps(report, indent=1))

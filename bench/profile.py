@@ -114,20 +114,20 @@ def through_app(path: Path, repeats: int, tmp: Path) -> dict:
     out = {}
     server = AppServer(tmp / "gradio")
     with server as url:
-        out["app_warm_up"] = server.wait_for_warm_up().split(": ", 1)[-1]
+        out["app_warm_up"] = server.wait_for_warm_up()
         client = Client(url, verbose=False)
         for api in ("/classify", "/classify_first", "/analyse"):  # /analyse: the page's first stage
-            latency, server = [], []
+            latency, server_ms = [], []
             for i in range(repeats + 1):
                 t = time.perf_counter()
                 answer = client.predict(handle_file(str(path)), api_name=api)
                 if i:
                     latency.append((time.perf_counter() - t) * 1000)
-                    server.append((answer[4] if api == "/analyse" else answer)["timing_ms"]["total"])
+                    server_ms.append((answer[4] if api == "/analyse" else answer)["timing_ms"]["total"])
             out[api] = {
                 "client_ms": round(statistics.median(latency), 1),
-                "server_total_ms": round(statistics.median(server), 1),
-                "outside_the_models_ms": round(statistics.median(latency) - statistics.median(server), 1),
+                "server_total_ms": round(statistics.median(server_ms), 1),
+                "outside_the_models_ms": round(statistics.median(latency) - statistics.median(server_ms), 1),
             }
     return out
 

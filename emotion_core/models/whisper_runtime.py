@@ -40,12 +40,12 @@ class EncoderRuntime:
     `module` is the torch encoder (its weights, also when ONNX Runtime answers); `fast` whether its linear layers
     are int8; `onnx` the ONNX Runtime session once use_onnx() has made one, else None."""
 
-    def __init__(self, family: EmotionModel, device: str, source: str | None = None, fast: bool | None = None):
+    def __init__(self, family: EmotionModel, device: str, source: str | None = None, fast: bool = False):
         """Load the encoder from `source` (paths.whisper_source) and refuse one the family was not trained on
-        (models.whisper.EncoderError)."""
+        (models.whisper.EncoderError). fast: int8 linear layers, as fast_path decided for this device."""
         src = whisper_source(source)
         self.device = device
-        self.fast = fast_path(device, fast)
+        self.fast = fast
         self.family = family
         self.module = load_encoder(src, device)
         check_encoder(family.cfg, self.module, src)
