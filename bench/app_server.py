@@ -21,6 +21,12 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """A process's CPU time so far (user + system, all its threads) in seconds, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

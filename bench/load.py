@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -38,7 +39,7 @@ from emotion_core import settings
 from emotion_core.audio import SAMPLE_RATE
 from emotion_core.paths import data_dir
 
-from .app_server import AppServer, memory_mb
+from .app_server import AppServer, cpu_s, memory_mb
 from .app_speed import speech_clip
 
 
@@ -87,6 +88,12 @@ def client_run(
     client.close()
 
 
+def process_cpu_s() -> float:
+    """This process's CPU time so far (user + system, every thread) in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentiles(values: list[float]) -> dict:
     if not values:
         return {"median_s": None, "p95_s": None, "max_s": None}
@@ -133,6 +140,7 @@ def main(argv=None) -> int:
                 if start is not None:
                     start.wait(timeout=args.timeout)
                 t0 = time.perf_counter()
+                server_cpu, own_cpu = cpu_s(server.proc.pid), process_cpu_s()
                 hung_clients = 0
                 for f in futures:
                     try:
@@ -140,6 +148,7 @@ def main(argv=None) -> int:
                     except FutureTimeout:
                         hung_clients += 1
             wall = time.perf_counter() - t0
+            server_cpu, own_cpu = cpu_s(server.proc.pid) - server_cpu, process_cpu_s() - own_cpu
             time.sleep(2)
             alive = server.proc.poll() is None
             rss_after = memory_mb(server.proc.pid) if alive else float("nan")
@@ -166,6 +175,11 @@ def main(argv=None) -> int:
         "full_answer": percentiles([full for _, full in ok]),
         "throughput_per_s": round(len(ok) / wall, 2),
         "wall_s": round(wall, 1),
+        # where the two cores went: the server's CPU time and the load generator's (its clients, on the same cores)
+        "cpu_s_per_request": {
+            "server": round(server_cpu / total, 3),
+            "load_generator": round(own_cpu / total, 3),
+        },
         "server_rss_mb_before": rss_before,
         "server_rss_mb_after": rss_after,
         "server_peak_rss_mb": peak,

@@ -26,7 +26,7 @@ import torch
 
 from emotion_core.models.base import load_checkpoint
 from emotion_core.models.whisper import load_encoder, pooled_states
-from emotion_core.models.whisper_onnx import OnnxEncoder, export
+from emotion_core.models.whisper_onnx import onnx_encoder
 from emotion_core.paths import checkpoint_dir, whisper_source
 from train.cache import cache_dir
 from train.validation import validation_sets
@@ -53,11 +53,10 @@ def main(argv=None) -> int:
     family, _ = load_checkpoint(checkpoint_dir() / "whisper.pt")
     family.eval()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "whisper_encoder.onnx"
         t = time.perf_counter()
-        export(encoder, path)
+        # the app's export and session (emotion_core.models.whisper_onnx), the family's depth
+        onnx_pooled = onnx_encoder(encoder, family.encoder_layers, threads=1, directory=tmp)
         export_s = time.perf_counter() - t
-        onnx_pooled = OnnxEncoder(path, threads=1)  # the app's session (emotion_core.models.whisper_onnx)
 
     accuracy = {}
     with torch.inference_mode():

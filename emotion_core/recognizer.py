@@ -31,6 +31,7 @@ from .labels import LABELS
 from .lead import lead_model, lead_reason
 from .memory import fix_mmap_threshold
 from .models.base import EmotionModel, load_checkpoint
+from .models.onnx_runtime import family_session
 from .models.registry import FAMILIES
 from .models.whisper_runtime import EncoderRuntime, fast_path
 from .paths import checkpoint_dir
@@ -80,6 +81,7 @@ class Recognizer:
         self.meta: dict[str, dict] = {}
         self.unavailable: dict[str, str] = {}
         self.encoder: EncoderRuntime | None = None  # the shared Whisper encoder, for the family that reads it
+        self.sessions: dict = {}  # family -> its ONNX Runtime session, once use_onnx has made one (CPU only)
         self.features: FeatureConfig | None = None
         self.ensemble_spec: dict = {}
         self.ensemble_weighted: set = set()
@@ -111,7 +113,17 @@ class Recognizer:
         self.calibration = load_calibration(self.dir, self.models, self.device)  # family -> (temperature, bias)
 
     def use_onnx(self, directory: Path | None = None) -> bool:
-        """Run the Whisper encoder in ONNX Runtime from now on (EncoderRuntime.use_onnx); False without it."""
+        """Run the Whisper encoder (EncoderRuntime.use_onnx) and every family that exports_to_onnx in ONNX Runtime
+        from now on, on a CPU: exported on first use into `directory` (onnx_runtime.default_dir()), one session per
+        graph, each run with this process's torch thread count. Returns whether the Whisper encoder is in it; a
+        family that fails is logged and stays in torch."""
+        if self.device == "cpu":
+            for name, model in self.models.items():
+                if model.exports_to_onnx and name not in self.sessions:
+                    try:
+                        self.sessions[name] = family_session(model, torch.get_num_threads(), directory)
+                    except Exception as e:  # noqa: BLE001 (torch gives the same answers)
+                        log.warning("%s stays in torch: ONNX Runtime failed: %s", name, " ".join(str(e).split()))
         return self.encoder is not None and self.encoder.use_onnx(directory)
 
     def _load_ensemble(self) -> dict[str, float]:
@@ -253,7 +265,7 @@ class Recognizer:
                         if timing_ms is not None:
                             timing_ms["features"] = timing_ms.get("features", 0.0) + (time.perf_counter() - t) * 1000
                         t = time.perf_counter()
-                logits = model(x).float()
+                logits = self.sessions.get(name, model)(x).float()
                 if name in self.calibration:
                     temperature, bias = self.calibration[name]
                     logits = logits / temperature + bias

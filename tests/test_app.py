@@ -243,13 +243,16 @@ def test_upload_over_the_size_cap_is_refused(app, server, tmp_path):
 
 def test_the_server_warms_up_in_the_background_once_ready(server):
     """Issue 25: every path of an analysis runs once after start-up, so the first pupil does not pay for it; on a
-    fresh install (an empty cache directory) that includes exporting the Whisper encoder to ONNX Runtime."""
+    fresh install (an empty cache directory) that includes exporting the Whisper encoder and the 2D family to ONNX
+    Runtime."""
     assert "warm-up done" in server.wait_for_warm_up(180)
     log = server.log.read_bytes()
     assert b"warm-up failed" not in log and b"stays in torch" not in log
+    exported = Path(server.extra_env["XDG_CACHE_HOME"]) / "emotion-recognition"
+    assert b"cnn2d in ONNX Runtime)" in log and list(exported.glob("efficientat-mn04-audioset-*.onnx"))
     if HAVE_WHISPER:
-        assert b"warm-up done (Whisper encoder in ONNX Runtime)" in log
-        assert list(Path(server.extra_env["XDG_CACHE_HOME"]).glob("emotion-recognition/whisper-encoder-*.onnx"))
+        assert b"warm-up done (Whisper encoder, cnn2d in ONNX Runtime)" in log
+        assert list(exported.glob("whisper-encoder-*.onnx"))
 
 
 def test_after_every_request_no_audio_remains_and_the_log_holds_none(app, server):

@@ -174,6 +174,40 @@ def test_the_onnx_model_hears_what_the_torchscript_model_hears():
         )
 
 
+def test_the_lean_loop_gives_the_wrappers_probabilities_and_runs_side_by_side():
+    """The app computes Silero's chunk probabilities itself (vad.chunk_probabilities) instead of through the
+    package's OnnxWrapper: the very same numbers, chunk for chunk, also for a clip that ends mid-chunk; and with the
+    state kept per call, requests running it at once on other clips get their own clip's numbers."""
+    import threading
+
+    import soxr
+    import torch
+
+    from emotion_core import vad
+
+    clips = [speechlike(16000, s, seed=k) for k, s in enumerate((2.0, 3.3, 5.01))]
+    wanted = []
+    for clip in clips:
+        x = soxr.resample(clip, 16000, vad.VAD_RATE).astype(np.float32)
+        wrapper = vad._Recorder(vad._model(True))  # the package's wrapper, as get_speech_timestamps calls it
+        with torch.inference_mode():
+            vad._silero().get_speech_timestamps(torch.from_numpy(x), wrapper, sampling_rate=vad.VAD_RATE)
+        got = vad.chunk_probabilities(vad._model(True).session, x)
+        np.testing.assert_array_equal(got, np.float32(wrapper.probabilities))
+        wanted.append(speech_activity(clip))
+    side_by_side = [None] * (3 * len(clips))
+
+    def run(k):
+        side_by_side[k] = speech_activity(clips[k % len(clips)])
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(side_by_side))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert side_by_side == wanted * 3
+
+
 @pytest.mark.slow  # a fresh interpreter imports torch
 def test_loading_the_voice_detector_keeps_torchs_threads():
     """silero_vad's import sets torch's threads to 1 for the whole process; the app chose its own count (cores /

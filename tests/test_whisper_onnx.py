@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emotion_core import load_audio
-from emotion_core.models import whisper_onnx
+from emotion_core.models import onnx_runtime, whisper_onnx
 from emotion_core.models.whisper import load_encoder, pooled_states
 
 from .shared_paths import MANIFEST, WHISPER_DIR, needs_whisper, real_speech
@@ -44,7 +44,7 @@ def test_the_encoder_is_exported_once_and_read_back(tiny_encoder, tmp_path, monk
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(whisper_onnx, "export", no_export)
+    monkeypatch.setattr(onnx_runtime, "export", no_export)
     again = whisper_onnx.onnx_encoder(tiny_encoder, 6, threads=1, directory=tmp_path)
     assert again.path == exported
     with pytest.raises(AssertionError, match="exported again"):  # another depth is another graph
@@ -82,7 +82,7 @@ def test_a_failed_export_leaves_the_torch_encoder_answering(recognizer, tmp_path
     def broken(*args, **kwargs):
         raise RuntimeError("no space left on device")
 
-    monkeypatch.setattr(whisper_onnx, "export", broken)
+    monkeypatch.setattr(onnx_runtime, "export", broken)
     recognizer.encoder.onnx = None
     assert not recognizer.use_onnx(tmp_path / "new")
     assert recognizer.encoder.onnx is None and "stays in torch" in caplog.text and "no space left" in caplog.text

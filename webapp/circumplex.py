@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from emotion_core.labels import LABELS, MODEL_NAMES
-from webapp.plots import LABEL_COLOURS, MODEL_COLOURS
+from webapp.plots import LABEL_COLOURS, MODEL_COLOURS, built_once
 
 RUSSELL_DEGREES = {"happy": 8, "surprised": 70, "angry": 99, "fearful": 116, "disgust": 140, "sad": 208}  # see above
 PLACES = {
@@ -49,7 +49,50 @@ def circumplex_point(probabilities) -> tuple[float, float]:
 def circumplex_figure(probabilities: dict[str, np.ndarray], truth: str | None = None) -> go.Figure:
     """The circle, the seven emotions at their places (emotion colours) and one point per model (model colours,
     named in the legend) at its probability-weighted place. probabilities: {model: (n_labels,)}; truth: the
-    emotion acted, ringed (the game's reveal), or None."""
+    emotion acted, ringed (the game's reveal), or None. Like the spectrogram (webapp.plots), the circle, the
+    emotions and the layout are built and checked by plotly once (circumplex_skeleton); each answer adds its points."""
+    skeleton = circumplex_skeleton()
+    data = [dict(trace) for trace in skeleton["data"]]
+    if truth is not None:
+        v, a = PLACES[truth]
+        data.append(
+            {
+                "type": "scatter",
+                "x": [v],
+                "y": [a],
+                "mode": "markers",
+                "name": f"acted: {truth}",
+                "hoverinfo": "name",
+                "marker": {"size": 26, "color": "rgba(0,0,0,0)", "line": {"color": LABEL_COLOURS[truth], "width": 3}},
+            }
+        )
+    for name, p in probabilities.items():
+        v, a = circumplex_point(p)
+        top = LABELS[int(np.argmax(p))]
+        shown = MODEL_NAMES.get(name, name)
+        data.append(
+            {
+                "type": "scatter",
+                "x": [v],
+                "y": [a],
+                "mode": "markers",
+                "name": shown,
+                "marker": {
+                    "size": 13,
+                    "symbol": "diamond",
+                    "color": MODEL_COLOURS.get(name),
+                    "line": {"color": "white", "width": 1},
+                },
+                "hovertemplate": f"{shown}: mostly {top}<br>valence %{{x:.2f}}, arousal %{{y:.2f}}<extra></extra>",
+            }
+        )
+    return go.Figure({"data": data, "layout": skeleton["layout"]}, _validate=False)
+
+
+@built_once
+def circumplex_skeleton() -> dict:
+    """The figure without any answer, made once with plotly's checks: {"data": [the circle, the emotions],
+    "layout": ...}."""
     fig = go.Figure()
     turn = np.linspace(0, 2 * np.pi, 121)
     fig.add_trace(
@@ -76,34 +119,6 @@ def circumplex_figure(probabilities: dict[str, np.ndarray], truth: str | None = 
             hovertemplate="%{text}<extra></extra>",
         )
     )
-    if truth is not None:
-        v, a = PLACES[truth]
-        fig.add_trace(
-            go.Scatter(
-                x=[v],
-                y=[a],
-                mode="markers",
-                name=f"acted: {truth}",
-                hoverinfo="name",
-                marker=dict(size=26, color="rgba(0,0,0,0)", line=dict(color=LABEL_COLOURS[truth], width=3)),
-            )
-        )
-    for name, p in probabilities.items():
-        v, a = circumplex_point(p)
-        top = LABELS[int(np.argmax(p))]
-        shown = MODEL_NAMES.get(name, name)
-        fig.add_trace(
-            go.Scatter(
-                x=[v],
-                y=[a],
-                mode="markers",
-                name=shown,
-                marker=dict(
-                    size=13, symbol="diamond", color=MODEL_COLOURS.get(name), line=dict(color="white", width=1)
-                ),
-                hovertemplate=f"{shown}: mostly {top}<br>valence %{{x:.2f}}, arousal %{{y:.2f}}<extra></extra>",
-            )
-        )
     axis = dict(
         range=[-AXIS, AXIS],
         zeroline=True,
@@ -123,7 +138,12 @@ def circumplex_figure(probabilities: dict[str, np.ndarray], truth: str | None = 
         yaxis=dict(axis, title="calm ← arousal → aroused", scaleanchor="x", scaleratio=1, constrain="domain"),
         legend=dict(orientation="h", y=-0.08, yanchor="top", x=0.5, xanchor="center"),
     )
-    return fig
+    skeleton = fig.to_plotly_json()
+    # to_plotly_json writes arrays in plotly.js's base64 form; the figure keeps the arrays, as a freshly built one does
+    circle, emotions = skeleton["data"]
+    circle.update(x=np.cos(turn), y=np.sin(turn))
+    emotions.update(x=COORDINATES[:, 0], y=COORDINATES[:, 1])
+    return skeleton
 
 
 def _text_position(valence: float, arousal: float) -> str:

@@ -160,18 +160,22 @@ class PageEvents:
     # --- start-up and How it works ---------------------------------------------------------------------------
     def warm_up(self):
         """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline);
-        then, with EMOTION_ONNX on, the Whisper encoder moved to ONNX Runtime (exported on a first start) and its
-        stage run once more on that path."""
-        try:
-            self.default_pipeline()
-            first = None
+        then, with EMOTION_ONNX on, the Whisper encoder and the families that export moved to ONNX Runtime
+        (exported on a first start) and both stages run once more on that path."""
+
+        def both_stages():
             if self.examples and self.first_stage:
                 first = service.analyse(self.examples[0].path, self.recognizer, families=self.first_stage)
                 service.analyse_more(first, self.recognizer)
+
+        try:
+            self.default_pipeline()
+            both_stages()
             onnx = settings.current().onnx and self.recognizer.use_onnx()
-            if onnx and first is not None:
-                service.analyse_more(first, self.recognizer)
-            log.info("warm-up done%s", " (Whisper encoder in ONNX Runtime)" if onnx else "")
+            in_onnx = (["Whisper encoder"] if onnx else []) + sorted(self.recognizer.sessions)
+            if in_onnx:
+                both_stages()
+            log.info("warm-up done%s", f" ({', '.join(in_onnx)} in ONNX Runtime)" if in_onnx else "")
         except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
             log.warning("warm-up failed: %s", e)
 

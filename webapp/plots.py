@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from functools import lru_cache, wraps
 
 import numpy as np
 import plotly.graph_objects as go
@@ -35,6 +36,21 @@ DB_TICKS = tuple(range(0, DB_RANGE + 1, 20))  # levels above the floor; labelled
 MAX_COLUMNS = (
     800  # spectrogram columns sent to the browser: about the plot's width in pixels on a laptop (8 s at 10 ms)
 )
+
+
+def built_once(build):
+    """A figure part plotly builds and checks once, then every answer copies (the spectrogram's skeleton, the bars'
+    layout...): cached per arguments, and built by one request at a time, so a class's first burst after a start
+    builds it once instead of once per pupil."""
+    cached = lru_cache(maxsize=8)(build)
+    lock = threading.Lock()
+
+    @wraps(build)
+    def get(*args):
+        with lock:
+            return cached(*args)
+
+    return get
 
 
 def _band_ticks(cfg=DEFAULT_FEATURES):
@@ -93,7 +109,7 @@ def spectrogram_figure(
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
-@lru_cache(maxsize=2)
+@built_once
 def spectrogram_skeleton(with_pitch: bool) -> dict:
     """The spectrogram figure without its values, made once with plotly's subplots and checks: {"data": trace
     properties without x, y, z (named "loudness (dB)", ["pitch (Hz)",] "mel spectrogram"), "layout": ...}."""
@@ -168,7 +184,7 @@ def probabilities_figure(probabilities: dict[str, np.ndarray]) -> go.Figure:
     return go.Figure({"data": bars, "layout": probabilities_layout()}, _validate=False)
 
 
-@lru_cache(maxsize=1)
+@built_once
 def probabilities_layout() -> dict:
     fig = go.Figure()
     fig.update_layout(
@@ -191,23 +207,34 @@ def timeline_figure(
 ) -> go.Figure:
     """Probability of each label over time at the window centres, on the spectrogram's time axis.
     times_s: [(start_s, end_s)] of each window; window_probabilities: (windows, n_labels); not_sure: the "not sure"
-    threshold (webapp.certainty), drawn as a dashed line: a window whose top answer stays under it is not sure."""
-    fig = go.Figure()
+    threshold (webapp.certainty), drawn as a dashed line: a window whose top answer stays under it is not sure.
+    Like the spectrogram, the layout and line styles are checked by plotly once (timeline_layout); each answer fills
+    in its lines and its time range."""
     centres = np.array([(a + b) / 2 for a, b in times_s], dtype=np.float32)
-    for k, lab in enumerate(LABELS):
-        fig.add_trace(
-            go.Scatter(
-                x=centres,
-                y=np.asarray(window_probabilities[:, k], dtype=np.float32),
-                name=lab,
-                mode="lines+markers",
-                line=dict(color=LABEL_COLOURS[lab]),
-            )
-        )
+    lines = [
+        {
+            "type": "scatter",
+            "x": centres,
+            "y": np.asarray(window_probabilities[:, k], dtype=np.float32),
+            "name": lab,
+            "mode": "lines+markers",
+            "line": {"color": LABEL_COLOURS[lab]},
+        }
+        for k, lab in enumerate(LABELS)
+    ]
+    layout = timeline_layout(model, not_sure)
+    layout = {**layout, "xaxis": {**layout["xaxis"], "range": [0, duration_s]}}
+    return go.Figure({"data": lines, "layout": layout}, _validate=False)
+
+
+@built_once
+def timeline_layout(model: str, not_sure: float | None) -> dict:
+    """The timeline's layout for `model`'s answers and the "not sure" line (None: no line), without a time range."""
+    fig = go.Figure()
     fig.update_layout(
         height=340,
         margin=dict(l=60, r=20, t=40, b=40),  # no title: the legend takes the top
-        xaxis=dict(title="time (s), 3 s windows over the speech", range=[0, duration_s]),
+        xaxis=dict(title="time (s), 3 s windows over the speech"),
         yaxis=dict(range=[0, 1], tickformat=".0%", title=f"probability ({MODEL_NAMES.get(model, model)})"),
         legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"),
     )
@@ -219,7 +246,7 @@ def timeline_figure(
             annotation_position="bottom right",
             annotation_font_size=11,
         )
-    return fig
+    return fig.to_plotly_json()["layout"]
 
 
 def explanation_figure(

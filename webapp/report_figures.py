@@ -21,7 +21,7 @@ from emotion_core.features import DEFAULT_FEATURES
 from emotion_core.labels import LABELS, MODEL_NAMES
 from emotion_core.paths import PROJECT_DIR
 
-from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, display_levels
+from .plots import DB_RANGE, HUMAN_COLOUR, MODEL_COLOURS, _band_ticks, built_once, display_levels
 
 REPORT_DIR = PROJECT_DIR / "reports"
 CLEAN_REPORT = "test.json"  # the test speakers, clean studio audio
@@ -193,9 +193,30 @@ def pipeline_figure(
 ) -> go.Figure:
     """From sound to answer for one clip, top to bottom: the waveform, the mel spectrogram every model reads,
     and the probabilities the models give. audio: (samples,) the prepared speech starting at start_s;
-    log_mel: (n_mels, frames) of it; probabilities: {model: (n_labels,)}."""
+    log_mel: (n_mels, frames) of it; probabilities: {model: (n_labels,)}. Like the page's figures (webapp.plots),
+    the layout and trace styles are checked by plotly once (pipeline_skeleton); each clip fills in its arrays."""
     cfg = DEFAULT_FEATURES
-    families = [n for n in probabilities if n != "ensemble"]
+    step = max(1, len(audio) // WAVEFORM_POINTS)
+    env = audio[: len(audio) // step * step].reshape(-1, step)
+    t_wave = (start_s + np.arange(len(env)) * step / sample_rate).astype(np.float32)
+    _power, level, step = display_levels(log_mel)
+    t = (start_s + np.arange(level.shape[1]) * step / cfg.frames_per_s).astype(np.float32)
+    skeleton = pipeline_skeleton(tuple(probabilities))
+    wave, heat, *bars = skeleton["data"]
+    data = [
+        {**wave, "x": np.repeat(t_wave, 2), "y": np.stack([env.max(1), env.min(1)], 1).ravel().astype(np.float32)},
+        {**heat, "x": t, "z": level},
+        *({**bar, "y": np.asarray(p, dtype=float)} for bar, p in zip(bars, probabilities.values(), strict=True)),
+    ]
+    return go.Figure({"data": data, "layout": skeleton["layout"]}, _validate=False)
+
+
+@built_once
+def pipeline_skeleton(models: tuple[str, ...]) -> dict:
+    """The pipeline picture without its values, for these models' bars, made once with plotly's subplots and
+    checks: {"data": [the waveform, the spectrogram, one bar trace per model], "layout": ...}."""
+    cfg = DEFAULT_FEATURES
+    families = [n for n in models if n != "ensemble"]
     fig = make_subplots(
         rows=3,
         cols=1,
@@ -207,34 +228,21 @@ def pipeline_figure(
             f"3. the {len(families)} models' answers",
         ],
     )
-    step = max(1, len(audio) // WAVEFORM_POINTS)
-    env = audio[: len(audio) // step * step].reshape(-1, step)
-    t_wave = (start_s + np.arange(len(env)) * step / sample_rate).astype(np.float32)
     fig.add_trace(
-        go.Scatter(
-            x=np.repeat(t_wave, 2),
-            y=np.stack([env.max(1), env.min(1)], 1).ravel().astype(np.float32),
-            mode="lines",
-            line=dict(color="#888888", width=1),
-            hoverinfo="skip",
-            showlegend=False,
-        ),
+        go.Scatter(mode="lines", line=dict(color="#888888", width=1), hoverinfo="skip", showlegend=False),
         row=1,
         col=1,
     )
-    _power, level, step = display_levels(log_mel)
-    t = (start_s + np.arange(level.shape[1]) * step / cfg.frames_per_s).astype(np.float32)
     fig.add_trace(
-        go.Heatmap(x=t, z=level, zmin=0, zmax=DB_RANGE, colorscale="Magma", showscale=False, hoverinfo="skip"),
+        go.Heatmap(zmin=0, zmax=DB_RANGE, colorscale="Magma", showscale=False, hoverinfo="skip"),
         row=2,
         col=1,
     )
-    for name, p in probabilities.items():
+    for name in models:
         shown = MODEL_NAMES.get(name, name)
         fig.add_trace(
             go.Bar(
                 x=list(LABELS),
-                y=np.asarray(p, dtype=float),
                 name=shown,
                 marker_color=MODEL_COLOURS.get(name),
                 hovertemplate="%{x}: %{y:.0%}<extra>" + shown + "</extra>",
@@ -253,7 +261,7 @@ def pipeline_figure(
         margin=dict(l=50, r=20, t=40, b=40),  # titled by the page's heading
         legend=dict(orientation="h", y=-0.06, yanchor="top", x=0, xanchor="left"),
     )
-    return fig
+    return fig.to_plotly_json()
 
 
 def pipeline_of_analysis(analysis, max_s: float = PIPELINE_MAX_S) -> go.Figure:

@@ -29,6 +29,9 @@ class EmotionModel(nn.Module):
       input_kind    what the recognizer derives from the shared log-mel windows for it: "mel" (B, n_mels, frames),
                     "frames" (B, n_frame_features, frames: features.frame_features) or "encoder" (the shared
                     Whisper encoder's output, made by `encoder_input`)
+      exports_to_onnx  True when its whole forward pass exports with torch.onnx (models.onnx_runtime): on a CPU the
+                    recognizer then runs it in ONNX Runtime once the app is ready (Recognizer.use_onnx); its input
+                    is then (B, cfg.n_mels, frames) log-mel windows
     Methods:
       __init__(cfg, n_classes, pretrained=...)  pretrained=True starts from field weights (training);
                     loading a checkpoint builds it with pretrained=False and loads every weight strictly
@@ -43,6 +46,7 @@ class EmotionModel(nn.Module):
     architecture: str = ""
     config_class: type = type(None)
     input_kind: str = "mel"
+    exports_to_onnx: bool = False
 
     @property
     def needs_encoder(self) -> bool:

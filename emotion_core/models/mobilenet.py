@@ -244,6 +244,7 @@ class Efficientat2d(EmotionModel):
     architecture = "efficientat-mn04-audioset"
     input_kind = "mel"
     config_class = Efficientat2dConfig
+    exports_to_onnx = True  # a third of torch's CPU time in ONNX Runtime, the same probabilities (issue 25)
 
     def __init__(self, cfg: Efficientat2dConfig, n_classes: int, pretrained: bool = True, weights: str | None = None):
         super().__init__()

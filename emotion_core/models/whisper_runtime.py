@@ -61,7 +61,7 @@ class EncoderRuntime:
 
     def use_onnx(self, directory: Path | None = None) -> bool:
         """Run in ONNX Runtime from now on (CPU, float32 only): exported on first use into `directory`
-        (whisper_onnx.default_dir()), one session shared by every request, each with this process's torch thread
+        (onnx_runtime.default_dir()), one session shared by every request, each with this process's torch thread
         count. Returns whether it is in use; a failure is logged and the torch encoder stays."""
         if self.device != "cpu" or self.fast:
             return False
