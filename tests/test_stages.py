@@ -12,7 +12,7 @@ import soundfile as sf
 
 from emotion_core.recognizer import Recognizer
 from webapp import service
-from webapp.stages import FirstStagesFirst, PendingAnswers
+from webapp.stages import BackgroundThreads, FirstStagesFirst, PendingAnswers
 
 from .shared_paths import WHISPER_DIR, needs_whisper
 from .test_load_audio import speechlike
@@ -104,6 +104,27 @@ def test_a_second_stage_never_waits_forever():
     starts.start()
     starts.join(60)
     assert not starts.is_alive()
+
+
+def test_a_second_stage_runs_at_background_priority_and_its_answer_or_failure_comes_back():
+    """BackgroundThreads: the work runs on a thread the OS ranks below the caller's (a higher niceness), and the
+    caller gets its result, or its exception, as if it had run the work itself."""
+    import os
+
+    background = BackgroundThreads(workers=2)
+
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def crash():
+        raise RuntimeError("stage 2 crashed")
+
+    mine = niceness()
+    assert background.run(niceness) == min(19, mine + background.nice) > mine
+    assert niceness() == mine  # the caller's own thread keeps its priority
+    assert background.run(sorted, [3, 1, 2]) == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="stage 2 crashed"):
+        background.run(crash)
 
 
 @pytest.fixture(scope="module")

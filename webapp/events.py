@@ -22,7 +22,7 @@ from emotion_core.recognizer import Recognizer
 from . import certainty, circumplex, game, report_figures, service
 from .explain import occlusion_maps
 from .plots import explanation_figure
-from .stages import FirstStagesFirst, PendingAnswers
+from .stages import BackgroundThreads, FirstStagesFirst, PendingAnswers
 from .uploads import Uploads
 
 START = "Record or upload a clip to start."
@@ -52,12 +52,16 @@ class PageEvents:
     reports: dict = field(default_factory=dict)
     reliability: dict = field(default_factory=dict)
     order: FirstStagesFirst = field(default_factory=FirstStagesFirst)
+    background: BackgroundThreads | None = None  # where second stages run on a CPU (made here when left out)
 
     def __post_init__(self):
         # The page answers in two stages, two queue events with their own concurrency: the quick families first
         # (with the spectrogram and the summary), then the Whisper family on the same windows. Whisper work queued
         # for the rest of a class holds back nobody's first answer: on a CPU the second stages give way to first
-        # stages (self.order, stages.FirstStagesFirst). One stage when Whisper is not running.
+        # stages (self.order, stages.FirstStagesFirst) and run at background priority (self.background,
+        # stages.BackgroundThreads). One stage when Whisper is not running.
+        if self.background is None and self.recognizer.device == "cpu":
+            self.background = BackgroundThreads(settings.current().concurrency)
         stages = self.recognizer.stages
         self.first_stage = stages[0] if len(stages) > 1 else None  # None: every family at once
         self.clip_probabilities = lru_cache(maxsize=64)(self._clip_probabilities)
@@ -119,7 +123,7 @@ class PageEvents:
         if self.recognizer.device == "cpu":
             self.order.second_stage_may_start()  # the cores go to the first stages of the class first
         try:
-            a = self.analyse_more(first)
+            a = self.background.run(self.analyse_more, first) if self.background else self.analyse_more(first)
         except Exception as e:  # noqa: BLE001 (the first answer stands whatever went wrong)
             log.warning("stage 2 failed: %s", " ".join(str(e).split())[:300])
             if not self.pending.is_latest(page, token):

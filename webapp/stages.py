@@ -7,19 +7,28 @@ only if that clip is still the page's latest. A new clip, Clear or a closed page
 result void; whatever waits here is held for at most PENDING_S (the windows hold the pupil's speech).
 
 First stages go first (FirstStagesFirst): on a CPU, a second stage starts only when no first stage is running,
-so the Whisper work of a class that pressed together does not take the cores from anyone's first answer.
+so the Whisper work of a class that pressed together does not take the cores from anyone's first answer; and a
+second stage that has started runs on a thread of background priority (BackgroundThreads), so a first stage that
+arrives meanwhile still gets the cores at once.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 PENDING_S = 120.0  # s: the longest a first stage waits here for its second (a page's stage 2 takes it in seconds)
 YIELD_AT_MOST_S = 30.0  # s: the longest a second stage gives way to first stages before it runs anyway
 SETTLE_S = 0.05  # s: how long no first stage must run before a second starts (the queue's next one starts in less)
+BACKGROUND_NICE = 10  # the niceness of a second stage's thread: Linux gives a thread of nice 0 about nine times its
+# share of a contended core (scheduler weights 1024 against 110), and it still gets every idle cycle
+
+log = logging.getLogger(__name__)
 
 
 class PendingAnswers:
@@ -125,3 +134,25 @@ class FirstStagesFirst:
                     break
                 self._changed.wait(left if self._running else min(left, self.settle_s - quiet))
         return time.monotonic() - t0
+
+
+class BackgroundThreads:
+    """`run(fn, *args)` runs fn on one of `workers` threads the OS schedules after every ordinary thread
+    (BACKGROUND_NICE more niceness than the thread that made them; Linux applies a niceness per thread), and
+    returns its result or raises its exception. The work is the same and uses every idle cycle; it only yields the
+    cores to first stages and to the server's own work while they run. Where the niceness cannot be set (not
+    Linux), the threads run at ordinary priority."""
+
+    def __init__(self, workers: int, nice: int = BACKGROUND_NICE):
+        self.nice = nice
+        self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="second-stage", initializer=self._lower)
+
+    def _lower(self):
+        try:
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + self.nice))
+        except (AttributeError, OSError) as e:  # no per-thread niceness here: ordinary priority
+            log.info("second stages run at ordinary priority: %s", e)
+
+    def run(self, fn, *args):
+        return self.pool.submit(fn, *args).result()
