@@ -92,6 +92,39 @@ def test_a_second_stage_gives_way_while_a_first_stage_runs():
     assert events == ["first ends", "next ends", "second starts"]
 
 
+def test_work_no_pupil_waits_for_waits_until_no_stage_runs():
+    """wait_until_idle (the ONNX export after a fresh install): it waits for a running second stage as well as a
+    first one, and starts once neither runs; with a stage that never ends it still starts after its limit."""
+    order = FirstStagesFirst(at_most_s=60.0, settle_s=0.01)
+    events, second_running, release = [], threading.Event(), threading.Event()
+
+    def second_stage():
+        with order.second_stage():
+            second_running.set()
+            release.wait(30)
+            events.append("second ends")
+
+    def export():
+        order.wait_until_idle()
+        events.append("export starts")
+
+    threads = [threading.Thread(target=second_stage), threading.Thread(target=export)]
+    threads[0].start()
+    assert second_running.wait(30)
+    threads[1].start()
+    threads[1].join(0.3)
+    assert events == []  # still waiting for the second stage
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert events == ["second ends", "export starts"]
+    with order.first_stage():  # a stage that never ends while it asks: the limit holds
+        waited = threading.Thread(target=order.wait_until_idle, args=(0.2,))
+        waited.start()
+        waited.join(30)
+        assert not waited.is_alive()
+
+
 def test_a_second_stage_never_waits_forever():
     order = FirstStagesFirst(at_most_s=0.2, settle_s=0.01)
     with order.first_stage():  # a first stage that never ends while the second asks

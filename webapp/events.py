@@ -123,7 +123,8 @@ class PageEvents:
         if self.recognizer.device == "cpu":
             self.order.second_stage_may_start()  # the cores go to the first stages of the class first
         try:
-            a = self.background.run(self.analyse_more, first) if self.background else self.analyse_more(first)
+            with self.order.second_stage():
+                a = self.background.run(self.analyse_more, first) if self.background else self.analyse_more(first)
         except Exception as e:  # noqa: BLE001 (the first answer stands whatever went wrong)
             log.warning("stage 2 failed: %s", " ".join(str(e).split())[:300])
             if not self.pending.is_latest(page, token):
@@ -163,9 +164,10 @@ class PageEvents:
 
     # --- start-up and How it works ---------------------------------------------------------------------------
     def warm_up(self):
-        """Both stages of an analysis of the first example clip, and its How-it-works picture (default_pipeline);
-        then, with EMOTION_ONNX on, the Whisper encoder and the families that export moved to ONNX Runtime
-        (exported on a first start) and both stages run once more on that path."""
+        """An analysis of the first example clip with its How-it-works picture (default_pipeline), and both stages
+        of it; then, with EMOTION_ONNX on, the Whisper encoder and the families that export move to ONNX Runtime
+        (exported on a first start, read back on later ones) once no analysis is running, so that no pupil waits
+        behind the export, and both stages run once more on that path."""
 
         def both_stages():
             if self.examples and self.first_stage:
@@ -175,10 +177,13 @@ class PageEvents:
         try:
             self.default_pipeline()
             both_stages()
-            onnx = settings.current().onnx and self.recognizer.use_onnx()
-            in_onnx = (["Whisper encoder"] if onnx else []) + sorted(self.recognizer.sessions)
-            if in_onnx:
-                both_stages()
+            in_onnx = []
+            if settings.current().onnx:
+                self.order.wait_until_idle()
+                onnx = self.recognizer.use_onnx()
+                in_onnx = (["Whisper encoder"] if onnx else []) + sorted(self.recognizer.sessions)
+                if in_onnx:
+                    both_stages()
             log.info("warm-up done%s", f" ({', '.join(in_onnx)} in ONNX Runtime)" if in_onnx else "")
         except Exception as e:  # noqa: BLE001 (a failed warm-up costs the first request time, nothing else)
             log.warning("warm-up failed: %s", e)

@@ -103,37 +103,55 @@ class PendingAnswers:
 class FirstStagesFirst:
     """The cores go to first stages: `second_stage_may_start()` blocks while a first stage runs (each runs inside
     `first_stage()`), and returns once none has run for SETTLE_S, or after `at_most_s` whatever runs (no second
-    stage starves). Gradio's queue starts each stage's events with their own concurrency; this only orders them."""
+    stage starves). Gradio's queue starts each stage's events with their own concurrency; this only orders them.
+    Work no pupil waits for (the app's ONNX export after a fresh install) waits in `wait_until_idle()` until no
+    stage of either kind (second stages run inside `second_stage()`) has run for SETTLE_S."""
 
     def __init__(self, at_most_s: float = YIELD_AT_MOST_S, settle_s: float = SETTLE_S):
         self.at_most_s, self.settle_s = float(at_most_s), float(settle_s)
         self._changed = threading.Condition()
-        self._running = 0
-        self._last_end = float("-inf")  # time.monotonic() when the last first stage ended
+        self._running = {"first": 0, "second": 0}  # stages running now, by kind
+        self._last_end = {"first": float("-inf"), "second": float("-inf")}  # time.monotonic() the last one ended
 
     @contextmanager
-    def first_stage(self):
+    def _stage(self, kind: str):
         with self._changed:
-            self._running += 1
+            self._running[kind] += 1
         try:
             yield
         finally:
             with self._changed:
-                self._running -= 1
-                self._last_end = time.monotonic()
+                self._running[kind] -= 1
+                self._last_end[kind] = time.monotonic()
                 self._changed.notify_all()
+
+    def first_stage(self):
+        return self._stage("first")
+
+    def second_stage(self):
+        return self._stage("second")
+
+    def _wait_for_quiet(self, kinds: tuple[str, ...], at_most_s: float) -> float:
+        """Block until no stage of `kinds` has run for settle_s (at most at_most_s); returns the seconds waited."""
+        t0 = time.monotonic()
+        deadline = t0 + at_most_s
+        with self._changed:
+            while (left := deadline - time.monotonic()) > 0:
+                running = sum(self._running[k] for k in kinds)
+                quiet = time.monotonic() - max(self._last_end[k] for k in kinds)
+                if not running and quiet >= self.settle_s:
+                    break
+                self._changed.wait(left if running else min(left, self.settle_s - quiet))
+        return time.monotonic() - t0
 
     def second_stage_may_start(self) -> float:
         """Block until no first stage has run for settle_s (at most at_most_s); returns the seconds waited."""
-        t0 = time.monotonic()
-        deadline = t0 + self.at_most_s
-        with self._changed:
-            while (left := deadline - time.monotonic()) > 0:
-                quiet = time.monotonic() - self._last_end
-                if not self._running and quiet >= self.settle_s:
-                    break
-                self._changed.wait(left if self._running else min(left, self.settle_s - quiet))
-        return time.monotonic() - t0
+        return self._wait_for_quiet(("first",), self.at_most_s)
+
+    def wait_until_idle(self, at_most_s: float | None = None) -> float:
+        """Block until no stage of either kind has run for settle_s (at most at_most_s, default the instance's);
+        returns the seconds waited."""
+        return self._wait_for_quiet(("first", "second"), self.at_most_s if at_most_s is None else at_most_s)
 
 
 class BackgroundThreads:
