@@ -109,8 +109,9 @@ class Settings:
         _on_off,
         True,
         "`on` or `off`",
-        "`on`: on CPU the app moves the Whisper encoder to ONNX Runtime once it is ready (exported on the first "
-        "start into `~/.cache/emotion-recognition/`; the same answers in less CPU time, docs/speed.md)",
+        "`on`: on CPU the app moves the Whisper encoder and the 2D family to ONNX Runtime once it is ready "
+        "(exported on the first start into `~/.cache/emotion-recognition/`; the same answers in less CPU time, "
+        "docs/speed.md)",
     )
     efficientat: str = _setting(
         "EMOTION_EFFICIENTAT",
