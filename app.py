@@ -48,7 +48,9 @@ except ImportError:
 SETTINGS = settings.current()  # every EMOTION_* variable, read once
 CONCURRENCY = SETTINGS.concurrency
 torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
-RECOGNIZER = Recognizer()  # every checkpoint, loaded once, on CUDA when available
+# every checkpoint, loaded once, on CUDA when available; a started app (not a test importing this module) answers
+# from the Whisper graph an earlier start exported, without loading the encoder, when its files are the ones checked
+RECOGNIZER = Recognizer(onnx_at_start=SETTINGS.onnx and __name__ == "__main__")
 DATA_DIR = SETTINGS.data_dir if "data_dir" in SETTINGS.given else None
 EXAMPLES = example_clips(DATA_DIR, running=list(RECOGNIZER.models))  # examples/, plus test-speaker clips of DATA_DIR
 # The example clips are served from where they are, never copied into Gradio's cache (which the sweep

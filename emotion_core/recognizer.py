@@ -71,8 +71,11 @@ class Recognizer:
         device: str | None = None,
         whisper: str | None = None,
         fast: bool | None = None,
+        onnx_at_start: bool = False,
     ):
-        """fast: the Whisper encoder with int8 linear layers (CPU only); None: the EMOTION_FAST setting."""
+        """fast: the Whisper encoder with int8 linear layers (CPU only); None: the EMOTION_FAST setting.
+        onnx_at_start: the Whisper encoder answers from the graph an earlier start exported, without loading it, when
+        that start recorded its files as the family's encoder (EncoderRuntime); the app's start, not a library's."""
         fix_mmap_threshold()  # a long clip's arrays go back to the system once its answer is given
         self.device = device or default_device()
         self.fast = fast_path(self.device, fast)  # whether the Whisper encoder, when it runs, is int8
@@ -102,7 +105,7 @@ class Recognizer:
                 raise ValueError(f"{path}: holds a {meta['family']} model, not {family}")
             if model.needs_encoder:
                 try:
-                    self.encoder = EncoderRuntime(model, self.device, whisper, self.fast)
+                    self.encoder = EncoderRuntime(model, self.device, whisper, self.fast, onnx_at_start)
                 except Exception as e:  # the app runs the other families and says why
                     self.unavailable[family] = " ".join(str(e).split())
                     log.warning("%s model not running: %s", family, self.unavailable[family])

@@ -96,3 +96,35 @@ def test_no_onnx_runtime_on_the_int8_path_or_without_the_encoder(tmp_path):
 
     rec = Recognizer(device="cpu", whisper=str(tmp_path / "no-encoder"), fast=False)
     assert "whisper" in rec.unavailable and not rec.use_onnx(tmp_path)
+
+
+@needs_whisper
+def test_a_later_start_answers_from_the_exported_graph_without_loading_the_encoder(recognizer, tmp_path, monkeypatch):
+    """Start to ready (issue 25): once a start has checked and exported the encoder, a later start with the same
+    files answers from the exported graph without loading the encoder; its answers are the torch encoder's; the
+    torch encoder loads only when something asks for it; other files (a changed config) load and are checked."""
+    import shutil
+
+    from emotion_core.models import whisper_runtime
+    from emotion_core.recognizer import Recognizer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = Recognizer(device="cpu", whisper=str(WHISPER_DIR), fast=False, onnx_at_start=True)
+    assert first.encoder.onnx is None  # nothing exported yet: loaded and checked as ever
+    assert first.use_onnx() and list((tmp_path / "cache" / "emotion-recognition").glob("whisper-source-*.json"))
+    loads = []
+    real_load = whisper_runtime.load_encoder
+    monkeypatch.setattr(whisper_runtime, "load_encoder", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    later = Recognizer(device="cpu", whisper=str(WHISPER_DIR), fast=False, onnx_at_start=True)
+    assert later.encoder.onnx is not None and loads == []
+    assert later.encoder.parameter_count == first.encoder.parameter_count > 20_000_000
+    clip = load_audio((16000, speechlike(16000, 4.0, f0=240.0)))
+    recognizer.encoder.onnx = None  # the reference: the torch encoder
+    want, got = recognizer.predict_all(clip).models["whisper"], later.predict_all(clip).models["whisper"]
+    np.testing.assert_allclose(got.window_probabilities, want.window_probabilities, atol=1e-4)
+    assert loads == [] and later.encoder.module is later.encoder.module and loads == [str(WHISPER_DIR)]
+    edited = tmp_path / "edited"
+    shutil.copytree(WHISPER_DIR, edited)
+    (edited / "config.json").write_text((WHISPER_DIR / "config.json").read_text() + "\n")  # the same model, new files
+    other = Recognizer(device="cpu", whisper=str(edited), fast=False, onnx_at_start=True)
+    assert other.encoder.onnx is None and loads[-1] == str(edited)

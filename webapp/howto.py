@@ -101,10 +101,11 @@ def family_names(recognizer) -> list[str]:
 
 
 def frozen_encoder_millions(encoder) -> float:
-    """Millions of the frozen Whisper encoder's parameters (whisper-base: 20.6 M)."""
+    """Millions of the frozen Whisper encoder's parameters (whisper-base: 20.6 M); encoder: the recognizer's
+    EncoderRuntime, or None."""
     if encoder is None:
         return 20.6
-    return sum(p.numel() for p in encoder.parameters()) / 1e6
+    return encoder.parameter_count / 1e6
 
 
 def story(name: str, recognizer) -> str:
@@ -128,7 +129,7 @@ def technical_card(name: str, recognizer) -> str:
     model = recognizer.models.get(name)
     params = f" {sum(p.numel() for p in model.parameters()):,} parameters" if model is not None else ""
     if model is not None and model.needs_encoder:
-        params += f" trained (+ {frozen_encoder_millions(recognizer.encoder.module):.1f} M frozen encoder)"
+        params += f" trained (+ {frozen_encoder_millions(recognizer.encoder):.1f} M frozen encoder)"
     extra = ""
     members = getattr(getattr(model, "cfg", None), "members", 1)
     if members > 1:
