@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 OPSET = 17
-RUN_WINDOWS = 4  # windows per session run at most: a session keeps the buffers of its largest run (its arena), about
-# 50 MB per 4 Whisper windows, and on a CPU a window costs the same in runs of 4 as of 16 (a 60 s clip's 16-window
-# batch held 200 MB more)
+RUN_WINDOWS = 4  # windows per session run at most: a session keeps the buffers of its largest run (its arena), which
+# grows with the run's windows, and on a CPU a window costs no less in larger runs (bench.speed, cross_request_batch;
+# bench.memory: docs/speed.md)
 
 
 def default_dir() -> Path:
