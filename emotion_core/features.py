@@ -214,6 +214,27 @@ def starts_over_regions(
     return sorted(starts) or window_starts(n_frames, cfg)
 
 
+MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
+TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
+
+
+def timeline_hop_s(speech_s: float, window_s: float) -> float:
+    """Step of the sliding windows for speech_s seconds of speech: MIN_TIMELINE_HOP_S, or longer for long
+    speech so that about TIMELINE_WINDOWS windows cover it (the work of a long clip grows with its length
+    only once the windows no longer overlap), never longer than a window."""
+    return min(window_s, max(MIN_TIMELINE_HOP_S, speech_s / TIMELINE_WINDOWS))
+
+
+def speech_window_starts(
+    regions_s: list[tuple[float, float]], n_frames: int, cfg: FeatureConfig = DEFAULT_FEATURES
+) -> list[int]:
+    """Window starts of a clip longer than a window, sliding over its speech regions [(start_s, end_s)] only
+    (starts_over_regions), timeline_hop_s apart."""
+    frames = [(int(a * cfg.frames_per_s), int(b * cfg.frames_per_s)) for a, b in regions_s]
+    hop_s = timeline_hop_s(sum(b - a for a, b in regions_s), cfg.window_s)
+    return starts_over_regions(frames, n_frames, int(hop_s * cfg.frames_per_s), cfg)
+
+
 def fit_window(lm: torch.Tensor, start: int, cfg: FeatureConfig = DEFAULT_FEATURES) -> torch.Tensor:
     """One model window: (n_mels, frames) -> (n_mels, window_frames), centred and padded with silence
     when the clip is shorter than a window."""

@@ -26,7 +26,7 @@ import torch
 
 from .audio import SAMPLE_RATE, AudioError, prepare_speech_span
 from .calibration import file_sha256, load_calibration
-from .features import FeatureConfig, frame_features, log_mel, starts_over_regions, windows
+from .features import FeatureConfig, frame_features, log_mel, speech_window_starts, windows
 from .labels import LABELS
 from .lead import lead_model, lead_reason
 from .memory import fix_mmap_threshold
@@ -40,18 +40,9 @@ from .vad import NO_SPEECH_MESSAGE, enough_speech
 
 FAMILY_ORDER = FAMILIES
 ENSEMBLE_FILE = "ensemble.json"  # {"members", "weights", "val_cb_uar"}, chosen on the validation speakers
-MIN_TIMELINE_HOP_S = 1.0  # s: step of the windows that slide over the speech of clips longer than a window
 WINDOW_BATCH = 16  # windows a family reads at once: bounds the memory of a long clip (issue 28 item 8)
-TIMELINE_WINDOWS = 20  # windows over a long clip's speech before the step grows (up to one window: no gaps)
 
 log = logging.getLogger(__name__)
-
-
-def timeline_hop_s(speech_s: float, window_s: float) -> float:
-    """Step of the sliding windows for speech_s seconds of speech: MIN_TIMELINE_HOP_S, or longer for long
-    speech so that about TIMELINE_WINDOWS windows cover it (the work of a long clip grows with its length
-    only once the windows no longer overlap), never longer than a window."""
-    return min(window_s, max(MIN_TIMELINE_HOP_S, speech_s / TIMELINE_WINDOWS))
 
 
 def default_device() -> str:
@@ -229,9 +220,7 @@ class Recognizer:
         if len(speech) <= cfg.window_s * SAMPLE_RATE:
             starts = [0]  # one window; the centred STFT gives a clip of exactly window_s one frame more
         elif regions:
-            frames = [(int(a * cfg.frames_per_s), int(b * cfg.frames_per_s)) for a, b in regions]
-            hop_s = timeline_hop_s(sum(b - a for a, b in regions), cfg.window_s)
-            starts = starts_over_regions(frames, lm.shape[1], int(hop_s * cfg.frames_per_s), cfg)
+            starts = speech_window_starts(regions, lm.shape[1], cfg)
         wins, starts = windows(lm, cfg, starts)
         start, end = prepared.start, prepared.end
         t0, length_s = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE

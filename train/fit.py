@@ -184,11 +184,11 @@ def trunk_caches(cdir: Path, name: str, rows, mels, trunk, recipe: Recipe):
 
 def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
     """A bag of recipe.members heads on the cached pooled encoder states, seeds recipe.seed + i."""
+    from emotion_core.models.base import weights_fingerprint
     from emotion_core.models.whisper import (
         WhisperFamily,
         WhisperHead,
         WhisperHeadConfig,
-        encoder_fingerprint,
         encoder_probe,
         load_encoder,
         pooled_states,
@@ -198,7 +198,7 @@ def fit_whisper(rows, mels, recipe: Recipe, cdir: Path, source: str):
     cached, val_sets = trunk_caches(cdir, "whisper", rows, mels, lambda w: pooled_states(enc, w), recipe)
     cfg = WhisperHeadConfig(
         encoder_name=source if not Path(source).exists() else "openai/whisper-base",
-        encoder_sha256=encoder_fingerprint(enc),
+        encoder_sha256=weights_fingerprint(enc),
         encoder_probe=encoder_probe(enc),
         members=recipe.members,
         n_states=recipe.encoder_layers + 1,

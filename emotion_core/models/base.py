@@ -9,6 +9,7 @@ older format go through the explicit migrations in models.registry.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -79,6 +80,17 @@ def cepstral_mean_norm(x: torch.Tensor, mask: torch.Tensor, n_static: int) -> to
 def downsample_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
     """(B, 1, T) -> (B, 1, length): a step is valid if any frame under it is."""
     return torch.nn.functional.adaptive_max_pool1d(mask, length)
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """sha256 of a module's parameters and buffers, floating ones rounded to float16 (a float32 copy and a float16
+    conversion of the same weights agree): the identity of a frozen encoder (WhisperHeadConfig.encoder_sha256) and
+    the name of an exported graph (models.onnx_runtime), so that other weights get another file."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float16 if t.is_floating_point() else t.dtype).numpy().tobytes())
+    return h.hexdigest()
 
 
 FORMAT_VERSION = 2  # of the checkpoint dictionary; models.registry.MIGRATIONS bring older files here

@@ -7,7 +7,6 @@ tests/test_family_onnx.py). Not on CUDA.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from .base import weights_fingerprint
 
 OPSET = 17
 RUN_WINDOWS = 4  # windows per session run at most: a session keeps the buffers of its largest run (its arena), which
@@ -25,16 +26,6 @@ RUN_WINDOWS = 4  # windows per session run at most: a session keeps the buffers 
 def default_dir() -> Path:
     """Where exported graphs are kept: $XDG_CACHE_HOME (or ~/.cache) / emotion-recognition."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emotion-recognition"
-
-
-def weights_fingerprint(module: nn.Module) -> str:
-    """sha256 of a module's parameters and buffers rounded to float16 (a float32 copy and a float16 conversion of
-    the same weights agree): the name of its exported graph, so that other weights get another file."""
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().to("cpu", torch.float16 if t.is_floating_point() else t.dtype).numpy().tobytes())
-    return h.hexdigest()
 
 
 def export(module: nn.Module, example: torch.Tensor, path: Path, dynamic: dict[int, str]) -> Path:

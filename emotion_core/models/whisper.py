@@ -11,7 +11,6 @@ bag of `members` such heads trained from different seeds; its probabilities are 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from ..features import whisper_input
-from .base import EmotionModel
+from .base import EmotionModel, weights_fingerprint
 
 
 class EncoderError(RuntimeError):
@@ -123,16 +122,6 @@ def quantize_encoder(encoder: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(encoder, spec, dtype=torch.qint8, inplace=True)
 
 
-def encoder_fingerprint(encoder: nn.Module) -> str:
-    """sha256 of the encoder's parameters rounded to float16, so the Hub's float32 copy and a float16
-    conversion of the same weights agree."""
-    h = hashlib.sha256()
-    for name, t in sorted(encoder.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().to("cpu", torch.float16).numpy().tobytes())
-    return h.hexdigest()
-
-
 def encoder_probe(encoder: nn.Module) -> list[float]:
     """The encoder's pooled output on a fixed input: a behavioural identity that survives dtype rounding."""
     g = torch.Generator().manual_seed(0)
@@ -194,7 +183,7 @@ class WhisperHeadConfig:
     dropout: float = 0.3
     members: int = 1  # heads in the bag, each trained from its own seed
     encoder_name: str = "openai/whisper-base"
-    encoder_sha256: str = ""  # encoder_fingerprint of the encoder the head was trained on
+    encoder_sha256: str = ""  # weights_fingerprint of the encoder the head was trained on
     encoder_probe: list = ()  # encoder_probe of that encoder
 
 
@@ -262,7 +251,7 @@ class WhisperFamily(EmotionModel):
 
 def check_encoder(cfg: WhisperHeadConfig, encoder: nn.Module, source: str) -> None:
     """Refuse an encoder that is not the one the head was trained on."""
-    if encoder_fingerprint(encoder) == cfg.encoder_sha256:
+    if weights_fingerprint(encoder) == cfg.encoder_sha256:
         return
     probe = np.array(encoder_probe(encoder))
     if cfg.encoder_probe and np.allclose(probe, np.array(cfg.encoder_probe), atol=2e-2):

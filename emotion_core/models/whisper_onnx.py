@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .base import weights_fingerprint
 from .onnx_runtime import OPSET, OnnxSession, cached_session, default_dir
-from .whisper import encoder_fingerprint, pooled_states
+from .whisper import pooled_states
 
 GRAPH_VERSION = 1  # bump when pooled_states computes something else: older exported files are then not read
 
@@ -40,7 +41,7 @@ class PooledEncoder(nn.Module):
 
 
 def graph_name(fingerprint: str, layers: int) -> str:
-    """The exported graph's file name: the encoder (by encoder_fingerprint) run to `layers` layers."""
+    """The exported graph's file name: the encoder (by weights_fingerprint) run to `layers` layers."""
     return f"whisper-encoder-{fingerprint[:16]}-{layers}layers-v{GRAPH_VERSION}-opset{OPSET}.onnx"
 
 
@@ -50,7 +51,7 @@ def onnx_encoder(
     """The session for this encoder (by its fingerprint, computed when not given) run to `layers` layers, callable
     like `pooled_states(encoder, ·, layers=layers)`: exported into `directory` (onnx_runtime.default_dir()) on
     first use, read from there afterwards."""
-    name = graph_name(fingerprint or encoder_fingerprint(encoder), layers)
+    name = graph_name(fingerprint or weights_fingerprint(encoder), layers)
     pooled, example = PooledEncoder(encoder, layers), torch.randn(2, 80, 300)
     return cached_session(pooled, name, example, {0: "windows", 2: "frames"}, threads, directory)
 

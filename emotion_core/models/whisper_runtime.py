@@ -104,10 +104,10 @@ class EncoderRuntime:
         if self.onnx is not None:
             return True
         try:
-            from .whisper import encoder_fingerprint
+            from .base import weights_fingerprint
             from .whisper_onnx import onnx_encoder, remember_source
 
-            fingerprint = encoder_fingerprint(self.module)
+            fingerprint = weights_fingerprint(self.module)
             threads = torch.get_num_threads()
             self.onnx = onnx_encoder(self.module, self.family.encoder_layers, threads, directory, fingerprint)
             remember_source(self.source, fingerprint, self.parameter_count, directory)
